@@ -1,0 +1,18 @@
+//! The sans-IO core of radc's workspace runtime.
+//!
+//! Nothing here touches a socket, a file or the clock: callers pass in the
+//! current [`std::time::Instant`] and the identity of the peer, and get back
+//! decisions and events to act on. That keeps every rule of the runtime
+//! testable in isolation, and lets the D-Bus layer stay thin.
+
+pub mod credentials;
+pub mod error;
+pub mod error_events;
+pub mod registry;
+pub mod restype;
+pub mod runtime;
+pub mod validate;
+
+pub use error::{ErrorKind, Result, RuntimeError};
+pub use registry::{Cookie, RemovalReason, RegistryEvent};
+pub use runtime::RuntimeCore;

@@ -1,0 +1,536 @@
+//! The registry of live connections: every custom client (and, later, every
+//! built-in connection) that told the runtime it belongs to a workspace.
+//!
+//! A registration goes through three states:
+//!
+//! ```text
+//!  add() ──► Probing ──complete_probe()──► Connected ──begin_disconnect()──► Disconnecting
+//!               │                              │                                 │
+//!               └── probe_failed() / remove() / peer_vanished() / grace expiry ──┴──► gone
+//! ```
+//!
+//! Only `Connected` and `Disconnecting` registrations are listed and belong
+//! to a workspace: while probing, the runtime does not yet know which
+//! workspace the client is part of.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use crate::error::{Result, RuntimeError};
+use crate::validate;
+
+/// Most registrations one bus connection may hold at once.
+pub const MAX_REGISTRATIONS_PER_PEER: usize = 4096;
+/// Most registrations the runtime holds at once.
+pub const MAX_REGISTRATIONS: usize = 65536;
+/// Longest object path accepted for a client object, in bytes.
+pub const MAX_OBJECT_PATH_LEN: usize = 1024;
+
+/// The handle `AddResource` returns. Never zero, never reused while the
+/// runtime lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cookie(NonZeroU32);
+
+impl Cookie {
+    pub fn new(value: u32) -> Option<Cookie> {
+        NonZeroU32::new(value).map(Cookie)
+    }
+
+    pub fn get(self) -> u32 {
+        self.0.get()
+    }
+}
+
+impl fmt::Display for Cookie {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where a registration is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Added; the runtime is asking the client for its workspace and name.
+    Probing,
+    /// Listed and announced.
+    Connected,
+    /// `IssueDisconnect` was sent. `deadline` is when the runtime drops the
+    /// registration if the client has neither removed it nor vanished; it is
+    /// `None` while the call is still in flight.
+    Disconnecting { deadline: Option<Instant> },
+}
+
+impl State {
+    /// The word `ListResources` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Probing => "probing",
+            State::Connected => "connected",
+            State::Disconnecting { .. } => "disconnecting",
+        }
+    }
+}
+
+/// Why a registration went away; the `reason` of `ResourceRemoved`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RemovalReason {
+    /// The client called `RemoveResource`.
+    Removed,
+    /// The client's bus connection closed.
+    ClientVanished,
+    /// The workspace was disconnected and the client did not remove itself
+    /// within the grace period.
+    Disconnected,
+    /// The client did not answer `GetResourceId`/`GetResourceDisplayName`
+    /// properly.
+    InvalidClient,
+}
+
+impl RemovalReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemovalReason::Removed => "removed",
+            RemovalReason::ClientVanished => "client-vanished",
+            RemovalReason::Disconnected => "disconnected",
+            RemovalReason::InvalidClient => "invalid-client",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub cookie: Cookie,
+    /// Unique bus name of the connection that added it.
+    pub peer: String,
+    /// Object path of the client's `WorkspaceClientExt1` object on `peer`.
+    pub object_path: String,
+    pub workspace_id: Option<String>,
+    pub display_name: Option<String>,
+    /// Process id of the client, 0 if unknown.
+    pub pid: u32,
+    pub state: State,
+    pub added_at: Instant,
+}
+
+/// What changed; the D-Bus layer turns these into signals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryEvent {
+    Added {
+        cookie: Cookie,
+        workspace_id: String,
+        display_name: String,
+    },
+    Removed {
+        cookie: Cookie,
+        reason: RemovalReason,
+        /// The workspace it belonged to, if the probe had finished.
+        workspace_id: Option<String>,
+    },
+}
+
+/// A client to send `IssueDisconnect` to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisconnectTarget {
+    pub cookie: Cookie,
+    pub peer: String,
+    pub object_path: String,
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    next_cookie: Option<NonZeroU32>,
+    entries: BTreeMap<Cookie, Registration>,
+    by_peer: HashMap<String, BTreeSet<Cookie>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::starting_at(NonZeroU32::MIN)
+    }
+
+    /// A registry whose first cookie is `first`; lets tests reach the end of
+    /// the cookie space.
+    pub fn starting_at(first: NonZeroU32) -> Self {
+        Self {
+            next_cookie: Some(first),
+            entries: BTreeMap::new(),
+            by_peer: HashMap::new(),
+        }
+    }
+
+    /// Records a new registration in the `Probing` state and returns its cookie.
+    pub fn add(&mut self, peer: &str, object_path: &str, now: Instant) -> Result<Cookie> {
+        validate::identifier("client object path", object_path, MAX_OBJECT_PATH_LEN)?;
+        if !object_path.starts_with('/') {
+            return Err(RuntimeError::invalid_args(format!(
+                "client object path {:?} is not absolute",
+                validate::for_log(object_path)
+            )));
+        }
+        let held = self.by_peer.get(peer).map_or(0, BTreeSet::len);
+        if held >= MAX_REGISTRATIONS_PER_PEER {
+            return Err(RuntimeError::failed(format!(
+                "this connection already holds {held} registrations, the most allowed; remove some first"
+            )));
+        }
+        if self.entries.len() >= MAX_REGISTRATIONS {
+            return Err(RuntimeError::failed(format!(
+                "the runtime already holds {} registrations, the most allowed",
+                self.entries.len()
+            )));
+        }
+        let value = self.next_cookie.ok_or_else(|| {
+            RuntimeError::failed("every cookie has been handed out; restart the runtime")
+        })?;
+        self.next_cookie = value.checked_add(1);
+        let cookie = Cookie(value);
+        self.entries.insert(
+            cookie,
+            Registration {
+                cookie,
+                peer: peer.to_owned(),
+                object_path: object_path.to_owned(),
+                workspace_id: None,
+                display_name: None,
+                pid: 0,
+                state: State::Probing,
+                added_at: now,
+            },
+        );
+        self.by_peer
+            .entry(peer.to_owned())
+            .or_default()
+            .insert(cookie);
+        Ok(cookie)
+    }
+
+    /// The client answered both probe calls. Returns the `Added` event, or a
+    /// `Removed` one if the answers are unacceptable, or nothing if the
+    /// registration went away meanwhile.
+    pub fn complete_probe(
+        &mut self,
+        cookie: Cookie,
+        workspace_id: &str,
+        display_name: &str,
+        pid: u32,
+    ) -> Option<RegistryEvent> {
+        let entry = self.entries.get(&cookie)?;
+        if entry.state != State::Probing {
+            return None;
+        }
+        let checked = validate::workspace_id(workspace_id)
+            .and_then(|_| validate::display_name("resource display name", display_name));
+        if checked.is_err() {
+            return self.take(cookie, RemovalReason::InvalidClient);
+        }
+        let entry = self.entries.get_mut(&cookie)?;
+        entry.workspace_id = Some(workspace_id.to_owned());
+        entry.display_name = Some(display_name.to_owned());
+        entry.pid = pid;
+        entry.state = State::Connected;
+        Some(RegistryEvent::Added {
+            cookie,
+            workspace_id: workspace_id.to_owned(),
+            display_name: display_name.to_owned(),
+        })
+    }
+
+    /// The client did not answer the probe (or answered with an error).
+    pub fn probe_failed(&mut self, cookie: Cookie) -> Option<RegistryEvent> {
+        match self.entries.get(&cookie)?.state {
+            State::Probing => self.take(cookie, RemovalReason::InvalidClient),
+            _ => None,
+        }
+    }
+
+    /// `RemoveResource` from `peer`.
+    pub fn remove(&mut self, peer: &str, cookie: Cookie) -> Result<RegistryEvent> {
+        let entry = self
+            .entries
+            .get(&cookie)
+            .ok_or_else(|| RuntimeError::not_found(format!("no registration has cookie {cookie}")))?;
+        if entry.peer != peer {
+            return Err(RuntimeError::access_denied(format!(
+                "cookie {cookie} was registered by another connection; only it may remove it"
+            )));
+        }
+        Ok(self
+            .take(cookie, RemovalReason::Removed)
+            .expect("entry checked above"))
+    }
+
+    /// `peer`'s bus connection closed: drop everything it held.
+    pub fn peer_vanished(&mut self, peer: &str) -> Vec<RegistryEvent> {
+        let Some(cookies) = self.by_peer.remove(peer) else {
+            return Vec::new();
+        };
+        cookies
+            .into_iter()
+            .filter_map(|cookie| self.take(cookie, RemovalReason::ClientVanished))
+            .collect()
+    }
+
+    /// Marks every listed registration of `workspace_id` as disconnecting and
+    /// returns who must be sent `IssueDisconnect`.
+    pub fn begin_disconnect(&mut self, workspace_id: &str) -> Vec<DisconnectTarget> {
+        self.entries
+            .values_mut()
+            .filter(|r| r.state != State::Probing && r.workspace_id.as_deref() == Some(workspace_id))
+            .map(|r| {
+                if r.state == State::Connected {
+                    r.state = State::Disconnecting { deadline: None };
+                }
+                DisconnectTarget {
+                    cookie: r.cookie,
+                    peer: r.peer.clone(),
+                    object_path: r.object_path.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// `IssueDisconnect` to `cookie` has finished (answered, failed or timed
+    /// out): the client now has until `deadline` to go away by itself.
+    pub fn arm_grace(&mut self, cookie: Cookie, deadline: Instant) {
+        if let Some(entry) = self.entries.get_mut(&cookie)
+            && let State::Disconnecting { deadline: d } = &mut entry.state
+        {
+            *d = Some(d.map_or(deadline, |old| old.min(deadline)));
+        }
+    }
+
+    /// The earliest grace deadline, if any.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.entries
+            .values()
+            .filter_map(|r| match r.state {
+                State::Disconnecting { deadline } => deadline,
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Drops registrations whose grace period has run out.
+    pub fn on_timer(&mut self, now: Instant) -> Vec<RegistryEvent> {
+        let expired: Vec<Cookie> = self
+            .entries
+            .values()
+            .filter(|r| matches!(r.state, State::Disconnecting { deadline: Some(d) } if d <= now))
+            .map(|r| r.cookie)
+            .collect();
+        expired
+            .into_iter()
+            .filter_map(|cookie| self.take(cookie, RemovalReason::Disconnected))
+            .collect()
+    }
+
+    pub fn get(&self, cookie: Cookie) -> Option<&Registration> {
+        self.entries.get(&cookie)
+    }
+
+    /// Listed registrations (those whose probe finished), by cookie.
+    pub fn listed(&self) -> impl Iterator<Item = &Registration> {
+        self.entries.values().filter(|r| r.state != State::Probing)
+    }
+
+    /// Whether any listed registration belongs to `workspace_id`.
+    pub fn has_workspace(&self, workspace_id: &str) -> bool {
+        self.listed()
+            .any(|r| r.workspace_id.as_deref() == Some(workspace_id))
+    }
+
+    /// Ids of workspaces with at least one listed registration, sorted.
+    pub fn workspace_ids(&self) -> BTreeSet<&str> {
+        self.listed()
+            .filter_map(|r| r.workspace_id.as_deref())
+            .collect()
+    }
+
+    /// Number of registrations in every state.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn take(&mut self, cookie: Cookie, reason: RemovalReason) -> Option<RegistryEvent> {
+        let entry = self.entries.remove(&cookie)?;
+        if let Some(set) = self.by_peer.get_mut(&entry.peer) {
+            set.remove(&cookie);
+            if set.is_empty() {
+                self.by_peer.remove(&entry.peer);
+            }
+        }
+        Some(RegistryEvent::Removed {
+            cookie,
+            reason,
+            workspace_id: entry.workspace_id,
+        })
+    }
+}
+
+/// How long after `now` a deadline `delay` away falls.
+pub fn deadline_after(now: Instant, delay: Duration) -> Instant {
+    now.checked_add(delay).unwrap_or(now + Duration::from_secs(86400 * 365))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn connected(reg: &mut Registry, peer: &str, ws: &str, now: Instant) -> Cookie {
+        let c = reg.add(peer, "/client", now).unwrap();
+        reg.complete_probe(c, ws, "App", 42).unwrap();
+        c
+    }
+
+    #[test]
+    fn cookies_start_at_one_and_are_not_reused() {
+        let now = Instant::now();
+        let mut reg = Registry::new();
+        let a = reg.add(":1.1", "/a", now).unwrap();
+        assert_eq!(a.get(), 1);
+        reg.remove(":1.1", a).unwrap();
+        let b = reg.add(":1.1", "/a", now).unwrap();
+        assert_eq!(b.get(), 2);
+    }
+
+    #[test]
+    fn cookie_space_exhaustion_is_an_error_not_a_wrap() {
+        let now = Instant::now();
+        let mut reg = Registry::starting_at(NonZeroU32::new(u32::MAX).unwrap());
+        let last = reg.add(":1.1", "/a", now).unwrap();
+        assert_eq!(last.get(), u32::MAX);
+        let err = reg.add(":1.1", "/a", now).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Failed);
+    }
+
+    #[test]
+    fn probing_registrations_are_not_listed() {
+        let now = Instant::now();
+        let mut reg = Registry::new();
+        let c = reg.add(":1.1", "/a", now).unwrap();
+        assert_eq!(reg.listed().count(), 0);
+        let ev = reg.complete_probe(c, "ws", "Word", 7).unwrap();
+        assert_eq!(
+            ev,
+            RegistryEvent::Added {
+                cookie: c,
+                workspace_id: "ws".into(),
+                display_name: "Word".into()
+            }
+        );
+        let listed: Vec<_> = reg.listed().collect();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].pid, 7);
+        assert_eq!(listed[0].state, State::Connected);
+    }
+
+    #[test]
+    fn bad_probe_answers_drop_the_client() {
+        let now = Instant::now();
+        let mut reg = Registry::new();
+        let c = reg.add(":1.1", "/a", now).unwrap();
+        let ev = reg.complete_probe(c, "", "Word", 0).unwrap();
+        assert!(matches!(
+            ev,
+            RegistryEvent::Removed { reason: RemovalReason::InvalidClient, .. }
+        ));
+        assert!(reg.is_empty());
+        let c = reg.add(":1.1", "/a", now).unwrap();
+        assert!(reg.probe_failed(c).is_some());
+        assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn only_the_owner_may_remove() {
+        let now = Instant::now();
+        let mut reg = Registry::new();
+        let c = connected(&mut reg, ":1.1", "ws", now);
+        assert_eq!(reg.remove(":1.2", c).unwrap_err().kind, ErrorKind::AccessDenied);
+        let missing = Cookie::new(999).unwrap();
+        assert_eq!(reg.remove(":1.1", missing).unwrap_err().kind, ErrorKind::NotFound);
+        assert!(reg.remove(":1.1", c).is_ok());
+    }
+
+    #[test]
+    fn vanished_peer_loses_everything_at_once() {
+        let now = Instant::now();
+        let mut reg = Registry::new();
+        for _ in 0..3 {
+            connected(&mut reg, ":1.1", "ws", now);
+        }
+        reg.add(":1.1", "/probing", now).unwrap();
+        let other = connected(&mut reg, ":1.2", "ws", now);
+        let events = reg.peer_vanished(":1.1");
+        assert_eq!(events.len(), 4);
+        assert!(events.iter().all(|e| matches!(
+            e,
+            RegistryEvent::Removed { reason: RemovalReason::ClientVanished, .. }
+        )));
+        assert_eq!(reg.len(), 1);
+        assert!(reg.get(other).is_some());
+        assert!(reg.peer_vanished(":1.1").is_empty());
+    }
+
+    #[test]
+    fn disconnect_then_grace_expiry() {
+        let t0 = Instant::now();
+        let mut reg = Registry::new();
+        let a = connected(&mut reg, ":1.1", "ws", t0);
+        let b = connected(&mut reg, ":1.2", "ws", t0);
+        let other = connected(&mut reg, ":1.3", "elsewhere", t0);
+        let targets = reg.begin_disconnect("ws");
+        assert_eq!(targets.iter().map(|t| t.cookie).collect::<Vec<_>>(), vec![a, b]);
+        assert_eq!(reg.get(a).unwrap().state.as_str(), "disconnecting");
+        assert_eq!(reg.next_deadline(), None, "no deadline before the call finished");
+        let grace = Duration::from_secs(10);
+        reg.arm_grace(a, t0 + grace);
+        reg.arm_grace(b, t0 + grace);
+        assert_eq!(reg.next_deadline(), Some(t0 + grace));
+        reg.remove(":1.1", a).unwrap();
+        assert!(reg.on_timer(t0 + Duration::from_secs(9)).is_empty());
+        let events = reg.on_timer(t0 + grace);
+        assert_eq!(
+            events,
+            vec![RegistryEvent::Removed {
+                cookie: b,
+                reason: RemovalReason::Disconnected,
+                workspace_id: Some("ws".into())
+            }]
+        );
+        assert_eq!(reg.get(other).unwrap().state, State::Connected);
+        assert_eq!(reg.next_deadline(), None);
+    }
+
+    #[test]
+    fn per_peer_limit() {
+        let now = Instant::now();
+        let mut reg = Registry::new();
+        for _ in 0..MAX_REGISTRATIONS_PER_PEER {
+            reg.add(":1.1", "/a", now).unwrap();
+        }
+        assert_eq!(reg.add(":1.1", "/a", now).unwrap_err().kind, ErrorKind::Failed);
+        assert!(reg.add(":1.2", "/a", now).is_ok());
+    }
+
+    #[test]
+    fn object_path_must_be_absolute_and_bounded() {
+        let now = Instant::now();
+        let mut reg = Registry::new();
+        assert_eq!(reg.add(":1.1", "rel", now).unwrap_err().kind, ErrorKind::InvalidArgs);
+        let long = format!("/{}", "a".repeat(MAX_OBJECT_PATH_LEN));
+        assert_eq!(reg.add(":1.1", &long, now).unwrap_err().kind, ErrorKind::InvalidArgs);
+    }
+}

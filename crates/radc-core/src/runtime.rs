@@ -1,0 +1,306 @@
+//! [`RuntimeCore`]: the registry, the credential cache and the error-event
+//! store together, with the rules that tie them (disconnecting a workspace
+//! clears its credentials; so may closing its last resource).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::credentials::CredentialCache;
+use crate::error::{Result, RuntimeError};
+use crate::error_events::ErrorEventStore;
+use crate::registry::{Cookie, DisconnectTarget, Registry, RegistryEvent, deadline_after};
+use crate::validate;
+
+/// How long a client has, after `IssueDisconnect` returned, to remove itself
+/// or disconnect from the bus before the runtime drops it.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+pub struct RuntimeCore {
+    registry: Registry,
+    credentials: CredentialCache,
+    error_events: ErrorEventStore,
+    workspace_names: HashMap<String, String>,
+    grace: Duration,
+}
+
+impl Default for RuntimeCore {
+    fn default() -> Self {
+        Self::new(DEFAULT_GRACE)
+    }
+}
+
+impl RuntimeCore {
+    pub fn new(grace: Duration) -> Self {
+        Self {
+            registry: Registry::new(),
+            credentials: CredentialCache::new(),
+            error_events: ErrorEventStore::default(),
+            workspace_names: HashMap::new(),
+            grace,
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn credentials(&self) -> &CredentialCache {
+        &self.credentials
+    }
+
+    pub fn credentials_mut(&mut self) -> &mut CredentialCache {
+        &mut self.credentials
+    }
+
+    pub fn error_events(&self) -> &ErrorEventStore {
+        &self.error_events
+    }
+
+    pub fn error_events_mut(&mut self) -> &mut ErrorEventStore {
+        &mut self.error_events
+    }
+
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+
+    pub fn add_resource(&mut self, peer: &str, object_path: &str, now: Instant) -> Result<Cookie> {
+        self.registry.add(peer, object_path, now)
+    }
+
+    pub fn complete_probe(
+        &mut self,
+        cookie: Cookie,
+        workspace_id: &str,
+        display_name: &str,
+        pid: u32,
+    ) -> Option<RegistryEvent> {
+        self.registry
+            .complete_probe(cookie, workspace_id, display_name, pid)
+    }
+
+    pub fn probe_failed(&mut self, cookie: Cookie) -> Option<RegistryEvent> {
+        self.registry.probe_failed(cookie)
+    }
+
+    pub fn remove_resource(&mut self, peer: &str, cookie: Cookie) -> Result<RegistryEvent> {
+        let event = self.registry.remove(peer, cookie)?;
+        self.after_removals(std::slice::from_ref(&event));
+        Ok(event)
+    }
+
+    pub fn peer_vanished(&mut self, peer: &str) -> Vec<RegistryEvent> {
+        let events = self.registry.peer_vanished(peer);
+        self.after_removals(&events);
+        events
+    }
+
+    /// Starts disconnecting a workspace: clears its cached credentials (as
+    /// Windows does) and returns the clients to send `IssueDisconnect` to.
+    pub fn begin_disconnect(&mut self, workspace_id: &str) -> Result<Vec<DisconnectTarget>> {
+        validate::workspace_id(workspace_id)?;
+        self.credentials.clear(workspace_id);
+        Ok(self.registry.begin_disconnect(workspace_id))
+    }
+
+    /// `IssueDisconnect` to `cookie` finished at `now`; its grace period starts.
+    pub fn finish_disconnect(&mut self, cookie: Cookie, now: Instant) {
+        self.registry
+            .arm_grace(cookie, deadline_after(now, self.grace));
+    }
+
+    /// The next moment [`RuntimeCore::on_timer`] has work to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match (self.registry.next_deadline(), self.credentials.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Drops clients whose grace ran out and credentials that expired.
+    pub fn on_timer(&mut self, now: Instant) -> Vec<RegistryEvent> {
+        self.credentials.expire(now);
+        let events = self.registry.on_timer(now);
+        self.after_removals(&events);
+        events
+    }
+
+    /// Records a workspace's display name (from its feed).
+    pub fn set_workspace_name(&mut self, workspace_id: &str, name: &str) -> Result<()> {
+        validate::workspace_id(workspace_id)?;
+        validate::display_name("workspace name", name)?;
+        self.workspace_names
+            .insert(workspace_id.to_owned(), name.to_owned());
+        Ok(())
+    }
+
+    /// The display name of a workspace: its known name, else its id.
+    pub fn workspace_name<'a>(&'a self, workspace_id: &'a str) -> &'a str {
+        self.workspace_names
+            .get(workspace_id)
+            .map_or(workspace_id, String::as_str)
+    }
+
+    /// Display names of the workspaces with live connections, sorted, each once.
+    pub fn live_workspace_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .registry
+            .workspace_ids()
+            .into_iter()
+            .map(|id| self.workspace_name(id).to_owned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Finds the workspace a person means by `name`: a workspace whose
+    /// display name is `name` (compared without regard to case, as Windows
+    /// does), or whose id is `name`. A name shared by several workspaces is
+    /// an error rather than a guess.
+    pub fn resolve_friendly_name(&self, name: &str) -> Result<String> {
+        validate::display_name("workspace name", name)?;
+        let mut ids: Vec<&str> = self
+            .workspace_names
+            .iter()
+            .filter(|(_, n)| n.to_lowercase() == name.to_lowercase())
+            .map(|(id, _)| id.as_str())
+            .collect();
+        if ids.is_empty() {
+            ids = self
+                .registry
+                .workspace_ids()
+                .into_iter()
+                .filter(|id| !self.workspace_names.contains_key(*id) && id.eq_ignore_ascii_case(name))
+                .collect();
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        match ids.as_slice() {
+            [one] => Ok((*one).to_owned()),
+            [] => Err(RuntimeError::not_found(format!(
+                "no workspace is named {:?}",
+                validate::for_log(name)
+            ))),
+            many => Err(RuntimeError::invalid_args(format!(
+                "{} workspaces are named {:?} ({}); use the workspace id",
+                many.len(),
+                validate::for_log(name),
+                many.join(", ")
+            ))),
+        }
+    }
+
+    /// Resolves what a person typed: a workspace id if one is live or named,
+    /// else a display name.
+    pub fn resolve_workspace(&self, id_or_name: &str) -> Result<String> {
+        if self.registry.has_workspace(id_or_name) || self.workspace_names.contains_key(id_or_name)
+        {
+            return Ok(id_or_name.to_owned());
+        }
+        self.resolve_friendly_name(id_or_name)
+    }
+
+    fn after_removals(&mut self, events: &[RegistryEvent]) {
+        for event in events {
+            if let RegistryEvent::Removed {
+                workspace_id: Some(ws),
+                ..
+            } = event
+                && !self.registry.has_workspace(ws)
+            {
+                self.credentials.last_resource_closed(ws);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::{StartWorkspace, WKS_FLAG_CLEAR_CREDS_ON_LAST_RESOURCE};
+    use crate::error::ErrorKind;
+    use zeroize::Zeroizing;
+
+    fn start(core: &mut RuntimeCore, ws: &str, flags: u32, now: Instant) {
+        core.credentials_mut()
+            .start(
+                StartWorkspace {
+                    workspace_id: ws,
+                    user: "u",
+                    password: Zeroizing::new("p".into()),
+                    workspace_params: "",
+                    timeout_minutes: 0,
+                    flags,
+                },
+                now,
+            )
+            .unwrap();
+    }
+
+    fn client(core: &mut RuntimeCore, peer: &str, ws: &str, now: Instant) -> Cookie {
+        let c = core.add_resource(peer, "/c", now).unwrap();
+        core.complete_probe(c, ws, "App", 0).unwrap();
+        c
+    }
+
+    #[test]
+    fn disconnect_clears_credentials() {
+        let now = Instant::now();
+        let mut core = RuntimeCore::default();
+        start(&mut core, "ws", 0, now);
+        client(&mut core, ":1.1", "ws", now);
+        let targets = core.begin_disconnect("ws").unwrap();
+        assert_eq!(targets.len(), 1);
+        assert!(!core.credentials().is_specified("ws", true, now));
+    }
+
+    #[test]
+    fn last_resource_clears_credentials_when_flagged() {
+        let now = Instant::now();
+        let mut core = RuntimeCore::default();
+        start(&mut core, "ws", WKS_FLAG_CLEAR_CREDS_ON_LAST_RESOURCE, now);
+        let a = client(&mut core, ":1.1", "ws", now);
+        client(&mut core, ":1.2", "ws", now);
+        core.remove_resource(":1.1", a).unwrap();
+        assert!(core.credentials().is_specified("ws", true, now), "one resource is left");
+        core.peer_vanished(":1.2");
+        assert!(!core.credentials().is_specified("ws", true, now));
+    }
+
+    #[test]
+    fn grace_counts_from_the_end_of_the_call() {
+        let t0 = Instant::now();
+        let mut core = RuntimeCore::new(Duration::from_secs(3));
+        let c = client(&mut core, ":1.1", "ws", t0);
+        core.begin_disconnect("ws").unwrap();
+        let t1 = t0 + Duration::from_secs(5);
+        core.finish_disconnect(c, t1);
+        assert_eq!(core.next_deadline(), Some(t1 + Duration::from_secs(3)));
+        assert!(core.on_timer(t1 + Duration::from_secs(2)).is_empty());
+        assert_eq!(core.on_timer(t1 + Duration::from_secs(3)).len(), 1);
+    }
+
+    #[test]
+    fn names_resolve_by_display_name_or_id() {
+        let now = Instant::now();
+        let mut core = RuntimeCore::default();
+        client(&mut core, ":1.1", "ws-1", now);
+        client(&mut core, ":1.1", "ws-2", now);
+        core.set_workspace_name("ws-1", "Contoso Apps").unwrap();
+        assert_eq!(core.resolve_friendly_name("contoso apps").unwrap(), "ws-1");
+        assert_eq!(core.resolve_friendly_name("WS-2").unwrap(), "ws-2");
+        assert_eq!(core.resolve_workspace("ws-1").unwrap(), "ws-1");
+        assert_eq!(
+            core.resolve_friendly_name("nobody").unwrap_err().kind,
+            ErrorKind::NotFound
+        );
+        core.set_workspace_name("ws-2", "Contoso Apps").unwrap();
+        assert_eq!(
+            core.resolve_friendly_name("Contoso Apps").unwrap_err().kind,
+            ErrorKind::InvalidArgs
+        );
+        assert_eq!(core.live_workspace_names(), vec!["Contoso Apps".to_string()]);
+    }
+}
