@@ -1,0 +1,170 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use zbus::Connection;
+use zbus::zvariant::OwnedObjectPath;
+
+use crate::error::{ClientError, Error, WireError};
+use crate::proxy::WorkspaceRegistrationProxy;
+
+/// One connection of your client, as the runtime sees it.
+///
+/// The runtime calls these from its own task, possibly while your program
+/// is busy elsewhere; keep them quick. `resource_id` and
+/// `resource_display_name` are asked once, right after
+/// [`Runtime::add_resource`], and must answer within a couple of seconds or
+/// the registration is dropped.
+pub trait WorkspaceClientExt: Send + Sync + 'static {
+    /// The id of the workspace this connection belongs to (for a connection
+    /// opened from an RD Web Access feed, the feed's publisher id).
+    fn resource_id(&self) -> String;
+
+    /// What the user sees for this connection, e.g. the RemoteApp's title.
+    fn resource_display_name(&self) -> String;
+
+    /// Close this connection: the user disconnected its workspace. Return
+    /// once the close has been started; an error travels back to whoever
+    /// asked for the disconnect, with its HRESULT. The runtime waits a
+    /// bounded time (5 s by default) for the answer.
+    fn issue_disconnect(&self) -> impl Future<Output = Result<(), ClientError>> + Send;
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Object-safe twin of [`WorkspaceClientExt`], so one exported type serves
+/// every implementation.
+trait ErasedClient: Send + Sync {
+    fn resource_id(&self) -> String;
+    fn resource_display_name(&self) -> String;
+    fn issue_disconnect(&self) -> BoxFuture<'_, Result<(), ClientError>>;
+}
+
+impl<T: WorkspaceClientExt> ErasedClient for T {
+    fn resource_id(&self) -> String {
+        WorkspaceClientExt::resource_id(self)
+    }
+    fn resource_display_name(&self) -> String {
+        WorkspaceClientExt::resource_display_name(self)
+    }
+    fn issue_disconnect(&self) -> BoxFuture<'_, Result<(), ClientError>> {
+        Box::pin(WorkspaceClientExt::issue_disconnect(self))
+    }
+}
+
+/// The object exported on the bus for one registration.
+struct ClientObject(Arc<dyn ErasedClient>);
+
+#[zbus::interface(name = "org.radc.WorkspaceClientExt1")]
+impl ClientObject {
+    fn get_resource_id(&self) -> String {
+        self.0.resource_id()
+    }
+
+    fn get_resource_display_name(&self) -> String {
+        self.0.resource_display_name()
+    }
+
+    async fn issue_disconnect(&self) -> Result<(), WireError> {
+        self.0.issue_disconnect().await.map_err(WireError::from)
+    }
+}
+
+/// A live registration. Keep it for as long as the connection is open and
+/// hand it back to [`Runtime::remove_resource`].
+#[derive(Debug)]
+#[must_use = "a registration should be removed when its connection closes"]
+pub struct Registration {
+    cookie: u32,
+    path: OwnedObjectPath,
+}
+
+impl Registration {
+    /// The cookie the runtime returned; it names this registration in
+    /// `ListResources`, `ResourceAdded`/`ResourceRemoved` and disconnect
+    /// outcomes.
+    pub fn cookie(&self) -> u32 {
+        self.cookie
+    }
+
+    /// Where the client object is exported on your connection.
+    pub fn object_path(&self) -> &OwnedObjectPath {
+        &self.path
+    }
+}
+
+/// Your connection to the runtime.
+pub struct Runtime {
+    conn: Connection,
+    registration: WorkspaceRegistrationProxy<'static>,
+    next_object: AtomicU64,
+}
+
+impl Runtime {
+    /// Connects to the runtime on the session bus.
+    ///
+    /// This does not start the runtime; `radc daemon` (or any `radc`
+    /// command) does. Calls fail with `org.freedesktop.DBus.Error.ServiceUnknown`
+    /// while it is not running.
+    pub async fn connect() -> Result<Runtime, Error> {
+        Runtime::with_connection(Connection::session().await?).await
+    }
+
+    /// Uses an existing bus connection; registrations are tied to it and
+    /// vanish when it closes.
+    pub async fn with_connection(conn: Connection) -> Result<Runtime, Error> {
+        let registration = WorkspaceRegistrationProxy::builder(&conn)
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await?;
+        Ok(Runtime {
+            conn,
+            registration,
+            next_object: AtomicU64::new(1),
+        })
+    }
+
+    /// The bus connection registrations are made on.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Registers one connection of your client. The runtime then asks
+    /// `client` for its workspace and name, and lists it.
+    pub async fn add_resource<C: WorkspaceClientExt>(
+        &self,
+        client: C,
+    ) -> Result<Registration, Error> {
+        let n = self.next_object.fetch_add(1, Ordering::Relaxed);
+        let path = OwnedObjectPath::try_from(format!("/org/radc/client/r{n}"))
+            .expect("a fixed prefix and a number form a valid object path");
+        let object = ClientObject(Arc::new(client));
+        self.conn.object_server().at(&path, object).await?;
+        match self.registration.add_resource(&path).await {
+            Ok(cookie) => Ok(Registration { cookie, path }),
+            Err(e) => {
+                self.unexport(&path).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Removes a registration, e.g. after its connection closed.
+    pub async fn remove_resource(&self, registration: Registration) -> Result<(), Error> {
+        let result = self.registration.remove_resource(registration.cookie).await;
+        self.unexport(&registration.path).await;
+        result.map_err(Error::from)
+    }
+
+    async fn unexport(&self, path: &OwnedObjectPath) {
+        if let Err(e) = self
+            .conn
+            .object_server()
+            .remove::<ClientObject, _>(path)
+            .await
+        {
+            tracing::debug!("could not unexport {path}: {e}");
+        }
+    }
+}

@@ -1,0 +1,763 @@
+//! The D-Bus face of the runtime: one struct per interface, each a thin
+//! translation from a method call to [`radc_core`] and back.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::join_all;
+use radc_client::WireError;
+use radc_client::names;
+use radc_client::proxy::{ConnectionRow, DisconnectRow, ResourceRow};
+use radc_core::credentials::StartWorkspace;
+use radc_core::error_events::ErrorEvent;
+use radc_core::{Cookie, RegistryEvent, RuntimeCore, RuntimeError, validate};
+use tokio::sync::{Notify, mpsc};
+use zbus::message::Header;
+use zbus::names::{BusName, UniqueName};
+use zbus::object_server::ResponseDispatchNotifier;
+use zbus::zvariant::{ObjectPath, OwnedObjectPath};
+use zbus::{Connection, fdo, interface};
+use zeroize::Zeroizing;
+
+use crate::Config;
+use crate::restype_store::{ResTypeStore, check_launcher};
+
+/// Something to tell the world, in the order the core decided it.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    Registry(RegistryEvent),
+    UserNotice {
+        workspace_id: String,
+        kind: &'static str,
+        text: String,
+    },
+}
+
+/// State every interface shares.
+pub(crate) struct Shared {
+    core: Mutex<RuntimeCore>,
+    pub(crate) config: Config,
+    /// Wakes the timer task when a deadline may have moved earlier.
+    pub(crate) timer: Notify,
+    /// Signals, emitted in order by one task.
+    outgoing: mpsc::UnboundedSender<Outgoing>,
+    user_restypes: ResTypeStore,
+    machine_restypes: ResTypeStore,
+    /// Lets `Instant`s be shown as wall-clock times.
+    epoch: (Instant, SystemTime),
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> (Arc<Shared>, mpsc::UnboundedReceiver<Outgoing>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Shared {
+            core: Mutex::new(RuntimeCore::new(config.grace)),
+            user_restypes: ResTypeStore::new(&config.user_config_dir, 0o600),
+            machine_restypes: ResTypeStore::new(&config.machine_config_dir, 0o644),
+            config,
+            timer: Notify::new(),
+            outgoing: tx,
+            epoch: (Instant::now(), SystemTime::now()),
+        };
+        (Arc::new(shared), rx)
+    }
+
+    /// The core, locked. Never held across an `.await`.
+    pub(crate) fn core(&self) -> MutexGuard<'_, RuntimeCore> {
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn publish(&self, events: impl IntoIterator<Item = RegistryEvent>) {
+        for event in events {
+            log_event(&event);
+            let _ = self.outgoing.send(Outgoing::Registry(event));
+        }
+    }
+
+    fn notice(&self, workspace_id: &str, kind: &'static str, text: String) {
+        let _ = self.outgoing.send(Outgoing::UserNotice {
+            workspace_id: workspace_id.to_owned(),
+            kind,
+            text,
+        });
+    }
+
+    fn unix_millis(&self, at: Instant) -> u64 {
+        let wall = self.epoch.1 + at.saturating_duration_since(self.epoch.0);
+        wall.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    fn restypes(&self, machine_wide: bool) -> &ResTypeStore {
+        if machine_wide {
+            &self.machine_restypes
+        } else {
+            &self.user_restypes
+        }
+    }
+}
+
+fn log_event(event: &RegistryEvent) {
+    match event {
+        RegistryEvent::Added {
+            cookie,
+            workspace_id,
+            display_name,
+        } => tracing::info!(
+            cookie = cookie.get(),
+            workspace = %validate::for_log(workspace_id),
+            name = %validate::for_log(display_name),
+            "resource added"
+        ),
+        RegistryEvent::Removed { cookie, reason, .. } => {
+            tracing::info!(
+                cookie = cookie.get(),
+                reason = reason.as_str(),
+                "resource removed"
+            )
+        }
+    }
+}
+
+/// Emits queued signals one after another, so listeners see them in the
+/// order the core produced them.
+pub(crate) async fn emit_signals(conn: Connection, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+    while let Some(out) = rx.recv().await {
+        let result = match out {
+            Outgoing::Registry(RegistryEvent::Added {
+                cookie,
+                workspace_id,
+                display_name,
+            }) => {
+                conn.emit_signal(
+                    None::<BusName>,
+                    names::OBJECT_PATH,
+                    names::REGISTRATION,
+                    "ResourceAdded",
+                    &(cookie.get(), workspace_id, display_name),
+                )
+                .await
+            }
+            Outgoing::Registry(RegistryEvent::Removed { cookie, reason, .. }) => {
+                conn.emit_signal(
+                    None::<BusName>,
+                    names::OBJECT_PATH,
+                    names::REGISTRATION,
+                    "ResourceRemoved",
+                    &(cookie.get(), reason.as_str()),
+                )
+                .await
+            }
+            Outgoing::UserNotice {
+                workspace_id,
+                kind,
+                text,
+            } => {
+                conn.emit_signal(
+                    None::<BusName>,
+                    names::OBJECT_PATH,
+                    names::RUNTIME,
+                    "UserNotice",
+                    &(workspace_id, kind, text),
+                )
+                .await
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!("could not emit a signal: {e}");
+        }
+    }
+}
+
+/// Sleeps until the core's next deadline (or until woken because one moved)
+/// and lets the core expire what is due. With no deadline it sleeps until
+/// woken: an idle runtime has no timer wake-ups.
+pub(crate) async fn run_timer(shared: Arc<Shared>) {
+    loop {
+        let next = shared.core().next_deadline();
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                    _ = shared.timer.notified() => continue,
+                }
+            }
+            None => shared.timer.notified().await,
+        }
+        let events = shared.core().on_timer(Instant::now());
+        shared.publish(events);
+    }
+}
+
+/// The caller's unique name; every method call on a bus carries one.
+fn sender(header: &Header<'_>) -> Result<String, WireError> {
+    header
+        .sender()
+        .map(|s| s.to_string())
+        .ok_or_else(|| RuntimeError::failed("the call carries no sender").into())
+}
+
+/// Calls a method of `org.radc.WorkspaceClientExt1` on a client.
+async fn call_client<R>(conn: &Connection, peer: &str, path: &str, method: &str) -> zbus::Result<R>
+where
+    R: for<'d> zbus::zvariant::DynamicDeserialize<'d>,
+{
+    let reply = conn
+        .call_method(Some(peer), path, Some(names::CLIENT_EXT), method, &())
+        .await?;
+    reply.body().deserialize()
+}
+
+fn describe_call_error(e: &zbus::Error) -> String {
+    match e {
+        zbus::Error::MethodError(name, Some(text), _) => format!("{name}: {text}"),
+        zbus::Error::MethodError(name, None, _) => name.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Asks a new client for its workspace and name, once the `AddResource`
+/// reply has left, so a client blocked in that call is never called back.
+async fn probe(
+    shared: Arc<Shared>,
+    conn: Connection,
+    cookie: Cookie,
+    peer: String,
+    path: String,
+    reply_sent: event_listener::EventListener,
+) {
+    reply_sent.await;
+    if shared.core().registry().get(cookie).is_none() {
+        return; // removed before we got to it
+    }
+    let dbus = fdo::DBusProxy::new(&conn).await;
+    let pid = async {
+        let dbus = dbus.ok()?;
+        let name = UniqueName::try_from(peer.as_str()).ok()?;
+        dbus.get_connection_unix_process_id(name.into()).await.ok()
+    };
+    let answers = async {
+        tokio::try_join!(
+            call_client::<String>(&conn, &peer, &path, "GetResourceId"),
+            call_client::<String>(&conn, &peer, &path, "GetResourceDisplayName"),
+        )
+    };
+    let limit = shared.config.probe_timeout;
+    let (answers, pid) = tokio::join!(tokio::time::timeout(limit, answers), pid);
+    let event = match answers {
+        Ok(Ok((workspace_id, display_name))) => {
+            let mut core = shared.core();
+            let event = core.complete_probe(cookie, &workspace_id, &display_name, pid.unwrap_or(0));
+            if matches!(event, Some(RegistryEvent::Removed { .. })) {
+                tracing::warn!(
+                    cookie = cookie.get(),
+                    client = %peer,
+                    "client dropped: it answered with an empty, oversized or multi-line workspace id or name"
+                );
+            }
+            event
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(
+                cookie = cookie.get(),
+                client = %peer,
+                "client dropped: {} at {} did not answer GetResourceId/GetResourceDisplayName: {}",
+                names::CLIENT_EXT,
+                validate::for_log(&path),
+                validate::for_log(&describe_call_error(&e))
+            );
+            shared.core().probe_failed(cookie)
+        }
+        Err(_) => {
+            tracing::warn!(
+                cookie = cookie.get(),
+                client = %peer,
+                "client dropped: no answer to GetResourceId/GetResourceDisplayName within {} ms",
+                limit.as_millis()
+            );
+            shared.core().probe_failed(cookie)
+        }
+    };
+    shared.publish(event);
+}
+
+/// Disconnects every client of a workspace at once, each bounded by
+/// `timeout`, and reports one row per client.
+async fn disconnect_workspace(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    workspace_id: &str,
+    timeout: Duration,
+) -> Result<Vec<DisconnectRow>, WireError> {
+    let targets = shared.core().begin_disconnect(workspace_id)?;
+    tracing::info!(
+        workspace = %validate::for_log(workspace_id),
+        clients = targets.len(),
+        "disconnecting workspace"
+    );
+    let calls = targets.into_iter().map(|target| async move {
+        let call = conn.call_method(
+            Some(target.peer.as_str()),
+            target.object_path.as_str(),
+            Some(names::CLIENT_EXT),
+            "IssueDisconnect",
+            &(),
+        );
+        let (outcome, detail) = match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(_)) => ("ok", String::new()),
+            Ok(Err(e)) => ("error", describe_call_error(&e)),
+            Err(_) => (
+                "timeout",
+                format!("no answer within {} ms", timeout.as_millis()),
+            ),
+        };
+        shared
+            .core()
+            .finish_disconnect(target.cookie, Instant::now());
+        if outcome != "ok" {
+            tracing::warn!(
+                cookie = target.cookie.get(),
+                outcome,
+                detail = %validate::for_log(&detail),
+                "IssueDisconnect did not succeed"
+            );
+        }
+        (target.cookie.get(), outcome.to_owned(), detail)
+    });
+    let rows = join_all(calls).await;
+    shared.timer.notify_one();
+    Ok(rows)
+}
+
+/// `org.radc.WorkspaceRegistration1`
+pub(crate) struct Registration(pub(crate) Arc<Shared>);
+
+#[interface(name = "org.radc.WorkspaceRegistration1")]
+impl Registration {
+    async fn add_resource(
+        &self,
+        client: ObjectPath<'_>,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<ResponseDispatchNotifier<u32>, WireError> {
+        let peer = sender(&header)?;
+        let cookie = self
+            .0
+            .core()
+            .add_resource(&peer, client.as_str(), Instant::now())?;
+        let (reply, sent) = ResponseDispatchNotifier::new(cookie.get());
+        tokio::spawn(probe(
+            self.0.clone(),
+            conn.clone(),
+            cookie,
+            peer,
+            client.to_string(),
+            sent,
+        ));
+        Ok(reply)
+    }
+
+    async fn remove_resource(
+        &self,
+        cookie: u32,
+        #[zbus(header)] header: Header<'_>,
+    ) -> Result<(), WireError> {
+        let peer = sender(&header)?;
+        let cookie = Cookie::new(cookie)
+            .ok_or_else(|| RuntimeError::invalid_args("cookie 0 is never issued"))?;
+        let event = self.0.core().remove_resource(&peer, cookie)?;
+        self.0.publish([event]);
+        Ok(())
+    }
+
+    async fn list_resources(&self) -> Vec<ResourceRow> {
+        let core = self.0.core();
+        core.registry()
+            .listed()
+            .map(|r| {
+                (
+                    r.cookie.get(),
+                    r.workspace_id.clone().unwrap_or_default(),
+                    r.display_name.clone().unwrap_or_default(),
+                    r.state.as_str().to_owned(),
+                    r.pid,
+                )
+            })
+            .collect()
+    }
+
+    #[zbus(signal)]
+    async fn resource_added(
+        emitter: &zbus::object_server::SignalEmitter<'_>,
+        cookie: u32,
+        workspace_id: &str,
+        display_name: &str,
+    ) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    async fn resource_removed(
+        emitter: &zbus::object_server::SignalEmitter<'_>,
+        cookie: u32,
+        reason: &str,
+    ) -> zbus::Result<()>;
+}
+
+/// `org.radc.WorkspaceScriptable1`
+pub(crate) struct Scriptable(pub(crate) Arc<Shared>);
+
+#[interface(name = "org.radc.WorkspaceScriptable1")]
+impl Scriptable {
+    async fn disconnect_workspace(
+        &self,
+        workspace_id: &str,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<Vec<DisconnectRow>, WireError> {
+        let timeout = self.0.config.disconnect_timeout;
+        disconnect_workspace(&self.0, conn, workspace_id, timeout).await
+    }
+
+    async fn disconnect_workspace_by_friendly_name(
+        &self,
+        name: &str,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<Vec<DisconnectRow>, WireError> {
+        let workspace_id = self.0.core().resolve_friendly_name(name)?;
+        let timeout = self.0.config.disconnect_timeout;
+        disconnect_workspace(&self.0, conn, &workspace_id, timeout).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start_workspace(
+        &self,
+        workspace_id: &str,
+        user: &str,
+        password: String,
+        workspace_params: &str,
+        timeout_minutes: i32,
+        flags: u32,
+    ) -> Result<(), WireError> {
+        let password = Zeroizing::new(password);
+        self.0.core().credentials_mut().start(
+            StartWorkspace {
+                workspace_id,
+                user,
+                password,
+                workspace_params,
+                timeout_minutes,
+                flags,
+            },
+            Instant::now(),
+        )?;
+        self.0.timer.notify_one();
+        tracing::info!(workspace = %validate::for_log(workspace_id), "credentials cached");
+        Ok(())
+    }
+
+    async fn is_workspace_credential_specified(
+        &self,
+        workspace_id: &str,
+        count_unauthenticated: bool,
+    ) -> Result<bool, WireError> {
+        validate::workspace_id(workspace_id).map_err(WireError::from)?;
+        Ok(self.0.core().credentials().is_specified(
+            workspace_id,
+            count_unauthenticated,
+            Instant::now(),
+        ))
+    }
+
+    /// radc has no single sign-on yet: every workspace needs a credential.
+    #[zbus(name = "IsWorkspaceSSOEnabled")]
+    async fn is_workspace_sso_enabled(&self) -> bool {
+        false
+    }
+
+    async fn clear_workspace_credential(&self, workspace_id: &str) -> Result<(), WireError> {
+        validate::workspace_id(workspace_id).map_err(WireError::from)?;
+        self.0.core().credentials_mut().clear(workspace_id);
+        Ok(())
+    }
+
+    #[zbus(name = "OnAuthenticated")]
+    async fn on_authenticated(&self, workspace_id: &str, user: &str) -> Result<(), WireError> {
+        self.0
+            .core()
+            .credentials_mut()
+            .on_authenticated(workspace_id, user, Instant::now())?;
+        self.0.timer.notify_one();
+        Ok(())
+    }
+
+    /// A resource of the workspace was disabled or dismissed: tell the user.
+    /// The friendly name given is remembered as the workspace's display name.
+    async fn resource_dismissed(
+        &self,
+        workspace_id: &str,
+        friendly_name: &str,
+    ) -> Result<(), WireError> {
+        self.0
+            .core()
+            .set_workspace_name(workspace_id, friendly_name)?;
+        tracing::info!(
+            workspace = %validate::for_log(workspace_id),
+            "a resource of workspace {:?} was dismissed",
+            validate::for_log(friendly_name)
+        );
+        self.0.notice(
+            workspace_id,
+            "resource-dismissed",
+            format!("A resource of {friendly_name} is no longer available."),
+        );
+        Ok(())
+    }
+}
+
+/// `org.radc.Workspace1`
+pub(crate) struct Workspace(pub(crate) Arc<Shared>);
+
+#[interface(name = "org.radc.Workspace1")]
+impl Workspace {
+    async fn get_workspace_names(&self) -> Vec<String> {
+        self.0.core().live_workspace_names()
+    }
+
+    async fn get_process_id(&self) -> u32 {
+        std::process::id()
+    }
+
+    async fn start_remote_application(
+        &self,
+        workspace_id: &str,
+        params: Vec<String>,
+    ) -> Result<(), WireError> {
+        validate::workspace_id(workspace_id).map_err(WireError::from)?;
+        let _ = params;
+        Err(RuntimeError::not_supported(
+            "launching resources is not available in this version of radc",
+        )
+        .into())
+    }
+}
+
+/// `org.radc.WorkspaceReportMessage1`
+pub(crate) struct ReportMessage(pub(crate) Arc<Shared>);
+
+#[interface(name = "org.radc.WorkspaceReportMessage1")]
+impl ReportMessage {
+    async fn register_error_log_message(
+        &self,
+        message: &str,
+        #[zbus(header)] header: Header<'_>,
+    ) -> Result<(), WireError> {
+        validate::bounded("log message", message, validate::MAX_MESSAGE_LEN)?;
+        let client = sender(&header)?;
+        tracing::warn!(%client, "client reports: {}", validate::for_log(message));
+        Ok(())
+    }
+
+    async fn is_error_message_registered(
+        &self,
+        workspace_id: &str,
+        error_type: u32,
+        error_message_type: &str,
+        error_code: u32,
+    ) -> Result<bool, WireError> {
+        let event = ErrorEvent::new(workspace_id, error_type, error_message_type, error_code)?;
+        Ok(self.0.core().error_events().is_registered(&event))
+    }
+
+    async fn register_error_event(
+        &self,
+        workspace_id: &str,
+        error_type: u32,
+        error_message_type: &str,
+        error_code: u32,
+    ) -> Result<(), WireError> {
+        let event = ErrorEvent::new(workspace_id, error_type, error_message_type, error_code)?;
+        let new = self.0.core().error_events_mut().register(event);
+        if new {
+            tracing::warn!(
+                workspace = %validate::for_log(workspace_id),
+                error_type,
+                error_code,
+                "error event: {}",
+                validate::for_log(error_message_type)
+            );
+            self.0.notice(
+                workspace_id,
+                "error-event",
+                format!("{error_message_type} (type {error_type}, code {error_code:#x})"),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `org.radc.WorkspaceResTypeRegistry1`
+pub(crate) struct ResTypeRegistry(pub(crate) Arc<Shared>);
+
+impl ResTypeRegistry {
+    /// Machine-wide changes are for root only.
+    async fn check_writer(
+        &self,
+        machine_wide: bool,
+        conn: &Connection,
+        header: &Header<'_>,
+    ) -> Result<(), WireError> {
+        if !machine_wide {
+            return Ok(());
+        }
+        let peer = sender(header)?;
+        let name = UniqueName::try_from(peer.as_str()).map_err(zbus::Error::from)?;
+        let uid = fdo::DBusProxy::new(conn)
+            .await?
+            .get_connection_unix_user(name.into())
+            .await
+            .map_err(zbus::Error::from)?;
+        if uid != 0 {
+            return Err(RuntimeError::access_denied(format!(
+                "machine-wide resource types can only be changed by root (you are uid {uid}); \
+                 drop --machine-wide to change your own"
+            ))
+            .into());
+        }
+        Ok(())
+    }
+}
+
+#[interface(name = "org.radc.WorkspaceResTypeRegistry1")]
+impl ResTypeRegistry {
+    async fn add_resource_type(
+        &self,
+        machine_wide: bool,
+        extension: &str,
+        launcher: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), WireError> {
+        self.check_writer(machine_wide, conn, &header).await?;
+        check_launcher(launcher)?;
+        Ok(self
+            .0
+            .restypes(machine_wide)
+            .update(|t| t.add(extension, launcher))?)
+    }
+
+    async fn delete_resource_type(
+        &self,
+        machine_wide: bool,
+        extension: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), WireError> {
+        self.check_writer(machine_wide, conn, &header).await?;
+        Ok(self
+            .0
+            .restypes(machine_wide)
+            .update(|t| t.delete(extension))?)
+    }
+
+    async fn get_registered_file_extensions(
+        &self,
+        machine_wide: bool,
+    ) -> Result<Vec<String>, WireError> {
+        Ok(self.0.restypes(machine_wide).load()?.extensions())
+    }
+
+    async fn get_resource_type_info(
+        &self,
+        machine_wide: bool,
+        extension: &str,
+    ) -> Result<String, WireError> {
+        let table = self.0.restypes(machine_wide).load()?;
+        Ok(table.get(extension)?.to_owned())
+    }
+
+    async fn modify_resource_type(
+        &self,
+        machine_wide: bool,
+        extension: &str,
+        launcher: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), WireError> {
+        self.check_writer(machine_wide, conn, &header).await?;
+        check_launcher(launcher)?;
+        Ok(self
+            .0
+            .restypes(machine_wide)
+            .update(|t| t.modify(extension, launcher))?)
+    }
+}
+
+/// `org.radc.Runtime1`: radc's additions.
+pub(crate) struct RuntimeExt(pub(crate) Arc<Shared>);
+
+/// Longest per-client disconnect timeout a caller may ask for.
+const MAX_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[interface(name = "org.radc.Runtime1")]
+impl RuntimeExt {
+    async fn disconnect(
+        &self,
+        workspace: &str,
+        timeout_ms: u32,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(String, Vec<DisconnectRow>), WireError> {
+        let timeout = match timeout_ms {
+            0 => self.0.config.disconnect_timeout,
+            ms => Duration::from_millis(ms.into()),
+        };
+        if timeout > MAX_DISCONNECT_TIMEOUT {
+            return Err(RuntimeError::invalid_args(format!(
+                "timeout of {timeout_ms} ms is over the limit of {} s",
+                MAX_DISCONNECT_TIMEOUT.as_secs()
+            ))
+            .into());
+        }
+        let workspace_id = self.0.core().resolve_workspace(workspace)?;
+        let rows = disconnect_workspace(&self.0, conn, &workspace_id, timeout).await?;
+        Ok((workspace_id, rows))
+    }
+
+    async fn list_connections(&self) -> Vec<ConnectionRow> {
+        let core = self.0.core();
+        core.registry()
+            .listed()
+            .map(|r| {
+                let ws = r.workspace_id.clone().unwrap_or_default();
+                (
+                    r.cookie.get(),
+                    ws.clone(),
+                    core.workspace_name(&ws).to_owned(),
+                    r.display_name.clone().unwrap_or_default(),
+                    r.state.as_str().to_owned(),
+                    r.pid,
+                    r.peer.clone(),
+                    self.0.unix_millis(r.added_at),
+                )
+            })
+            .collect()
+    }
+
+    #[zbus(signal)]
+    async fn user_notice(
+        emitter: &zbus::object_server::SignalEmitter<'_>,
+        workspace_id: &str,
+        kind: &str,
+        text: &str,
+    ) -> zbus::Result<()>;
+}
+
+/// Exports every interface at the runtime's object path.
+pub(crate) async fn export(conn: &Connection, shared: &Arc<Shared>) -> zbus::Result<()> {
+    let server = conn.object_server();
+    let path = OwnedObjectPath::try_from(names::OBJECT_PATH)?;
+    server.at(&path, Registration(shared.clone())).await?;
+    server.at(&path, Scriptable(shared.clone())).await?;
+    server.at(&path, Workspace(shared.clone())).await?;
+    server.at(&path, ReportMessage(shared.clone())).await?;
+    server.at(&path, ResTypeRegistry(shared.clone())).await?;
+    server.at(&path, RuntimeExt(shared.clone())).await?;
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! Finding the runtime, and starting it when nobody has.
+
+use std::fs::OpenOptions;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use futures_util::StreamExt;
+use radc_client::names;
+use std::os::unix::process::CommandExt;
+use zbus::Connection;
+use zbus::fdo::DBusProxy;
+use zbus::names::BusName;
+
+/// How long to wait for a freshly started runtime to claim its name.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects to the session bus and makes sure the runtime is there.
+pub async fn connect() -> Result<Connection> {
+    let conn = Connection::session().await.context(
+        "cannot reach the D-Bus session bus; run radc inside a desktop session, \
+         or under `dbus-run-session`",
+    )?;
+    ensure_runtime(&conn).await?;
+    Ok(conn)
+}
+
+async fn ensure_runtime(conn: &Connection) -> Result<()> {
+    let dbus = DBusProxy::new(conn).await?;
+    let name = BusName::try_from(names::BUS_NAME)?;
+    if dbus.name_has_owner(name.clone()).await? {
+        return Ok(());
+    }
+    // Subscribe before starting it, so the moment it appears is not missed.
+    let mut appeared = dbus
+        .receive_name_owner_changed_with_args(&[(0, names::BUS_NAME)])
+        .await?;
+    let log = log_path();
+    let mut child = spawn_daemon(log.as_ref())?;
+    tracing::info!(pid = child.id(), "started the radc runtime");
+    let wait = async {
+        if dbus.name_has_owner(name.clone()).await? {
+            return anyhow::Ok(());
+        }
+        while let Some(signal) = appeared.next().await {
+            if signal.args().is_ok_and(|a| a.new_owner().is_some()) {
+                return Ok(());
+            }
+        }
+        bail!("the session bus closed")
+    };
+    let exited = async {
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let where_logged = log
+        .map(|p| format!("; see {}", p.display()))
+        .unwrap_or_default();
+    tokio::select! {
+        r = tokio::time::timeout(START_TIMEOUT, wait) => match r {
+            Ok(r) => r,
+            Err(_) => bail!("the radc runtime did not start within {} s{where_logged}", START_TIMEOUT.as_secs()),
+        },
+        status = exited => {
+            // Lost a race with another starter? Then the name is there now.
+            if dbus.name_has_owner(name).await? {
+                return Ok(());
+            }
+            bail!("the radc runtime exited at start ({status}){where_logged}")
+        }
+    }
+}
+
+/// `$XDG_STATE_HOME/radc/daemon.log`, where a started runtime logs.
+fn log_path() -> Option<PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .map(|h| h.join(".local/state"))
+        })?;
+    Some(state.join("radc").join("daemon.log"))
+}
+
+fn spawn_daemon(log: Option<&PathBuf>) -> Result<std::process::Child> {
+    let exe = std::env::current_exe().context("cannot find the radc executable")?;
+    let stderr = log
+        .and_then(|path| {
+            std::fs::create_dir_all(path.parent()?).ok()?;
+            OpenOptions::new().create(true).append(true).open(path).ok()
+        })
+        .map_or_else(Stdio::null, Stdio::from);
+    Command::new(exe)
+        .arg("daemon")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        // Its own process group: a Ctrl-C meant for this command must not
+        // stop the runtime.
+        .process_group(0)
+        .spawn()
+        .context("cannot start `radc daemon`")
+}

@@ -1,0 +1,358 @@
+//! What each subcommand does.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use radc_client::proxy::{RuntimeProxy, WorkspaceProxy, WorkspaceResTypeRegistryProxy};
+use serde::Serialize;
+use zbus::Connection;
+
+use crate::{Command, DaemonArgs, EXIT_ALREADY_RUNNING, EXIT_PARTIAL, RestypeCommand, autostart};
+
+pub async fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Daemon(args) => daemon(args).await,
+        Command::Status { json } => status(json).await,
+        Command::Disconnect {
+            workspace,
+            timeout,
+            json,
+        } => disconnect(&workspace, timeout, json).await,
+        Command::Restype(cmd) => restype(cmd).await,
+    }
+}
+
+async fn daemon(args: DaemonArgs) -> Result<ExitCode> {
+    let mut config = radc_runtime::Config::from_environment()?;
+    config.disconnect_timeout = args.disconnect_timeout;
+    config.grace = args.grace;
+    config.probe_timeout = args.probe_timeout;
+    config.machine_config_dir = args.machine_config_dir;
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler can be installed");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    match radc_runtime::run(config, shutdown).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e @ radc_runtime::Error::AlreadyRunning { .. }) => {
+            eprintln!("radc: {e}; nothing to do");
+            Ok(ExitCode::from(EXIT_ALREADY_RUNNING))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Shows what a remote error said, without the D-Bus error name when it is
+/// one of ours (the message already starts with the HRESULT).
+fn explain(e: zbus::Error) -> anyhow::Error {
+    match radc_client::Error::from(e) {
+        radc_client::Error::Refused {
+            kind: Some(_),
+            message,
+            ..
+        } => anyhow::anyhow!(message),
+        other => other.into(),
+    }
+}
+
+#[derive(Serialize)]
+struct StatusJson {
+    runtime_pid: u32,
+    workspaces: Vec<WorkspaceJson>,
+}
+
+#[derive(Serialize)]
+struct WorkspaceJson {
+    id: String,
+    name: String,
+    connections: Vec<ConnectionJson>,
+}
+
+#[derive(Serialize)]
+struct ConnectionJson {
+    cookie: u32,
+    display_name: String,
+    state: String,
+    pid: u32,
+    client: String,
+    registered_at_unix_ms: u64,
+}
+
+async fn status(json: bool) -> Result<ExitCode> {
+    let conn = autostart::connect().await?;
+    let runtime = RuntimeProxy::new(&conn).await?;
+    let workspace = WorkspaceProxy::new(&conn).await?;
+    let rows = runtime.list_connections().await.map_err(explain)?;
+    let pid = workspace.get_process_id().await.map_err(explain)?;
+    let mut by_workspace: BTreeMap<(String, String), Vec<ConnectionJson>> = BTreeMap::new();
+    for (cookie, ws, name, display_name, state, pid, client, at) in rows {
+        by_workspace
+            .entry((name, ws))
+            .or_default()
+            .push(ConnectionJson {
+                cookie,
+                display_name,
+                state,
+                pid,
+                client,
+                registered_at_unix_ms: at,
+            });
+    }
+    let report = StatusJson {
+        runtime_pid: pid,
+        workspaces: by_workspace
+            .into_iter()
+            .map(|((name, id), connections)| WorkspaceJson {
+                id,
+                name,
+                connections,
+            })
+            .collect(),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if report.workspaces.is_empty() {
+        println!("No live connections. (runtime pid {pid})");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    for ws in &report.workspaces {
+        let count = ws.connections.len();
+        let title = if ws.name == ws.id {
+            ws.id.clone()
+        } else {
+            format!("{} ({})", ws.name, ws.id)
+        };
+        println!(
+            "{title}: {count} connection{}",
+            if count == 1 { "" } else { "s" }
+        );
+        let mut table =
+            vec![["COOKIE", "RESOURCE", "STATE", "PID", "CLIENT", "FOR"].map(String::from)];
+        for c in &ws.connections {
+            table.push([
+                c.cookie.to_string(),
+                c.display_name.escape_debug().to_string(),
+                c.state.clone(),
+                if c.pid == 0 {
+                    "-".into()
+                } else {
+                    c.pid.to_string()
+                },
+                c.client.clone(),
+                age(Duration::from_millis(
+                    now.saturating_sub(c.registered_at_unix_ms),
+                )),
+            ]);
+        }
+        print_table(&table);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct DisconnectJson {
+    workspace_id: String,
+    ok: bool,
+    results: Vec<OutcomeJson>,
+}
+
+#[derive(Serialize)]
+struct OutcomeJson {
+    cookie: u32,
+    display_name: String,
+    outcome: String,
+    detail: String,
+}
+
+async fn disconnect(workspace: &str, timeout: Option<Duration>, json: bool) -> Result<ExitCode> {
+    let conn = autostart::connect().await?;
+    let runtime = RuntimeProxy::new(&conn).await?;
+    // Names are for the report; the rows only carry cookies.
+    let names: BTreeMap<u32, String> = runtime
+        .list_connections()
+        .await
+        .map_err(explain)?
+        .into_iter()
+        .map(|row| (row.0, row.3))
+        .collect();
+    let timeout_ms = timeout.map_or(0, |t| (t.as_millis().clamp(1, u32::MAX.into())) as u32);
+    let (workspace_id, rows) = runtime
+        .disconnect(workspace, timeout_ms)
+        .await
+        .map_err(explain)?;
+    let results: Vec<OutcomeJson> = rows
+        .into_iter()
+        .map(|(cookie, outcome, detail)| OutcomeJson {
+            cookie,
+            display_name: names.get(&cookie).cloned().unwrap_or_default(),
+            outcome,
+            detail,
+        })
+        .collect();
+    let ok = results.iter().all(|r| r.outcome == "ok");
+    let report = DisconnectJson {
+        workspace_id,
+        ok,
+        results,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if report.results.is_empty() {
+        println!(
+            "{}: no live connections; cached credentials cleared.",
+            report.workspace_id
+        );
+    } else {
+        let failed = report.results.iter().filter(|r| r.outcome != "ok").count();
+        println!(
+            "{}: asked {} client{} to disconnect, {} did not answer cleanly.",
+            report.workspace_id,
+            report.results.len(),
+            if report.results.len() == 1 { "" } else { "s" },
+            failed
+        );
+        let mut table = vec![["COOKIE", "RESOURCE", "OUTCOME", "DETAIL"].map(String::from)];
+        for r in &report.results {
+            table.push([
+                r.cookie.to_string(),
+                r.display_name.escape_debug().to_string(),
+                r.outcome.clone(),
+                r.detail.escape_debug().to_string(),
+            ]);
+        }
+        print_table(&table);
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_PARTIAL)
+    })
+}
+
+#[derive(Serialize)]
+struct RestypeJson {
+    extension: String,
+    launcher: String,
+}
+
+async fn restype(cmd: RestypeCommand) -> Result<ExitCode> {
+    let conn: Connection = autostart::connect().await?;
+    let registry = WorkspaceResTypeRegistryProxy::new(&conn).await?;
+    match cmd {
+        RestypeCommand::Add {
+            extension,
+            launcher,
+            scope,
+        } => {
+            registry
+                .add_resource_type(scope.machine_wide, &extension, &launcher)
+                .await
+                .map_err(explain)?;
+            println!("{extension} now opens with {launcher}.");
+        }
+        RestypeCommand::Modify {
+            extension,
+            launcher,
+            scope,
+        } => {
+            registry
+                .modify_resource_type(scope.machine_wide, &extension, &launcher)
+                .await
+                .map_err(explain)?;
+            println!("{extension} now opens with {launcher}.");
+        }
+        RestypeCommand::Remove { extension, scope } => {
+            registry
+                .delete_resource_type(scope.machine_wide, &extension)
+                .await
+                .map_err(explain)?;
+            println!("{extension} removed.");
+        }
+        RestypeCommand::List { scope, json } => {
+            let mut entries = Vec::new();
+            for extension in registry
+                .get_registered_file_extensions(scope.machine_wide)
+                .await
+                .map_err(explain)?
+            {
+                let launcher = registry
+                    .get_resource_type_info(scope.machine_wide, &extension)
+                    .await
+                    .map_err(explain)
+                    .with_context(|| format!("reading {extension}"))?;
+                entries.push(RestypeJson {
+                    extension,
+                    launcher,
+                });
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else if entries.is_empty() {
+                println!(
+                    "No resource types registered{}.",
+                    if scope.machine_wide {
+                        " machine-wide"
+                    } else {
+                        ""
+                    }
+                );
+            } else {
+                let mut table = vec![["EXTENSION", "LAUNCHER"].map(String::from)];
+                table.extend(entries.into_iter().map(|e| [e.extension, e.launcher]));
+                print_table(&table);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn age(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..86400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+fn print_table<const N: usize>(rows: &[[String; N]]) {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("  {}", line.join("  ").trim_end());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_naturally() {
+        assert_eq!(age(Duration::from_secs(5)), "5s");
+        assert_eq!(age(Duration::from_secs(65)), "1m05s");
+        assert_eq!(age(Duration::from_secs(3 * 3600 + 120)), "3h02m");
+        assert_eq!(age(Duration::from_secs(90000)), "1d01h");
+    }
+}

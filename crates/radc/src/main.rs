@@ -1,0 +1,168 @@
+//! `radc`: the workspace runtime and the command line around it.
+
+mod autostart;
+mod commands;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// RemoteApp and Desktop Connections for Linux.
+///
+/// radc keeps track of every live remote connection of your workspaces, from
+/// radc itself and from other clients that register with its runtime, and
+/// disconnects a whole workspace with one command.
+///
+/// The runtime starts by itself when a command needs it.
+#[derive(Parser, Debug)]
+#[command(name = "radc", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "\
+Exit status: 0 success, 1 error, 2 wrong usage, 3 some clients did not \
+disconnect cleanly, 4 another runtime already serves this session.
+
+Examples:
+  radc status                      what is connected right now
+  radc disconnect rdweb.contoso.com
+  radc restype add .vnc /usr/bin/vncviewer")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the workspace runtime on the session bus (normally started for
+    /// you).
+    Daemon(DaemonArgs),
+    /// Show workspaces and their live connections.
+    Status {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disconnect every connection of a workspace, by id or display name.
+    ///
+    /// Every client is asked at once; each has its own timeout. Prints what
+    /// each client answered and exits with 3 if any failed or timed out.
+    Disconnect {
+        /// Workspace id or display name.
+        workspace: String,
+        /// Seconds each client has to answer (default: the runtime's, 5).
+        #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+        timeout: Option<Duration>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the programs that open resources other than .rdp files.
+    #[command(subcommand)]
+    Restype(RestypeCommand),
+}
+
+#[derive(Args, Debug)]
+struct DaemonArgs {
+    /// Seconds each client has to answer IssueDisconnect.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds,
+          default_value = "5")]
+    disconnect_timeout: Duration,
+    /// Seconds a disconnected client has to go away by itself before it is
+    /// dropped.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds,
+          default_value = "10")]
+    grace: Duration,
+    /// Seconds a new client has to tell its workspace and name.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds,
+          default_value = "2")]
+    probe_timeout: Duration,
+    /// Directory of the machine-wide resource-type table.
+    #[arg(long, value_name = "DIR", default_value = radc_runtime::Config::MACHINE_CONFIG_DIR)]
+    machine_config_dir: std::path::PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+enum RestypeCommand {
+    /// Register a launcher for a file extension.
+    Add {
+        /// Extension with its dot, e.g. .vnc
+        extension: String,
+        /// Absolute path of the program that opens it.
+        launcher: String,
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// Change the launcher of a registered extension.
+    Modify {
+        extension: String,
+        launcher: String,
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// Remove a registered extension.
+    Remove {
+        extension: String,
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// List registered extensions and their launchers.
+    List {
+        #[command(flatten)]
+        scope: Scope,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+struct Scope {
+    /// Use the machine-wide table (/etc/radc) instead of your own; changing
+    /// it needs root.
+    #[arg(long)]
+    machine_wide: bool,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(0.0..=86400.0).contains(&secs) || secs.is_nan() {
+        return Err("give between 0 and 86400 seconds".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Exit codes beyond 0/1/2.
+pub(crate) const EXIT_PARTIAL: u8 = 3;
+pub(crate) const EXIT_ALREADY_RUNNING: u8 = 4;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Daemon(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RADC_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("radc: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("radc: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

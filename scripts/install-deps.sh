@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what building and testing radc needs on Debian, as root.
+# Idempotent: packages already present are left alone, and apt's package
+# lists are only refreshed when something is missing.
+set -euo pipefail
+
+packages=(
+  dbus            # dbus-daemon and dbus-run-session: the real bus the tests use
+  dbus-x11        # dbus-launch, for desktop sessions started by hand
+  python3         # Debian's own Python, matching python3-dbus and python3-gi
+  python3-dbus    # the custom client written in Python (language-neutral contract)
+  python3-gi      # GLib main loop for that client
+  util-linux      # setpriv, to call the runtime as an unprivileged user
+  procps          # ps/pgrep, used by the benchmarks
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: missing ${missing[*]}; run this script as root" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "install-deps: cargo is not on PATH; install a Rust toolchain (1.89 or newer) first" >&2
+  exit 1
+fi
