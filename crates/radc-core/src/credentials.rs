@@ -22,8 +22,9 @@ pub const WKS_FLAG_PASSWORD_ENCRYPTED: u32 = 0x2;
 /// The credentials were already verified; without it, `OnAuthenticated` must
 /// be called before they count as authenticated.
 pub const WKS_FLAG_CREDS_AUTHENTICATED: u32 = 0x4;
-const KNOWN_FLAGS: u32 =
-    WKS_FLAG_CLEAR_CREDS_ON_LAST_RESOURCE | WKS_FLAG_PASSWORD_ENCRYPTED | WKS_FLAG_CREDS_AUTHENTICATED;
+const KNOWN_FLAGS: u32 = WKS_FLAG_CLEAR_CREDS_ON_LAST_RESOURCE
+    | WKS_FLAG_PASSWORD_ENCRYPTED
+    | WKS_FLAG_CREDS_AUTHENTICATED;
 
 /// Longest credential lifetime accepted: one year, in minutes.
 pub const MAX_TIMEOUT_MINUTES: i32 = 525_600;
@@ -192,7 +193,12 @@ impl CredentialCache {
     }
 
     /// `IsWorkspaceCredentialSpecified`.
-    pub fn is_specified(&self, workspace_id: &str, count_unauthenticated: bool, now: Instant) -> bool {
+    pub fn is_specified(
+        &self,
+        workspace_id: &str,
+        count_unauthenticated: bool,
+        now: Instant,
+    ) -> bool {
         self.get(workspace_id, now)
             .is_some_and(|c| c.authenticated || count_unauthenticated)
     }
@@ -301,7 +307,9 @@ mod tests {
     fn authenticated_flag_and_expiry() {
         let t0 = Instant::now();
         let mut cache = CredentialCache::new();
-        cache.start(args("ws", 1, WKS_FLAG_CREDS_AUTHENTICATED), t0).unwrap();
+        cache
+            .start(args("ws", 1, WKS_FLAG_CREDS_AUTHENTICATED), t0)
+            .unwrap();
         assert!(cache.is_specified("ws", false, t0));
         assert_eq!(cache.next_deadline(), Some(t0 + Duration::from_secs(60)));
         let later = t0 + Duration::from_secs(60);
@@ -355,7 +363,10 @@ mod tests {
         let kind = |cache: &mut CredentialCache, a| cache.start(a, now).unwrap_err().kind;
         assert_eq!(kind(&mut cache, args("", 1, 0)), ErrorKind::InvalidArgs);
         assert_eq!(kind(&mut cache, args("ws", -1, 0)), ErrorKind::InvalidArgs);
-        assert_eq!(kind(&mut cache, args("ws", 1, 0x10)), ErrorKind::InvalidArgs);
+        assert_eq!(
+            kind(&mut cache, args("ws", 1, 0x10)),
+            ErrorKind::InvalidArgs
+        );
         assert_eq!(
             kind(&mut cache, args("ws", 1, WKS_FLAG_PASSWORD_ENCRYPTED)),
             ErrorKind::NotSupported

@@ -102,10 +102,15 @@ impl fmt::Display for RuntimeError {
 
 /// Splits a message of the form `0x80070057: text` into its HRESULT and text.
 pub fn split_hresult(message: &str) -> Option<(u32, &str)> {
-    let rest = message.strip_prefix("0x").or_else(|| message.strip_prefix("0X"))?;
+    let rest = message
+        .strip_prefix("0x")
+        .or_else(|| message.strip_prefix("0X"))?;
     let hex = rest.get(..8)?;
     let code = u32::from_str_radix(hex, 16).ok()?;
-    let text = rest[8..].strip_prefix(':').unwrap_or(&rest[8..]).trim_start();
+    let text = rest[8..]
+        .strip_prefix(':')
+        .unwrap_or(&rest[8..])
+        .trim_start();
     Some((code, text))
 }
 

@@ -14,5 +14,5 @@ pub mod runtime;
 pub mod validate;
 
 pub use error::{ErrorKind, Result, RuntimeError};
-pub use registry::{Cookie, RemovalReason, RegistryEvent};
+pub use registry::{Cookie, RegistryEvent, RemovalReason};
 pub use runtime::RuntimeCore;

@@ -253,10 +253,9 @@ impl Registry {
 
     /// `RemoveResource` from `peer`.
     pub fn remove(&mut self, peer: &str, cookie: Cookie) -> Result<RegistryEvent> {
-        let entry = self
-            .entries
-            .get(&cookie)
-            .ok_or_else(|| RuntimeError::not_found(format!("no registration has cookie {cookie}")))?;
+        let entry = self.entries.get(&cookie).ok_or_else(|| {
+            RuntimeError::not_found(format!("no registration has cookie {cookie}"))
+        })?;
         if entry.peer != peer {
             return Err(RuntimeError::access_denied(format!(
                 "cookie {cookie} was registered by another connection; only it may remove it"
@@ -283,7 +282,9 @@ impl Registry {
     pub fn begin_disconnect(&mut self, workspace_id: &str) -> Vec<DisconnectTarget> {
         self.entries
             .values_mut()
-            .filter(|r| r.state != State::Probing && r.workspace_id.as_deref() == Some(workspace_id))
+            .filter(|r| {
+                r.state != State::Probing && r.workspace_id.as_deref() == Some(workspace_id)
+            })
             .map(|r| {
                 if r.state == State::Connected {
                     r.state = State::Disconnecting { deadline: None };
@@ -381,7 +382,8 @@ impl Registry {
 
 /// How long after `now` a deadline `delay` away falls.
 pub fn deadline_after(now: Instant, delay: Duration) -> Instant {
-    now.checked_add(delay).unwrap_or(now + Duration::from_secs(86400 * 365))
+    now.checked_add(delay)
+        .unwrap_or(now + Duration::from_secs(86400 * 365))
 }
 
 #[cfg(test)]
@@ -445,7 +447,10 @@ mod tests {
         let ev = reg.complete_probe(c, "", "Word", 0).unwrap();
         assert!(matches!(
             ev,
-            RegistryEvent::Removed { reason: RemovalReason::InvalidClient, .. }
+            RegistryEvent::Removed {
+                reason: RemovalReason::InvalidClient,
+                ..
+            }
         ));
         assert!(reg.is_empty());
         let c = reg.add(":1.1", "/a", now).unwrap();
@@ -458,9 +463,15 @@ mod tests {
         let now = Instant::now();
         let mut reg = Registry::new();
         let c = connected(&mut reg, ":1.1", "ws", now);
-        assert_eq!(reg.remove(":1.2", c).unwrap_err().kind, ErrorKind::AccessDenied);
+        assert_eq!(
+            reg.remove(":1.2", c).unwrap_err().kind,
+            ErrorKind::AccessDenied
+        );
         let missing = Cookie::new(999).unwrap();
-        assert_eq!(reg.remove(":1.1", missing).unwrap_err().kind, ErrorKind::NotFound);
+        assert_eq!(
+            reg.remove(":1.1", missing).unwrap_err().kind,
+            ErrorKind::NotFound
+        );
         assert!(reg.remove(":1.1", c).is_ok());
     }
 
@@ -477,7 +488,10 @@ mod tests {
         assert_eq!(events.len(), 4);
         assert!(events.iter().all(|e| matches!(
             e,
-            RegistryEvent::Removed { reason: RemovalReason::ClientVanished, .. }
+            RegistryEvent::Removed {
+                reason: RemovalReason::ClientVanished,
+                ..
+            }
         )));
         assert_eq!(reg.len(), 1);
         assert!(reg.get(other).is_some());
@@ -492,9 +506,16 @@ mod tests {
         let b = connected(&mut reg, ":1.2", "ws", t0);
         let other = connected(&mut reg, ":1.3", "elsewhere", t0);
         let targets = reg.begin_disconnect("ws");
-        assert_eq!(targets.iter().map(|t| t.cookie).collect::<Vec<_>>(), vec![a, b]);
+        assert_eq!(
+            targets.iter().map(|t| t.cookie).collect::<Vec<_>>(),
+            vec![a, b]
+        );
         assert_eq!(reg.get(a).unwrap().state.as_str(), "disconnecting");
-        assert_eq!(reg.next_deadline(), None, "no deadline before the call finished");
+        assert_eq!(
+            reg.next_deadline(),
+            None,
+            "no deadline before the call finished"
+        );
         let grace = Duration::from_secs(10);
         reg.arm_grace(a, t0 + grace);
         reg.arm_grace(b, t0 + grace);
@@ -521,7 +542,10 @@ mod tests {
         for _ in 0..MAX_REGISTRATIONS_PER_PEER {
             reg.add(":1.1", "/a", now).unwrap();
         }
-        assert_eq!(reg.add(":1.1", "/a", now).unwrap_err().kind, ErrorKind::Failed);
+        assert_eq!(
+            reg.add(":1.1", "/a", now).unwrap_err().kind,
+            ErrorKind::Failed
+        );
         assert!(reg.add(":1.2", "/a", now).is_ok());
     }
 
@@ -529,8 +553,14 @@ mod tests {
     fn object_path_must_be_absolute_and_bounded() {
         let now = Instant::now();
         let mut reg = Registry::new();
-        assert_eq!(reg.add(":1.1", "rel", now).unwrap_err().kind, ErrorKind::InvalidArgs);
+        assert_eq!(
+            reg.add(":1.1", "rel", now).unwrap_err().kind,
+            ErrorKind::InvalidArgs
+        );
         let long = format!("/{}", "a".repeat(MAX_OBJECT_PATH_LEN));
-        assert_eq!(reg.add(":1.1", &long, now).unwrap_err().kind, ErrorKind::InvalidArgs);
+        assert_eq!(
+            reg.add(":1.1", &long, now).unwrap_err().kind,
+            ErrorKind::InvalidArgs
+        );
     }
 }

@@ -41,7 +41,9 @@ pub fn validate_extension(extension: &str) -> Result<String> {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+'))
     {
-        return Err(bad("may hold only letters, digits, '_', '-' and '+' after the dot"));
+        return Err(bad(
+            "may hold only letters, digits, '_', '-' and '+' after the dot",
+        ));
     }
     Ok(extension.to_ascii_lowercase())
 }
@@ -104,7 +106,10 @@ impl ResTypeTable {
     pub fn modify(&mut self, extension: &str, launcher: &str) -> Result<()> {
         let ext = validate_extension(extension)?;
         validate_launcher(launcher)?;
-        let slot = self.entries.get_mut(&ext).ok_or_else(|| not_registered(&ext))?;
+        let slot = self
+            .entries
+            .get_mut(&ext)
+            .ok_or_else(|| not_registered(&ext))?;
         *slot = launcher.to_owned();
         Ok(())
     }
@@ -194,7 +199,14 @@ mod tests {
     #[test]
     fn launcher_rules() {
         assert!(validate_launcher("/usr/bin/remmina").is_ok());
-        for bad in ["", "remmina", "/usr/bin/", "/usr/../bin/sh", "/a/./b", "/a\nb"] {
+        for bad in [
+            "",
+            "remmina",
+            "/usr/bin/",
+            "/usr/../bin/sh",
+            "/a/./b",
+            "/a\nb",
+        ] {
             assert!(validate_launcher(bad).is_err(), "{bad:?}");
         }
     }
@@ -203,11 +215,17 @@ mod tests {
     fn add_modify_delete() {
         let mut t = ResTypeTable::new();
         t.add(".VNC", "/usr/bin/vncviewer").unwrap();
-        assert_eq!(t.add(".vnc", "/bin/x").unwrap_err().kind, ErrorKind::InvalidArgs);
+        assert_eq!(
+            t.add(".vnc", "/bin/x").unwrap_err().kind,
+            ErrorKind::InvalidArgs
+        );
         assert_eq!(t.get(".vnc").unwrap(), "/usr/bin/vncviewer");
         t.modify(".vnc", "/usr/bin/remmina").unwrap();
         assert_eq!(t.get(".Vnc").unwrap(), "/usr/bin/remmina");
-        assert_eq!(t.modify(".x", "/bin/x").unwrap_err().kind, ErrorKind::NotFound);
+        assert_eq!(
+            t.modify(".x", "/bin/x").unwrap_err().kind,
+            ErrorKind::NotFound
+        );
         assert_eq!(t.extensions(), vec![".vnc".to_string()]);
         t.delete(".vnc").unwrap();
         assert_eq!(t.delete(".vnc").unwrap_err().kind, ErrorKind::NotFound);

@@ -112,7 +112,10 @@ impl RuntimeCore {
 
     /// The next moment [`RuntimeCore::on_timer`] has work to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.registry.next_deadline(), self.credentials.next_deadline()) {
+        match (
+            self.registry.next_deadline(),
+            self.credentials.next_deadline(),
+        ) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -172,7 +175,9 @@ impl RuntimeCore {
                 .registry
                 .workspace_ids()
                 .into_iter()
-                .filter(|id| !self.workspace_names.contains_key(*id) && id.eq_ignore_ascii_case(name))
+                .filter(|id| {
+                    !self.workspace_names.contains_key(*id) && id.eq_ignore_ascii_case(name)
+                })
                 .collect();
         }
         ids.sort_unstable();
@@ -264,7 +269,10 @@ mod tests {
         let a = client(&mut core, ":1.1", "ws", now);
         client(&mut core, ":1.2", "ws", now);
         core.remove_resource(":1.1", a).unwrap();
-        assert!(core.credentials().is_specified("ws", true, now), "one resource is left");
+        assert!(
+            core.credentials().is_specified("ws", true, now),
+            "one resource is left"
+        );
         core.peer_vanished(":1.2");
         assert!(!core.credentials().is_specified("ws", true, now));
     }
@@ -301,6 +309,9 @@ mod tests {
             core.resolve_friendly_name("Contoso Apps").unwrap_err().kind,
             ErrorKind::InvalidArgs
         );
-        assert_eq!(core.live_workspace_names(), vec!["Contoso Apps".to_string()]);
+        assert_eq!(
+            core.live_workspace_names(),
+            vec!["Contoso Apps".to_string()]
+        );
     }
 }

@@ -74,7 +74,10 @@ mod tests {
         assert!(e.message.contains("257 bytes"), "{}", e.message);
         let e = workspace_id("a\nb").unwrap_err();
         assert!(e.message.contains("U+000A"), "{}", e.message);
-        assert_eq!(workspace_id("rdweb.example.com").unwrap(), "rdweb.example.com");
+        assert_eq!(
+            workspace_id("rdweb.example.com").unwrap(),
+            "rdweb.example.com"
+        );
     }
 
     #[test]
