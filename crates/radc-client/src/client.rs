@@ -2,6 +2,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use zbus::Connection;
 use zbus::zvariant::OwnedObjectPath;
@@ -71,6 +72,36 @@ impl ClientObject {
     }
 }
 
+/// Makes sure `conn` answers incoming method calls before the runtime makes
+/// any. zbus starts receiving them lazily, in the background, once the
+/// object server is first used; a call arriving before that is dropped. A
+/// ping to ourselves comes back only once the receiver runs, so retry it
+/// until it does.
+async fn ensure_serving(conn: &Connection) -> Result<(), Error> {
+    conn.object_server();
+    let me = conn
+        .unique_name()
+        .ok_or_else(|| Error::Bus(zbus::Error::Failure("not connected to a bus".into())))?
+        .to_owned();
+    for attempt in 1..=50u64 {
+        let ping = conn.call_method(
+            Some(&me),
+            "/",
+            Some("org.freedesktop.DBus.Peer"),
+            "Ping",
+            &(),
+        );
+        match tokio::time::timeout(Duration::from_millis(10 * attempt.min(10)), ping).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => continue,
+        }
+    }
+    Err(Error::Bus(zbus::Error::Failure(
+        "this connection does not answer method calls".into(),
+    )))
+}
+
 /// A live registration. Keep it for as long as the connection is open and
 /// hand it back to [`Runtime::remove_resource`].
 #[derive(Debug)]
@@ -114,6 +145,7 @@ impl Runtime {
     /// Uses an existing bus connection; registrations are tied to it and
     /// vanish when it closes.
     pub async fn with_connection(conn: Connection) -> Result<Runtime, Error> {
+        ensure_serving(&conn).await?;
         let registration = WorkspaceRegistrationProxy::builder(&conn)
             .cache_properties(zbus::proxy::CacheProperties::No)
             .build()

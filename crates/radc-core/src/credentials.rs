@@ -231,6 +231,12 @@ impl CredentialCache {
         Ok(())
     }
 
+    /// Whether credentials are cached for the workspace (live or not yet
+    /// expired by the timer).
+    pub fn contains(&self, workspace_id: &str) -> bool {
+        self.entries.contains_key(workspace_id)
+    }
+
     /// Removes a workspace's credentials; true if there were any.
     pub fn clear(&mut self, workspace_id: &str) -> bool {
         self.entries.remove(workspace_id).is_some()

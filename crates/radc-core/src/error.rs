@@ -105,7 +105,9 @@ pub fn split_hresult(message: &str) -> Option<(u32, &str)> {
     let rest = message
         .strip_prefix("0x")
         .or_else(|| message.strip_prefix("0X"))?;
-    let hex = rest.get(..8)?;
+    let hex = rest
+        .get(..8)
+        .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
     let code = u32::from_str_radix(hex, 16).ok()?;
     let text = rest[8..]
         .strip_prefix(':')
@@ -136,5 +138,6 @@ mod tests {
             assert_eq!(split_hresult(&text), Some((kind.hresult(), "m")));
         }
         assert_eq!(split_hresult("no code"), None);
+        assert_eq!(split_hresult("0x+8007005: signed"), None);
     }
 }

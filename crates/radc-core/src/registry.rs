@@ -337,6 +337,17 @@ impl Registry {
         self.entries.get(&cookie)
     }
 
+    /// The process id already known for `peer`, from another of its
+    /// registrations: a bus connection's process never changes.
+    pub fn peer_pid(&self, peer: &str) -> Option<u32> {
+        self.by_peer
+            .get(peer)?
+            .iter()
+            .filter_map(|c| self.entries.get(c))
+            .map(|r| r.pid)
+            .find(|&pid| pid != 0)
+    }
+
     /// Listed registrations (those whose probe finished), by cookie.
     pub fn listed(&self) -> impl Iterator<Item = &Registration> {
         self.entries.values().filter(|r| r.state != State::Probing)
@@ -383,7 +394,8 @@ impl Registry {
 /// How long after `now` a deadline `delay` away falls.
 pub fn deadline_after(now: Instant, delay: Duration) -> Instant {
     now.checked_add(delay)
-        .unwrap_or(now + Duration::from_secs(86400 * 365))
+        .or_else(|| now.checked_add(Duration::from_secs(86400 * 365)))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]
@@ -436,6 +448,8 @@ mod tests {
         let listed: Vec<_> = reg.listed().collect();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].pid, 7);
+        assert_eq!(reg.peer_pid(":1.1"), Some(7));
+        assert_eq!(reg.peer_pid(":1.2"), None);
         assert_eq!(listed[0].state, State::Connected);
     }
 

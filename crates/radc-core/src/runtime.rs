@@ -197,10 +197,12 @@ impl RuntimeCore {
         }
     }
 
-    /// Resolves what a person typed: a workspace id if one is live or named,
-    /// else a display name.
+    /// Resolves what a person typed: the id of a workspace the runtime knows
+    /// (live, named or with cached credentials), else a display name.
     pub fn resolve_workspace(&self, id_or_name: &str) -> Result<String> {
-        if self.registry.has_workspace(id_or_name) || self.workspace_names.contains_key(id_or_name)
+        if self.registry.has_workspace(id_or_name)
+            || self.workspace_names.contains_key(id_or_name)
+            || self.credentials.contains(id_or_name)
         {
             return Ok(id_or_name.to_owned());
         }

@@ -91,9 +91,14 @@ mod tests {
 
     #[test]
     fn executables() {
-        assert!(is_executable_file(Path::new("/bin/sh")));
-        assert!(!is_executable_file(Path::new("/etc/hostname")));
-        assert!(!is_executable_file(Path::new("/")));
-        assert!(!is_executable_file(Path::new("/nonexistent")));
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        write_atomic(&plain, b"x", 0o644).unwrap();
+        let tool = dir.path().join("tool");
+        write_atomic(&tool, b"x", 0o755).unwrap();
+        assert!(is_executable_file(&tool));
+        assert!(!is_executable_file(&plain));
+        assert!(!is_executable_file(dir.path()));
+        assert!(!is_executable_file(&dir.path().join("missing")));
     }
 }

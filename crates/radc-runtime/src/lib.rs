@@ -78,12 +78,16 @@ impl From<fdo::Error> for Error {
 /// Serves the runtime on the session bus until `shutdown` completes or the
 /// bus goes away.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-    let conn = zbus::connection::Builder::session()?.build().await?;
-    let dbus = fdo::DBusProxy::new(&conn).await?;
-    // Watch for vanishing clients before anyone can register.
-    let mut owner_changes = dbus.receive_name_owner_changed().await?;
     let (shared, outgoing) = service::Shared::new(config);
-    service::export(&conn, &shared).await?;
+    // Exporting through the builder makes `build` wait until method calls
+    // are being received; exporting afterwards would leave a window in which
+    // calls are silently dropped.
+    let conn = service::serve(zbus::connection::Builder::session()?, &shared)?
+        .build()
+        .await?;
+    let dbus = fdo::DBusProxy::new(&conn).await?;
+    // Watch for vanishing clients before anyone can find us by name.
+    let mut owner_changes = dbus.receive_name_owner_changed().await?;
 
     let reply = dbus
         .request_name(
@@ -111,11 +115,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         while let Some(signal) = owner_changes.next().await {
             let Ok(args) = signal.args() else { continue };
             if args.new_owner().is_none() && args.name().starts_with(':') {
-                let events = shared.core().peer_vanished(args.name());
+                let mut core = shared.core();
+                let events = core.peer_vanished(args.name());
                 if !events.is_empty() {
                     tracing::info!(client = %args.name(), count = events.len(), "client vanished");
                 }
-                shared.publish(events);
+                shared.publish(&core, events);
             }
         }
         tracing::info!("the session bus closed");

@@ -112,8 +112,11 @@ mod tests {
 
     #[test]
     fn launcher_must_be_executable() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("notes.txt");
+        crate::fsutil::write_atomic(&plain, b"x", 0o644).unwrap();
         assert!(check_launcher("/bin/sh").is_ok());
-        assert!(check_launcher("/etc/hostname").is_err());
+        assert!(check_launcher(plain.to_str().unwrap()).is_err());
         assert!(check_launcher("sh").is_err());
     }
 }

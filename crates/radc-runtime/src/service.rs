@@ -11,12 +11,12 @@ use radc_client::proxy::{ConnectionRow, DisconnectRow, ResourceRow};
 use radc_core::credentials::StartWorkspace;
 use radc_core::error_events::ErrorEvent;
 use radc_core::{Cookie, RegistryEvent, RuntimeCore, RuntimeError, validate};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use zbus::message::Header;
-use zbus::names::{BusName, UniqueName};
+use zbus::names::BusName;
 use zbus::object_server::ResponseDispatchNotifier;
-use zbus::zvariant::{ObjectPath, OwnedObjectPath};
-use zbus::{Connection, fdo, interface};
+use zbus::zvariant::ObjectPath;
+use zbus::{Connection, interface};
 use zeroize::Zeroizing;
 
 use crate::Config;
@@ -45,7 +45,16 @@ pub(crate) struct Shared {
     machine_restypes: ResTypeStore,
     /// Lets `Instant`s be shown as wall-clock times.
     epoch: (Instant, SystemTime),
+    /// Bounds the runtime's calls to clients in flight, so a burst of
+    /// registrations or a huge workspace stays under the bus's limit of
+    /// pending replies per connection.
+    pub(crate) client_calls: Semaphore,
 }
+
+/// Calls to clients the runtime keeps in flight at most. Far below the
+/// session bus's `max_replies_per_connection` (50,000 on Debian), and enough
+/// that only that many hung clients could delay the others.
+const MAX_CLIENT_CALLS: usize = 1024;
 
 impl Shared {
     pub(crate) fn new(config: Config) -> (Arc<Shared>, mpsc::UnboundedReceiver<Outgoing>) {
@@ -58,6 +67,7 @@ impl Shared {
             timer: Notify::new(),
             outgoing: tx,
             epoch: (Instant::now(), SystemTime::now()),
+            client_calls: Semaphore::new(MAX_CLIENT_CALLS),
         };
         (Arc::new(shared), rx)
     }
@@ -67,7 +77,13 @@ impl Shared {
         self.core.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn publish(&self, events: impl IntoIterator<Item = RegistryEvent>) {
+    /// Queues signals for `events`. Takes the core's guard so that events
+    /// are queued in the order the core produced them.
+    pub(crate) fn publish(
+        &self,
+        _core: &MutexGuard<'_, RuntimeCore>,
+        events: impl IntoIterator<Item = RegistryEvent>,
+    ) {
         for event in events {
             log_event(&event);
             let _ = self.outgoing.send(Outgoing::Registry(event));
@@ -184,8 +200,9 @@ pub(crate) async fn run_timer(shared: Arc<Shared>) {
             }
             None => shared.timer.notified().await,
         }
-        let events = shared.core().on_timer(Instant::now());
-        shared.publish(events);
+        let mut core = shared.core();
+        let events = core.on_timer(Instant::now());
+        shared.publish(&core, events);
     }
 }
 
@@ -230,11 +247,8 @@ async fn probe(
     if shared.core().registry().get(cookie).is_none() {
         return; // removed before we got to it
     }
-    let dbus = fdo::DBusProxy::new(&conn).await;
-    let pid = async {
-        let dbus = dbus.ok()?;
-        let name = UniqueName::try_from(peer.as_str()).ok()?;
-        dbus.get_connection_unix_process_id(name.into()).await.ok()
+    let Ok(_permit) = shared.client_calls.acquire().await else {
+        return;
     };
     let answers = async {
         tokio::try_join!(
@@ -242,9 +256,16 @@ async fn probe(
             call_client::<String>(&conn, &peer, &path, "GetResourceDisplayName"),
         )
     };
+    let known_pid = shared.core().registry().peer_pid(&peer);
+    let pid = async {
+        match known_pid {
+            Some(pid) => Ok(pid),
+            None => bus_query::<u32>(&conn, "GetConnectionUnixProcessID", &peer).await,
+        }
+    };
     let limit = shared.config.probe_timeout;
     let (answers, pid) = tokio::join!(tokio::time::timeout(limit, answers), pid);
-    let event = match answers {
+    let why = match answers {
         Ok(Ok((workspace_id, display_name))) => {
             let mut core = shared.core();
             let event = core.complete_probe(cookie, &workspace_id, &display_name, pid.unwrap_or(0));
@@ -255,30 +276,42 @@ async fn probe(
                     "client dropped: it answered with an empty, oversized or multi-line workspace id or name"
                 );
             }
-            event
+            shared.publish(&core, event);
+            return;
         }
-        Ok(Err(e)) => {
-            tracing::warn!(
-                cookie = cookie.get(),
-                client = %peer,
-                "client dropped: {} at {} did not answer GetResourceId/GetResourceDisplayName: {}",
-                names::CLIENT_EXT,
-                validate::for_log(&path),
-                validate::for_log(&describe_call_error(&e))
-            );
-            shared.core().probe_failed(cookie)
-        }
-        Err(_) => {
-            tracing::warn!(
-                cookie = cookie.get(),
-                client = %peer,
-                "client dropped: no answer to GetResourceId/GetResourceDisplayName within {} ms",
-                limit.as_millis()
-            );
-            shared.core().probe_failed(cookie)
-        }
+        Ok(Err(e)) => format!(
+            "{} at {} did not answer GetResourceId/GetResourceDisplayName: {}",
+            names::CLIENT_EXT,
+            validate::for_log(&path),
+            validate::for_log(&describe_call_error(&e))
+        ),
+        Err(_) => format!(
+            "no answer to GetResourceId/GetResourceDisplayName within {} ms",
+            limit.as_millis()
+        ),
     };
-    shared.publish(event);
+    tracing::warn!(cookie = cookie.get(), client = %peer, "client dropped: {why}");
+    let mut core = shared.core();
+    let event = core.probe_failed(cookie);
+    shared.publish(&core, event);
+}
+
+/// Asks the bus daemon about a peer (`GetConnectionUnixProcessID`,
+/// `GetConnectionUnixUser`).
+async fn bus_query<R>(conn: &Connection, method: &str, peer: &str) -> zbus::Result<R>
+where
+    R: for<'d> zbus::zvariant::DynamicDeserialize<'d>,
+{
+    let reply = conn
+        .call_method(
+            Some("org.freedesktop.DBus"),
+            "/org/freedesktop/DBus",
+            Some("org.freedesktop.DBus"),
+            method,
+            &(peer,),
+        )
+        .await?;
+    reply.body().deserialize()
 }
 
 /// Disconnects every client of a workspace at once, each bounded by
@@ -296,6 +329,7 @@ async fn disconnect_workspace(
         "disconnecting workspace"
     );
     let calls = targets.into_iter().map(|target| async move {
+        let permit = shared.client_calls.acquire().await;
         let call = conn.call_method(
             Some(target.peer.as_str()),
             target.object_path.as_str(),
@@ -311,6 +345,7 @@ async fn disconnect_workspace(
                 format!("no answer within {} ms", timeout.as_millis()),
             ),
         };
+        drop(permit);
         shared
             .core()
             .finish_disconnect(target.cookie, Instant::now());
@@ -365,8 +400,9 @@ impl Registration {
         let peer = sender(&header)?;
         let cookie = Cookie::new(cookie)
             .ok_or_else(|| RuntimeError::invalid_args("cookie 0 is never issued"))?;
-        let event = self.0.core().remove_resource(&peer, cookie)?;
-        self.0.publish([event]);
+        let mut core = self.0.core();
+        let event = core.remove_resource(&peer, cookie)?;
+        self.0.publish(&core, [event]);
         Ok(())
     }
 
@@ -608,12 +644,7 @@ impl ResTypeRegistry {
             return Ok(());
         }
         let peer = sender(header)?;
-        let name = UniqueName::try_from(peer.as_str()).map_err(zbus::Error::from)?;
-        let uid = fdo::DBusProxy::new(conn)
-            .await?
-            .get_connection_unix_user(name.into())
-            .await
-            .map_err(zbus::Error::from)?;
+        let uid: u32 = bus_query(conn, "GetConnectionUnixUser", &peer).await?;
         if uid != 0 {
             return Err(RuntimeError::access_denied(format!(
                 "machine-wide resource types can only be changed by root (you are uid {uid}); \
@@ -749,15 +780,16 @@ impl RuntimeExt {
     ) -> zbus::Result<()>;
 }
 
-/// Exports every interface at the runtime's object path.
-pub(crate) async fn export(conn: &Connection, shared: &Arc<Shared>) -> zbus::Result<()> {
-    let server = conn.object_server();
-    let path = OwnedObjectPath::try_from(names::OBJECT_PATH)?;
-    server.at(&path, Registration(shared.clone())).await?;
-    server.at(&path, Scriptable(shared.clone())).await?;
-    server.at(&path, Workspace(shared.clone())).await?;
-    server.at(&path, ReportMessage(shared.clone())).await?;
-    server.at(&path, ResTypeRegistry(shared.clone())).await?;
-    server.at(&path, RuntimeExt(shared.clone())).await?;
-    Ok(())
+/// Adds every interface at the runtime's object path to a connection builder.
+pub(crate) fn serve<'a>(
+    builder: zbus::connection::Builder<'a>,
+    shared: &Arc<Shared>,
+) -> zbus::Result<zbus::connection::Builder<'a>> {
+    builder
+        .serve_at(names::OBJECT_PATH, Registration(shared.clone()))?
+        .serve_at(names::OBJECT_PATH, Scriptable(shared.clone()))?
+        .serve_at(names::OBJECT_PATH, Workspace(shared.clone()))?
+        .serve_at(names::OBJECT_PATH, ReportMessage(shared.clone()))?
+        .serve_at(names::OBJECT_PATH, ResTypeRegistry(shared.clone()))?
+        .serve_at(names::OBJECT_PATH, RuntimeExt(shared.clone()))
 }

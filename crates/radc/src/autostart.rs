@@ -16,9 +16,17 @@ use zbus::names::BusName;
 /// How long to wait for a freshly started runtime to claim its name.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connects to the session bus and makes sure the runtime is there.
-pub async fn connect() -> Result<Connection> {
-    let conn = Connection::session().await.context(
+/// Connects to the session bus and makes sure the runtime is there. No call
+/// on the connection waits longer than `method_timeout`.
+pub async fn connect(method_timeout: Duration) -> Result<Connection> {
+    let conn = async {
+        zbus::connection::Builder::session()?
+            .method_timeout(method_timeout)
+            .build()
+            .await
+    }
+    .await
+    .context(
         "cannot reach the D-Bus session bus; run radc inside a desktop session, \
          or under `dbus-run-session`",
     )?;

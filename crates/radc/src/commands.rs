@@ -11,6 +11,9 @@ use zbus::Connection;
 
 use crate::{Command, DaemonArgs, EXIT_ALREADY_RUNNING, EXIT_PARTIAL, RestypeCommand, autostart};
 
+/// How long a command waits for the runtime to answer a call.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub async fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Daemon(args) => daemon(args).await,
@@ -85,7 +88,7 @@ struct ConnectionJson {
 }
 
 async fn status(json: bool) -> Result<ExitCode> {
-    let conn = autostart::connect().await?;
+    let conn = autostart::connect(CALL_TIMEOUT).await?;
     let runtime = RuntimeProxy::new(&conn).await?;
     let workspace = WorkspaceProxy::new(&conn).await?;
     let rows = runtime.list_connections().await.map_err(explain)?;
@@ -176,7 +179,10 @@ struct OutcomeJson {
 }
 
 async fn disconnect(workspace: &str, timeout: Option<Duration>, json: bool) -> Result<ExitCode> {
-    let conn = autostart::connect().await?;
+    // Clients are asked concurrently: the call takes at most about one
+    // client timeout.
+    let call_timeout = CALL_TIMEOUT.max(timeout.unwrap_or_default() + Duration::from_secs(10));
+    let conn = autostart::connect(call_timeout).await?;
     let runtime = RuntimeProxy::new(&conn).await?;
     // Names are for the report; the rows only carry cookies.
     let names: BTreeMap<u32, String> = runtime
@@ -247,7 +253,7 @@ struct RestypeJson {
 }
 
 async fn restype(cmd: RestypeCommand) -> Result<ExitCode> {
-    let conn: Connection = autostart::connect().await?;
+    let conn: Connection = autostart::connect(CALL_TIMEOUT).await?;
     let registry = WorkspaceResTypeRegistryProxy::new(&conn).await?;
     match cmd {
         RestypeCommand::Add {

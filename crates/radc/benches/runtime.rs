@@ -1,0 +1,335 @@
+//! Benchmarks of the runtime over a real dbus-daemon, each side by side
+//! with its baseline in the same run. Run with
+//!
+//! ```sh
+//! cargo bench -p radc --bench runtime
+//! ```
+//!
+//! and see BENCHMARKS.md for what each figure means.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{TestBus, Timeouts};
+use futures_util::future::join_all;
+use radc_client::proxy::{
+    WorkspaceClientExtProxy, WorkspaceRegistrationProxy, WorkspaceScriptableProxy,
+};
+use radc_client::{ClientError, Registration, Runtime, WorkspaceClientExt};
+use zbus::Connection;
+
+struct Client {
+    workspace: String,
+    hang: bool,
+}
+
+impl WorkspaceClientExt for Client {
+    fn resource_id(&self) -> String {
+        self.workspace.clone()
+    }
+    fn resource_display_name(&self) -> String {
+        "bench".into()
+    }
+    async fn issue_disconnect(&self) -> Result<(), ClientError> {
+        if self.hang {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let idx = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[idx]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn ping_rate(conn: &Connection, n: u32) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        conn.call_method(
+            Some("org.radc.Runtime"),
+            "/org/radc/Runtime",
+            Some("org.freedesktop.DBus.Peer"),
+            "Ping",
+            &(),
+        )
+        .await
+        .unwrap();
+    }
+    f64::from(n) / start.elapsed().as_secs_f64()
+}
+
+async fn add_remove_rate(conn: &Connection, n: u32) -> f64 {
+    // One exported client object, registered and removed over and over:
+    // this measures the runtime, not the SDK's object export.
+    let runtime = Runtime::with_connection(conn.clone()).await.unwrap();
+    let held = runtime
+        .add_resource(Client {
+            workspace: "rate".into(),
+            hang: false,
+        })
+        .await
+        .unwrap();
+    let path = held.object_path().clone();
+    let proxy = WorkspaceRegistrationProxy::new(conn).await.unwrap();
+    let start = Instant::now();
+    for _ in 0..n {
+        let cookie = proxy.add_resource(&path.as_ref()).await.unwrap();
+        proxy.remove_resource(cookie).await.unwrap();
+    }
+    let rate = f64::from(n) / start.elapsed().as_secs_f64();
+    runtime.remove_resource(held).await.unwrap();
+    rate
+}
+
+struct Fleet {
+    runtimes: Vec<Arc<Runtime>>,
+    registrations: Vec<(usize, Registration)>,
+}
+
+/// `total` clients of `workspace` spread over the connections of `fleet`.
+async fn register(
+    fleet_conns: &[Arc<Runtime>],
+    workspace: &str,
+    total: usize,
+    hung: usize,
+) -> Fleet {
+    let adds = (0..total + hung).map(|i| {
+        let idx = i % fleet_conns.len();
+        let rt = fleet_conns[idx].clone();
+        let workspace = workspace.to_owned();
+        async move {
+            let reg = rt
+                .add_resource(Client {
+                    workspace,
+                    hang: i >= total,
+                })
+                .await
+                .unwrap();
+            (idx, reg)
+        }
+    });
+    let registrations = join_all(adds).await;
+    Fleet {
+        runtimes: fleet_conns.to_vec(),
+        registrations,
+    }
+}
+
+async fn wait_listed(conn: &Connection, workspace: &str, count: usize) {
+    let proxy = WorkspaceRegistrationProxy::new(conn).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = proxy
+            .list_resources()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.1 == workspace)
+            .count();
+        if listed >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {listed} of {count} clients were listed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn clear(fleet: Fleet) {
+    join_all(fleet.registrations.into_iter().map(|(idx, reg)| {
+        let rt = fleet.runtimes[idx].clone();
+        async move {
+            let _ = rt.remove_resource(reg).await;
+        }
+    }))
+    .await;
+}
+
+/// Median and p99 of DisconnectWorkspace over `n` clients, and of the same
+/// clients disconnected one after another by a caller.
+async fn fan_out(
+    conn: &Connection,
+    fleet_conns: &[Arc<Runtime>],
+    n: usize,
+    rounds: usize,
+) -> [Duration; 4] {
+    let scriptable = WorkspaceScriptableProxy::new(conn).await.unwrap();
+    let mut concurrent = Vec::new();
+    let mut sequential = Vec::new();
+    for round in 0..rounds {
+        let ws = format!("fan-{n}-{round}");
+        let fleet = register(fleet_conns, &ws, n, 0).await;
+        wait_listed(conn, &ws, n).await;
+        let start = Instant::now();
+        let rows = scriptable.disconnect_workspace(&ws).await.unwrap();
+        concurrent.push(start.elapsed());
+        assert_eq!(rows.len(), n);
+        assert!(rows.iter().all(|r| r.1 == "ok"));
+
+        // Baseline: the same clients, IssueDisconnect one after another.
+        let start = Instant::now();
+        for (idx, reg) in &fleet.registrations {
+            let dest = fleet.runtimes[*idx]
+                .connection()
+                .unique_name()
+                .unwrap()
+                .to_owned();
+            let proxy = WorkspaceClientExtProxy::builder(conn)
+                .destination(dest)
+                .unwrap()
+                .path(reg.object_path().clone())
+                .unwrap()
+                .cache_properties(zbus::proxy::CacheProperties::No)
+                .build()
+                .await
+                .unwrap();
+            proxy.issue_disconnect().await.unwrap();
+        }
+        sequential.push(start.elapsed());
+        clear(fleet).await;
+    }
+    [
+        percentile(&mut concurrent, 0.5),
+        percentile(&mut concurrent, 0.99),
+        percentile(&mut sequential, 0.5),
+        percentile(&mut sequential, 0.99),
+    ]
+}
+
+fn proc_field(pid: u32, file: &str, key: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// utime + stime of all threads, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Context switches summed over all of the process's threads.
+fn switches(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|task| {
+            let tid = task.file_name().to_string_lossy().into_owned();
+            let file = format!("task/{tid}/status");
+            proc_field(pid, &file, "voluntary_ctxt_switches:")
+                + proc_field(pid, &file, "nonvoluntary_ctxt_switches:")
+        })
+        .sum()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let scale: usize = if quick { 10 } else { 1 };
+    let bus = TestBus::start_with(Timeouts {
+        disconnect: 1.0,
+        grace: 30.0,
+        probe: 2.0,
+    })
+    .await;
+    let pid = bus.runtime_pid().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_start = proc_field(pid, "status", "VmRSS:");
+
+    let idle = Duration::from_secs(if quick { 2 } else { 10 });
+    let (cpu0, sw0) = (cpu_ticks(pid), switches(pid));
+    tokio::time::sleep(idle).await;
+    let (cpu1, sw1) = (cpu_ticks(pid), switches(pid));
+    let ticks_per_sec = 100.0; // USER_HZ on Linux
+    println!("## Idle runtime (fresh, {} s)", idle.as_secs());
+    println!("| measure | value |\n|---|---|");
+    println!("| RSS | {:.1} MiB |", rss_start as f64 / 1024.0);
+    println!(
+        "| CPU time while idle | {:.0} ms |",
+        (cpu1 - cpu0) as f64 / ticks_per_sec * 1000.0
+    );
+    println!(
+        "| context switches while idle (all threads) | {} |",
+        sw1 - sw0
+    );
+
+    let conn = bus.connect().await;
+    let n = (20_000 / scale) as u32;
+    // Warm both paths first.
+    ping_rate(&conn, 500).await;
+    add_remove_rate(&conn, 500).await;
+    let ping = ping_rate(&conn, n).await;
+    let pair = add_remove_rate(&conn, n).await;
+    println!("\n## Registration round trips ({n} each, one connection)");
+    println!("| operation | per second | ratio to ping |\n|---|---|---|");
+    println!("| Peer.Ping to the runtime (floor) | {ping:.0} | 1.00 |");
+    println!(
+        "| AddResource + RemoveResource | {pair:.0} | {:.2} |",
+        pair / ping
+    );
+
+    let mut fleet_conns = Vec::new();
+    for _ in 0..10 {
+        fleet_conns.push(Arc::new(
+            Runtime::with_connection(bus.connect().await).await.unwrap(),
+        ));
+    }
+    println!("\n## DisconnectWorkspace fan-out (clients over 10 connections)");
+    println!(
+        "| clients | rounds | concurrent median | concurrent p99 | one-by-one median | one-by-one p99 |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (clients, rounds) in [
+        (1, 200 / scale),
+        (100, 50 / scale),
+        (1000, 20 / scale.min(4)),
+    ] {
+        let [cm, cp, sm, sp] = fan_out(&conn, &fleet_conns, clients, rounds.max(3)).await;
+        println!(
+            "| {clients} | {} | {} | {} | {} | {} |",
+            rounds.max(3),
+            ms(cm),
+            ms(cp),
+            ms(sm),
+            ms(sp)
+        );
+    }
+
+    let scriptable = WorkspaceScriptableProxy::new(&conn).await.unwrap();
+    let fleet = register(&fleet_conns, "hung", 99, 1).await;
+    wait_listed(&conn, "hung", 100).await;
+    let start = Instant::now();
+    let rows = scriptable.disconnect_workspace("hung").await.unwrap();
+    let took = start.elapsed();
+    let timeouts = rows.iter().filter(|r| r.1 == "timeout").count();
+    println!("\n## One hung client among 100 (disconnect timeout 1 s)");
+    println!("| total wall time | outcomes `timeout` | outcomes `ok` |\n|---|---|---|");
+    println!(
+        "| {} | {timeouts} | {} |",
+        ms(took),
+        rows.iter().filter(|r| r.1 == "ok").count()
+    );
+    clear(fleet).await;
+
+    let rss_end = proc_field(pid, "status", "VmRSS:");
+    println!(
+        "\n## Runtime RSS after the runs: {:.1} MiB",
+        rss_end as f64 / 1024.0
+    );
+}

@@ -1,0 +1,249 @@
+//! A private, real `dbus-daemon` and a real `radc daemon` on it, per test.
+//!
+//! Every test gets its own bus (so tests run in parallel without seeing each
+//! other), its own XDG directories, and short timeouts so that timeout
+//! paths finish quickly.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+use zbus::Connection;
+
+/// Debian's Python, which has python3-dbus and python3-gi.
+pub const PYTHON: &str = "/usr/bin/python3";
+
+pub struct TestBus {
+    pub dir: TempDir,
+    pub address: String,
+    bus: Child,
+    runtime: Option<Child>,
+}
+
+/// Timeouts the runtime is started with in tests.
+#[derive(Clone, Copy)]
+pub struct Timeouts {
+    pub disconnect: f64,
+    pub grace: f64,
+    pub probe: f64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            disconnect: 1.0,
+            grace: 1.0,
+            probe: 1.0,
+        }
+    }
+}
+
+impl TestBus {
+    /// A bus with the runtime already serving on it.
+    pub async fn start() -> TestBus {
+        Self::start_with(Timeouts::default()).await
+    }
+
+    pub async fn start_with(timeouts: Timeouts) -> TestBus {
+        let mut bus = Self::bus_only();
+        bus.start_runtime(timeouts).await;
+        bus
+    }
+
+    /// A bus without the runtime, configured like a desktop session bus
+    /// except that any user may connect to it, so tests can call the runtime
+    /// as an unprivileged user.
+    pub fn bus_only() -> TestBus {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let socket = dir.path().join("bus");
+        let config = dir.path().join("bus.conf");
+        std::fs::write(
+            &config,
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+  <!-- The limits of a desktop session bus (/usr/share/dbus-1/session.conf),
+       not dbus-daemon's much lower built-in ones. -->
+  <limit name="max_replies_per_connection">50000</limit>
+  <limit name="max_match_rules_per_connection">50000</limit>
+  <limit name="max_names_per_connection">50000</limit>
+  <limit name="max_connections_per_user">100000</limit>
+</busconfig>
+"#,
+                socket.display()
+            ),
+        )
+        .unwrap();
+        let mut bus = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--nopidfile", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon is installed (scripts/install-deps.sh)");
+        let mut line = String::new();
+        BufReader::new(bus.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("dbus-daemon prints its address");
+        let address = line.trim().to_owned();
+        assert!(!address.is_empty(), "dbus-daemon did not start");
+        for sub in ["config", "state", "etc"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        TestBus {
+            dir,
+            address,
+            bus,
+            runtime: None,
+        }
+    }
+
+    /// Environment for any process that should use this bus and these
+    /// directories.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("DBUS_SESSION_BUS_ADDRESS", self.address.clone()),
+            ("HOME", self.dir.path().display().to_string()),
+            ("XDG_CONFIG_HOME", self.config_home().display().to_string()),
+            (
+                "XDG_STATE_HOME",
+                self.dir.path().join("state").display().to_string(),
+            ),
+            ("RADC_LOG", "debug".to_owned()),
+        ]
+    }
+
+    pub fn config_home(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    /// Where the runtime keeps the machine-wide table in tests.
+    pub fn machine_config_dir(&self) -> PathBuf {
+        self.dir.path().join("etc")
+    }
+
+    /// A `radc` command wired to this bus.
+    pub fn radc(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_radc"));
+        cmd.envs(self.env());
+        cmd
+    }
+
+    /// A Python script from tests/python, wired to this bus.
+    pub fn python(&self, script: &str) -> Command {
+        let mut cmd = Command::new(PYTHON);
+        cmd.arg(python_script(script)).envs(self.env());
+        cmd
+    }
+
+    pub async fn start_runtime(&mut self, t: Timeouts) {
+        let log = std::fs::File::create(self.dir.path().join("runtime.log")).unwrap();
+        let child = self
+            .radc()
+            .arg("daemon")
+            .args(["--disconnect-timeout", &t.disconnect.to_string()])
+            .args(["--grace", &t.grace.to_string()])
+            .args(["--probe-timeout", &t.probe.to_string()])
+            .arg("--machine-config-dir")
+            .arg(self.machine_config_dir())
+            .stderr(log)
+            .spawn()
+            .expect("radc daemon starts");
+        self.runtime = Some(child);
+        self.wait_for_runtime().await;
+    }
+
+    /// Stops the runtime (SIGTERM) and waits for it.
+    pub fn stop_runtime(&mut self) {
+        if let Some(mut child) = self.runtime.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn runtime_pid(&self) -> Option<u32> {
+        self.runtime.as_ref().map(Child::id)
+    }
+
+    pub async fn wait_for_runtime(&self) {
+        let conn = self.connect().await;
+        let dbus = zbus::fdo::DBusProxy::new(&conn).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !dbus
+            .name_has_owner("org.radc.Runtime".try_into().unwrap())
+            .await
+            .unwrap()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the runtime did not appear; its log:\n{}",
+                self.runtime_log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn runtime_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("runtime.log")).unwrap_or_default()
+    }
+
+    /// A new, separate connection to this bus.
+    pub async fn connect(&self) -> Connection {
+        zbus::connection::Builder::address(self.address.as_str())
+            .unwrap()
+            .build()
+            .await
+            .expect("connect to the test bus")
+    }
+}
+
+impl Drop for TestBus {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.runtime.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = self.bus.kill();
+        let _ = self.bus.wait();
+    }
+}
+
+pub fn python_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(name)
+}
+
+/// Polls `check` until it is true or `limit` passes.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
