@@ -113,20 +113,22 @@ impl Shared {
     }
 }
 
+/// Registrations come and go by the thousand; they are logged at debug
+/// level (`RADC_LOG=debug`). Anything unusual is logged where it happens.
 fn log_event(event: &RegistryEvent) {
     match event {
         RegistryEvent::Added {
             cookie,
             workspace_id,
             display_name,
-        } => tracing::info!(
+        } => tracing::debug!(
             cookie = cookie.get(),
             workspace = %validate::for_log(workspace_id),
             name = %validate::for_log(display_name),
             "resource added"
         ),
         RegistryEvent::Removed { cookie, reason, .. } => {
-            tracing::info!(
+            tracing::debug!(
                 cookie = cookie.get(),
                 reason = reason.as_str(),
                 "resource removed"

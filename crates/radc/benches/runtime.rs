@@ -224,18 +224,51 @@ fn cpu_ticks(pid: u32) -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
-/// Context switches summed over all of the process's threads.
-fn switches(pid: u32) -> u64 {
+/// Context switches of each of the process's threads, by thread id.
+fn switches(pid: u32) -> std::collections::HashMap<String, u64> {
     std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|task| {
             let tid = task.file_name().to_string_lossy().into_owned();
             let file = format!("task/{tid}/status");
-            proc_field(pid, &file, "voluntary_ctxt_switches:")
-                + proc_field(pid, &file, "nonvoluntary_ctxt_switches:")
+            let n = proc_field(pid, &file, "voluntary_ctxt_switches:")
+                + proc_field(pid, &file, "nonvoluntary_ctxt_switches:");
+            (tid, n)
         })
+        .collect()
+}
+
+/// Switches between two readings; threads that came or went count with
+/// what they did while they were seen.
+fn switches_between(
+    before: &std::collections::HashMap<String, u64>,
+    after: &std::collections::HashMap<String, u64>,
+) -> u64 {
+    after
+        .iter()
+        .map(|(tid, n)| n.saturating_sub(before.get(tid).copied().unwrap_or(0)))
         .sum()
+}
+
+/// RSS, CPU time and context switches of the runtime over `idle`.
+async fn idle_report(pid: u32, idle: Duration, label: &str) {
+    let rss = proc_field(pid, "status", "VmRSS:");
+    let (cpu0, sw0) = (cpu_ticks(pid), switches(pid));
+    tokio::time::sleep(idle).await;
+    let (cpu1, sw1) = (cpu_ticks(pid), switches(pid));
+    let ticks_per_sec = 100.0; // USER_HZ on Linux
+    println!("## Idle runtime, {label} ({} s)", idle.as_secs());
+    println!("| measure | value |\n|---|---|");
+    println!("| RSS | {:.1} MiB |", rss as f64 / 1024.0);
+    println!(
+        "| CPU time while idle | {:.0} ms |",
+        (cpu1 - cpu0) as f64 / ticks_per_sec * 1000.0
+    );
+    println!(
+        "| context switches while idle (all threads) | {} |",
+        switches_between(&sw0, &sw1)
+    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -249,25 +282,9 @@ async fn main() {
     })
     .await;
     let pid = bus.runtime_pid().unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_start = proc_field(pid, "status", "VmRSS:");
-
     let idle = Duration::from_secs(if quick { 2 } else { 10 });
-    let (cpu0, sw0) = (cpu_ticks(pid), switches(pid));
-    tokio::time::sleep(idle).await;
-    let (cpu1, sw1) = (cpu_ticks(pid), switches(pid));
-    let ticks_per_sec = 100.0; // USER_HZ on Linux
-    println!("## Idle runtime (fresh, {} s)", idle.as_secs());
-    println!("| measure | value |\n|---|---|");
-    println!("| RSS | {:.1} MiB |", rss_start as f64 / 1024.0);
-    println!(
-        "| CPU time while idle | {:.0} ms |",
-        (cpu1 - cpu0) as f64 / ticks_per_sec * 1000.0
-    );
-    println!(
-        "| context switches while idle (all threads) | {} |",
-        sw1 - sw0
-    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    idle_report(pid, idle, "fresh").await;
 
     let conn = bus.connect().await;
     let n = (20_000 / scale) as u32;
@@ -327,9 +344,8 @@ async fn main() {
     );
     clear(fleet).await;
 
-    let rss_end = proc_field(pid, "status", "VmRSS:");
-    println!(
-        "\n## Runtime RSS after the runs: {:.1} MiB",
-        rss_end as f64 / 1024.0
-    );
+    // Let the last removals settle, then idle again, now with history.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    println!();
+    idle_report(pid, idle, "after all the runs above").await;
 }

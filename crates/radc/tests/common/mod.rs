@@ -125,7 +125,7 @@ impl TestBus {
                 "XDG_STATE_HOME",
                 self.dir.path().join("state").display().to_string(),
             ),
-            ("RADC_LOG", "debug".to_owned()),
+            ("RADC_LOG", "info".to_owned()),
         ]
     }
 
