@@ -221,13 +221,16 @@ async fn disconnect(workspace: &str, timeout: Option<Duration>, json: bool) -> R
         );
     } else {
         let failed = report.results.iter().filter(|r| r.outcome != "ok").count();
-        println!(
-            "{}: asked {} client{} to disconnect, {} did not answer cleanly.",
-            report.workspace_id,
-            report.results.len(),
-            if report.results.len() == 1 { "" } else { "s" },
-            failed
-        );
+        let total = report.results.len();
+        let clients = if total == 1 { "client" } else { "clients" };
+        if failed == 0 {
+            println!("{}: {total} {clients} disconnected.", report.workspace_id);
+        } else {
+            println!(
+                "{}: {failed} of {total} {clients} did not disconnect cleanly.",
+                report.workspace_id
+            );
+        }
         let mut table = vec![["COOKIE", "RESOURCE", "OUTCOME", "DETAIL"].map(String::from)];
         for r in &report.results {
             table.push([
