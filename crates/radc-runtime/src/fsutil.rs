@@ -8,15 +8,21 @@ use std::path::{Path, PathBuf};
 /// `$XDG_CONFIG_HOME`, or `~/.config` when it is unset or not absolute (as
 /// the XDG Base Directory specification requires).
 pub fn xdg_config_home() -> Option<PathBuf> {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-                .map(|home| home.join(".config"))
-        })
+    xdg_dir("XDG_CONFIG_HOME", ".config")
+}
+
+/// `$XDG_STATE_HOME`, or `~/.local/state`.
+pub fn xdg_state_home() -> Option<PathBuf> {
+    xdg_dir("XDG_STATE_HOME", ".local/state")
+}
+
+fn xdg_dir(variable: &str, under_home: &str) -> Option<PathBuf> {
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    absolute(variable).or_else(|| absolute("HOME").map(|home| home.join(under_home)))
 }
 
 /// Replaces `path` with `contents` so that a crash at any moment leaves

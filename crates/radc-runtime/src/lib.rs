@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use radc_client::names;
 use zbus::fdo::{self, RequestNameFlags, RequestNameReply};
 
-pub use fsutil::{write_atomic, xdg_config_home};
+pub use fsutil::{write_atomic, xdg_config_home, xdg_state_home};
 
 /// How the runtime behaves; every field has a sensible default.
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ use radc_client::names;
 use radc_client::proxy::{ConnectionRow, DisconnectRow, ResourceRow};
 use radc_core::credentials::StartWorkspace;
 use radc_core::error_events::ErrorEvent;
+use radc_core::restype::ResTypeTable;
 use radc_core::{Cookie, RegistryEvent, RuntimeCore, RuntimeError, validate};
 use tokio::sync::{Notify, Semaphore, mpsc};
 use zbus::message::Header;
@@ -635,26 +636,32 @@ impl ReportMessage {
 pub(crate) struct ResTypeRegistry(pub(crate) Arc<Shared>);
 
 impl ResTypeRegistry {
-    /// Machine-wide changes are for root only.
-    async fn check_writer(
+    /// Applies `edit` to a table after the checks every change needs:
+    /// machine-wide changes are for root only, and a new launcher must be an
+    /// executable file.
+    async fn change(
         &self,
         machine_wide: bool,
+        launcher: Option<&str>,
         conn: &Connection,
         header: &Header<'_>,
+        edit: impl FnOnce(&mut ResTypeTable) -> radc_core::Result<()>,
     ) -> Result<(), WireError> {
-        if !machine_wide {
-            return Ok(());
+        if machine_wide {
+            let peer = sender(header)?;
+            let uid: u32 = bus_query(conn, "GetConnectionUnixUser", &peer).await?;
+            if uid != 0 {
+                return Err(RuntimeError::access_denied(format!(
+                    "machine-wide resource types can only be changed by root (you are uid {uid}); \
+                     drop --machine-wide to change your own"
+                ))
+                .into());
+            }
         }
-        let peer = sender(header)?;
-        let uid: u32 = bus_query(conn, "GetConnectionUnixUser", &peer).await?;
-        if uid != 0 {
-            return Err(RuntimeError::access_denied(format!(
-                "machine-wide resource types can only be changed by root (you are uid {uid}); \
-                 drop --machine-wide to change your own"
-            ))
-            .into());
+        if let Some(launcher) = launcher {
+            check_launcher(launcher)?;
         }
-        Ok(())
+        Ok(self.0.restypes(machine_wide).update(edit)?)
     }
 }
 
@@ -668,12 +675,10 @@ impl ResTypeRegistry {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(), WireError> {
-        self.check_writer(machine_wide, conn, &header).await?;
-        check_launcher(launcher)?;
-        Ok(self
-            .0
-            .restypes(machine_wide)
-            .update(|t| t.add(extension, launcher))?)
+        self.change(machine_wide, Some(launcher), conn, &header, |t| {
+            t.add(extension, launcher)
+        })
+        .await
     }
 
     async fn delete_resource_type(
@@ -683,11 +688,8 @@ impl ResTypeRegistry {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(), WireError> {
-        self.check_writer(machine_wide, conn, &header).await?;
-        Ok(self
-            .0
-            .restypes(machine_wide)
-            .update(|t| t.delete(extension))?)
+        self.change(machine_wide, None, conn, &header, |t| t.delete(extension))
+            .await
     }
 
     async fn get_registered_file_extensions(
@@ -714,12 +716,10 @@ impl ResTypeRegistry {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(), WireError> {
-        self.check_writer(machine_wide, conn, &header).await?;
-        check_launcher(launcher)?;
-        Ok(self
-            .0
-            .restypes(machine_wide)
-            .update(|t| t.modify(extension, launcher))?)
+        self.change(machine_wide, Some(launcher), conn, &header, |t| {
+            t.modify(extension, launcher)
+        })
+        .await
     }
 }
 

@@ -13,33 +13,13 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{TestBus, Timeouts};
+use common::{Answer, TestBus, TestClient, Timeouts};
 use futures_util::future::join_all;
 use radc_client::proxy::{
     WorkspaceClientExtProxy, WorkspaceRegistrationProxy, WorkspaceScriptableProxy,
 };
-use radc_client::{ClientError, Registration, Runtime, WorkspaceClientExt};
+use radc_client::{Registration, Runtime};
 use zbus::Connection;
-
-struct Client {
-    workspace: String,
-    hang: bool,
-}
-
-impl WorkspaceClientExt for Client {
-    fn resource_id(&self) -> String {
-        self.workspace.clone()
-    }
-    fn resource_display_name(&self) -> String {
-        "bench".into()
-    }
-    async fn issue_disconnect(&self) -> Result<(), ClientError> {
-        if self.hang {
-            std::future::pending::<()>().await;
-        }
-        Ok(())
-    }
-}
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();
@@ -72,10 +52,7 @@ async fn add_remove_rate(conn: &Connection, n: u32) -> f64 {
     // this measures the runtime, not the SDK's object export.
     let runtime = Runtime::with_connection(conn.clone()).await.unwrap();
     let held = runtime
-        .add_resource(Client {
-            workspace: "rate".into(),
-            hang: false,
-        })
+        .add_resource(TestClient::new("rate", "bench"))
         .await
         .unwrap();
     let path = held.object_path().clone();
@@ -108,10 +85,13 @@ async fn register(
         let workspace = workspace.to_owned();
         async move {
             let reg = rt
-                .add_resource(Client {
-                    workspace,
-                    hang: i >= total,
-                })
+                .add_resource(
+                    TestClient::new(workspace, "bench").answering(if i >= total {
+                        Answer::Hang
+                    } else {
+                        Answer::Ok
+                    }),
+                )
                 .await
                 .unwrap();
             (idx, reg)

@@ -86,16 +86,11 @@ async fn ensure_runtime(conn: &Connection) -> Result<()> {
 
 /// `$XDG_STATE_HOME/radc/daemon.log`, where a started runtime logs.
 fn log_path() -> Option<PathBuf> {
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-                .map(|h| h.join(".local/state"))
-        })?;
-    Some(state.join("radc").join("daemon.log"))
+    Some(
+        radc_runtime::xdg_state_home()?
+            .join("radc")
+            .join("daemon.log"),
+    )
 }
 
 fn spawn_daemon(log: Option<&PathBuf>) -> Result<std::process::Child> {

@@ -7,13 +7,13 @@ use std::fmt::Debug;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use common::{TestBus, Timeouts, eventually};
+use common::{TestBus, TestClient, Timeouts, eventually};
 use futures_util::StreamExt;
 use radc_client::proxy::{
     RuntimeProxy, WorkspaceProxy, WorkspaceRegistrationProxy, WorkspaceReportMessageProxy,
     WorkspaceResTypeRegistryProxy, WorkspaceScriptableProxy,
 };
-use radc_client::{ClientError, Registration, Runtime, WorkspaceClientExt};
+use radc_client::{Registration, Runtime};
 use zbus::Connection;
 
 const INVALID_ARGS: (&str, &str) = ("org.radc.Error.InvalidArgs", "0x80070057");
@@ -58,34 +58,14 @@ fn refused<T: Debug>(result: zbus::Result<T>, expected: (&str, &str)) -> String 
     }
 }
 
-/// A custom client as the SDK's users write one.
-struct TestClient {
-    workspace: String,
-    name: String,
-}
-
-impl WorkspaceClientExt for TestClient {
-    fn resource_id(&self) -> String {
-        self.workspace.clone()
-    }
-
-    fn resource_display_name(&self) -> String {
-        self.name.clone()
-    }
-
-    async fn issue_disconnect(&self) -> Result<(), ClientError> {
-        Ok(())
-    }
-}
-
 /// Registers a client for `workspace` and waits until the runtime lists it
 /// as connected.
 async fn register(runtime: &Runtime, conn: &Connection, workspace: &str) -> Registration {
     let reg = runtime
-        .add_resource(TestClient {
-            workspace: workspace.to_owned(),
-            name: format!("App of {workspace}"),
-        })
+        .add_resource(TestClient::new(
+            workspace.to_owned(),
+            format!("App of {workspace}"),
+        ))
         .await
         .expect("AddResource");
     let cookie = reg.cookie();

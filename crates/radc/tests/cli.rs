@@ -5,9 +5,9 @@ mod common;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use common::{TestBus, eventually};
+use common::{Answer, TestBus, TestClient, eventually};
 use radc_client::proxy::{WorkspaceProxy, WorkspaceRegistrationProxy};
-use radc_client::{ClientError, Registration, Runtime, WorkspaceClientExt};
+use radc_client::{Registration, Runtime};
 use serde_json::Value;
 use zbus::Connection;
 
@@ -64,41 +64,6 @@ fn json(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", stdout(out)))
 }
 
-#[derive(Clone, Copy)]
-enum Answer {
-    Ok,
-    Fail,
-    Hang,
-}
-
-/// A custom client, answering `IssueDisconnect` as told.
-struct TestClient {
-    workspace: String,
-    name: String,
-    answer: Answer,
-}
-
-impl WorkspaceClientExt for TestClient {
-    fn resource_id(&self) -> String {
-        self.workspace.clone()
-    }
-
-    fn resource_display_name(&self) -> String {
-        self.name.clone()
-    }
-
-    async fn issue_disconnect(&self) -> Result<(), ClientError> {
-        match self.answer {
-            Answer::Ok => Ok(()),
-            Answer::Fail => Err(ClientError::failed("the session refused to close")),
-            Answer::Hang => {
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                Ok(())
-            }
-        }
-    }
-}
-
 /// Registers a client and waits until the runtime lists it as connected.
 async fn register(
     bus: &TestBus,
@@ -109,11 +74,7 @@ async fn register(
     answer: Answer,
 ) -> Registration {
     let reg = runtime
-        .add_resource(TestClient {
-            workspace: workspace.to_owned(),
-            name: name.to_owned(),
-            answer,
-        })
+        .add_resource(TestClient::new(workspace.to_owned(), name.to_owned()).answering(answer))
         .await
         .expect("AddResource");
     wait_connected(bus, conn, reg.cookie()).await;

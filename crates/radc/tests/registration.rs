@@ -10,14 +10,14 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{TestBus, Timeouts, eventually};
+use common::{Answer, TestBus, TestClient, Timeouts, eventually};
 use futures_util::{FutureExt, StreamExt};
 use radc_client::names;
 use radc_client::proxy::{
     ResourceAddedStream, ResourceRemovedStream, ResourceRow, WorkspaceProxy,
     WorkspaceRegistrationProxy, WorkspaceScriptableProxy,
 };
-use radc_client::{ClientError, ErrorKind, Runtime, WorkspaceClientExt};
+use radc_client::{ErrorKind, Runtime};
 use tokio::sync::mpsc;
 use zbus::Connection;
 use zbus::message::{Message, Type};
@@ -28,47 +28,6 @@ const PROMPT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// What an SDK test client does when asked to disconnect.
-#[derive(Clone, Copy)]
-enum OnDisconnect {
-    Ok,
-    Hang,
-}
-
-/// One connection of an SDK client.
-struct TestConnection {
-    workspace: String,
-    name: String,
-    on_disconnect: OnDisconnect,
-}
-
-impl TestConnection {
-    fn new(workspace: &str, name: &str) -> Self {
-        TestConnection {
-            workspace: workspace.to_owned(),
-            name: name.to_owned(),
-            on_disconnect: OnDisconnect::Ok,
-        }
-    }
-}
-
-impl WorkspaceClientExt for TestConnection {
-    fn resource_id(&self) -> String {
-        self.workspace.clone()
-    }
-
-    fn resource_display_name(&self) -> String {
-        self.name.clone()
-    }
-
-    async fn issue_disconnect(&self) -> Result<(), ClientError> {
-        match self.on_disconnect {
-            OnDisconnect::Ok => Ok(()),
-            OnDisconnect::Hang => std::future::pending().await,
-        }
-    }
-}
 
 /// A connection that watches the runtime's signals. Subscribes on creation,
 /// so create it BEFORE doing what should trigger the signals.
@@ -311,7 +270,7 @@ async fn sdk_registration_is_listed_and_announced() {
     assert!(workspace.get_workspace_names().await.unwrap().is_empty());
 
     let reg = runtime
-        .add_resource(TestConnection::new("rdweb.example.com", "Notepad"))
+        .add_resource(TestClient::new("rdweb.example.com", "Notepad"))
         .await
         .unwrap();
     let cookie = reg.cookie();
@@ -339,7 +298,7 @@ async fn sdk_registration_is_listed_and_announced() {
     // A second connection in the same workspace: listed too, the workspace
     // still named once.
     let reg2 = runtime
-        .add_resource(TestConnection::new("rdweb.example.com", "Calculator"))
+        .add_resource(TestClient::new("rdweb.example.com", "Calculator"))
         .await
         .unwrap();
     observer.added_for(&[reg2.cookie()], PROMPT).await;
@@ -673,7 +632,7 @@ async fn remove_resource_checks_owner_and_cookie() {
     let mut observer = Observer::new(&bus).await;
     let owner = Runtime::with_connection(bus.connect().await).await.unwrap();
     let reg = owner
-        .add_resource(TestConnection::new("ws.example.com", "Mine"))
+        .add_resource(TestClient::new("ws.example.com", "Mine"))
         .await
         .unwrap();
     let cookie = reg.cookie();
@@ -770,7 +729,7 @@ async fn clients_that_cannot_answer_are_dropped_as_invalid() {
         cookies.push(proxy.add_resource(&path).await.unwrap());
     }
     let blank_reg = blank
-        .add_resource(TestConnection::new("", "No workspace"))
+        .add_resource(TestClient::new("", "No workspace"))
         .await
         .unwrap();
     cookies.push(blank_reg.cookie());
@@ -934,9 +893,9 @@ async fn burst_of_registrations(bus: &TestBus) {
     }
     let per_runtime = runtimes.iter().enumerate().map(|(c, rt)| async move {
         futures_util::future::join_all((0..PER_CONNECTION).map(|i| {
-            rt.add_resource(TestConnection::new(
-                &format!("ws{}.example.com", c % 4),
-                &format!("App {c}/{i}"),
+            rt.add_resource(TestClient::new(
+                format!("ws{}.example.com", c % 4),
+                format!("App {c}/{i}"),
             ))
         }))
         .await
@@ -1016,10 +975,7 @@ async fn cookies_are_never_reused() {
         let runtime = Runtime::with_connection(bus.connect().await).await.unwrap();
         for i in 0..10 {
             let reg = runtime
-                .add_resource(TestConnection::new(
-                    "reuse.example.com",
-                    &format!("App {i}"),
-                ))
+                .add_resource(TestClient::new("reuse.example.com", format!("App {i}")))
                 .await
                 .unwrap();
             let cookie = reg.cookie();
@@ -1043,7 +999,7 @@ async fn cookies_are_never_reused() {
     // And after all that, the next cookie is still new.
     let runtime = Runtime::with_connection(bus.connect().await).await.unwrap();
     let reg = runtime
-        .add_resource(TestConnection::new("reuse.example.com", "Last"))
+        .add_resource(TestClient::new("reuse.example.com", "Last"))
         .await
         .unwrap();
     assert!(reg.cookie() > last);
@@ -1060,18 +1016,15 @@ async fn disconnect_by_friendly_name_resolves_names() {
     let mut observer = Observer::new(&bus).await;
     let runtime = Runtime::with_connection(bus.connect().await).await.unwrap();
     let a = runtime
-        .add_resource(TestConnection::new("ws-a.example.com", "A"))
+        .add_resource(TestClient::new("ws-a.example.com", "A"))
         .await
         .unwrap();
     let b = runtime
-        .add_resource(TestConnection::new("ws-b.example.com", "B"))
+        .add_resource(TestClient::new("ws-b.example.com", "B"))
         .await
         .unwrap();
     let hang = runtime
-        .add_resource(TestConnection {
-            on_disconnect: OnDisconnect::Hang,
-            ..TestConnection::new("ws-c.example.com", "C")
-        })
+        .add_resource(TestClient::new("ws-c.example.com", "C").answering(Answer::Hang))
         .await
         .unwrap();
     observer

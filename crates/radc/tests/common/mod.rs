@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use radc_client::{ClientError, WorkspaceClientExt};
 use tempfile::TempDir;
 use zbus::Connection;
 
@@ -245,5 +246,53 @@ where
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How a [`TestClient`] answers `IssueDisconnect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Ok,
+    Fail,
+    Hang,
+}
+
+/// A custom client as the SDK's users write one, answering
+/// `IssueDisconnect` as told.
+pub struct TestClient {
+    pub workspace: String,
+    pub name: String,
+    pub answer: Answer,
+}
+
+impl TestClient {
+    pub fn new(workspace: impl Into<String>, name: impl Into<String>) -> TestClient {
+        TestClient {
+            workspace: workspace.into(),
+            name: name.into(),
+            answer: Answer::Ok,
+        }
+    }
+
+    pub fn answering(self, answer: Answer) -> TestClient {
+        TestClient { answer, ..self }
+    }
+}
+
+impl WorkspaceClientExt for TestClient {
+    fn resource_id(&self) -> String {
+        self.workspace.clone()
+    }
+
+    fn resource_display_name(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn issue_disconnect(&self) -> Result<(), ClientError> {
+        match self.answer {
+            Answer::Ok => Ok(()),
+            Answer::Fail => Err(ClientError::failed("the session refused to close")),
+            Answer::Hang => std::future::pending().await,
+        }
     }
 }
