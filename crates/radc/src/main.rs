@@ -44,7 +44,8 @@ enum Command {
     /// Disconnect every connection of a workspace, by id or display name.
     ///
     /// Every client is asked at once; each has its own timeout. Prints what
-    /// each client answered and exits with 3 if any failed or timed out.
+    /// each client answered and exits with 3 if any failed or timed out. The
+    /// workspace's cached credentials are cleared as well.
     Disconnect {
         /// Workspace id or display name.
         workspace: String,
