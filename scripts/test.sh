@@ -12,5 +12,5 @@ status=0
 cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 # One closing line for the whole run, summing every test binary's result.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "all test binaries: %d passed, %d failed\n", p, f }' "$log"
+     END { printf "total: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"
