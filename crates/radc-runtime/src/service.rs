@@ -228,12 +228,25 @@ where
     reply.body().deserialize()
 }
 
+/// Longest error detail passed on from a client, in bytes: a client's
+/// error text is untrusted and ends up in replies and logs.
+const MAX_DETAIL_LEN: usize = 1024;
+
 fn describe_call_error(e: &zbus::Error) -> String {
-    match e {
+    let mut text = match e {
         zbus::Error::MethodError(name, Some(text), _) => format!("{name}: {text}"),
         zbus::Error::MethodError(name, None, _) => name.to_string(),
         other => other.to_string(),
+    };
+    if text.len() > MAX_DETAIL_LEN {
+        let mut cut = MAX_DETAIL_LEN;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
     }
+    text
 }
 
 /// Asks a new client for its workspace and name, once the `AddResource`
@@ -794,4 +807,19 @@ pub(crate) fn serve<'a>(
         .serve_at(names::OBJECT_PATH, ReportMessage(shared.clone()))?
         .serve_at(names::OBJECT_PATH, ResTypeRegistry(shared.clone()))?
         .serve_at(names::OBJECT_PATH, RuntimeExt(shared.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_error_details_are_bounded() {
+        let huge = zbus::Error::Failure("é".repeat(10_000));
+        let detail = describe_call_error(&huge);
+        assert!(detail.len() <= MAX_DETAIL_LEN + '…'.len_utf8(), "{}", detail.len());
+        assert!(detail.ends_with('…'));
+        let small = zbus::Error::Failure("busy".into());
+        assert!(describe_call_error(&small).contains("busy"));
+    }
 }
