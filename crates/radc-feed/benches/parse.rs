@@ -1,0 +1,197 @@
+//! Throughput of `radc_feed::parse` against Python's ElementTree on the
+//! same generated feeds (50, 500 and 5,000 resources).
+//!
+//! Run with `cargo bench -p radc-feed --bench parse`. Prints a markdown
+//! table; the Python side is `benches/etree_parse.py` run by
+//! `/usr/bin/python3` (skipped with a note when that is missing).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use url::Url;
+
+/// Time spent measuring each file, per language.
+const BUDGET_PER_FILE: Duration = Duration::from_millis(1500);
+const MIN_RUNS: usize = 10;
+const SIZES: [usize; 3] = [50, 500, 5_000];
+const PYTHON: &str = "/usr/bin/python3";
+
+/// A feed shaped like what RD Web Access produces for a busy collection:
+/// two icon sizes per app, file associations with their own icons on every
+/// third app, folders, and a few terminal servers.
+fn generate_feed(resources: usize) -> String {
+    let mut xml = String::from(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<ResourceCollection PubDate="2025-02-03T10:00:00.0Z" SchemaVersion="2.1" xmlns="http://schemas.microsoft.com/ts/2007/05/tswf">
+  <Publisher LastUpdated="2025-02-03T09:59:00.0Z" Name="Bench Workspace" ID="rdweb.bench.test" Description="" SupportsReconnect="true">
+    <Resources>
+"#,
+    );
+    let servers = 4;
+    for index in 0..resources {
+        let alias = format!("app{index:05}-Collection-Host");
+        let server = index % servers;
+        let kind = if index % 25 == 0 {
+            "Desktop"
+        } else {
+            "RemoteApp"
+        };
+        let show = if index % 7 == 0 { "false" } else { "true" };
+        write!(
+            xml,
+            r#"      <Resource ID="{index:040x}" Alias="{alias}" Title="Application {index}" LastUpdated="2025-02-03T09:58:00.0Z" Type="{kind}" ShowByDefault="{show}">
+        <Icons>
+          <IconRaw FileType="Ico" FileURL="/RDWeb/Pages/rdp/{alias}.ico?hash=Qm9vIQ%3D%3D" />
+          <Icon32 Dimensions="32x32" FileType="Png" FileURL="/RDWeb/Pages/rdp/{alias}_32x32.png?hash=Qm9vIQ%3D%3D" />
+        </Icons>
+"#
+        )
+        .unwrap();
+        if index % 3 == 0 {
+            xml.push_str("        <FileExtensions>\n");
+            for extension in [".txt", ".log", ".csv"] {
+                write!(
+                    xml,
+                    r#"          <FileExtension Name="{extension}" PrimaryHandler="True">
+            <FileAssociationIcons>
+              <IconRaw FileType="Ico" FileURL="/RDWeb/Pages/rdp/fileassoc/{extension}/{alias}.ico" />
+            </FileAssociationIcons>
+          </FileExtension>
+"#
+                )
+                .unwrap();
+            }
+            xml.push_str("        </FileExtensions>\n");
+        } else {
+            xml.push_str("        <FileExtensions />\n");
+        }
+        write!(
+            xml,
+            r#"        <Folders>
+          <Folder Name="/Department {}" />
+        </Folders>
+        <HostingTerminalServers>
+          <HostingTerminalServer>
+            <ResourceFile FileExtension=".rdp" URL="/RDWeb/Pages/rdp/host{server}-{alias}.rdp" />
+            <TerminalServerRef Ref="host{server}.bench.test" />
+          </HostingTerminalServer>
+        </HostingTerminalServers>
+      </Resource>
+"#,
+            index % 10
+        )
+        .unwrap();
+    }
+    xml.push_str("    </Resources>\n    <TerminalServers>\n");
+    for server in 0..servers {
+        writeln!(
+            xml,
+            r#"      <TerminalServer ID="host{server}.bench.test" Name="host{server}.bench.test" LastUpdated="2025-02-03T09:59:00.0Z" />"#
+        )
+        .unwrap();
+    }
+    xml.push_str("    </TerminalServers>\n  </Publisher>\n</ResourceCollection>\n");
+    xml
+}
+
+fn mib_per_second(bytes: usize, seconds: f64) -> f64 {
+    bytes as f64 / seconds / (1024.0 * 1024.0)
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+fn measure_rust(bytes: &[u8], base: &Url) -> (f64, usize, usize) {
+    let resources = radc_feed::parse(bytes, base)
+        .expect("generated feed parses")
+        .resources
+        .len();
+    let mut samples = Vec::new();
+    let deadline = Instant::now() + BUDGET_PER_FILE;
+    while samples.len() < MIN_RUNS || (Instant::now() < deadline && samples.len() < 100_000) {
+        let start = Instant::now();
+        let feed = radc_feed::parse(std::hint::black_box(bytes), base);
+        std::hint::black_box(feed).ok();
+        samples.push(start.elapsed());
+    }
+    let runs = samples.len();
+    let seconds = median(&mut samples).as_secs_f64();
+    (mib_per_second(bytes.len(), seconds), resources, runs)
+}
+
+/// `path → (MiB/s, resources, runs)` from the Python baseline, or why not.
+fn measure_python(files: &[PathBuf]) -> Result<Vec<(f64, usize, usize)>, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/etree_parse.py");
+    let output = Command::new(PYTHON)
+        .arg(&script)
+        .arg(BUDGET_PER_FILE.as_secs_f64().to_string())
+        .args(files)
+        .output()
+        .map_err(|error| format!("cannot run {PYTHON}: {error}"))?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields[..] {
+                [_, speed, resources, runs] => Ok((
+                    speed.parse().map_err(|_| line.to_owned())?,
+                    resources.parse().map_err(|_| line.to_owned())?,
+                    runs.parse().map_err(|_| line.to_owned())?,
+                )),
+                _ => Err(format!("unexpected line from the script: {line}")),
+            }
+        })
+        .collect()
+}
+
+fn main() {
+    // `cargo test --benches` passes --test-ish flags; only time on `cargo bench`.
+    if std::env::args().any(|arg| arg == "--test" || arg == "--list") {
+        return;
+    }
+    let directory = std::env::temp_dir().join(format!("radc-feed-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).expect("create temp dir");
+    let base = Url::parse("https://rdweb.example.test/RDWeb/Feed/webfeed.aspx").unwrap();
+
+    let mut files = Vec::new();
+    let mut rust_results = Vec::new();
+    for size in SIZES {
+        let xml = generate_feed(size);
+        let path = directory.join(format!("feed-{size}.xml"));
+        std::fs::write(&path, &xml).expect("write feed");
+        rust_results.push((size, xml.len(), measure_rust(xml.as_bytes(), &base)));
+        files.push(path);
+    }
+    let python_results = measure_python(&files);
+    std::fs::remove_dir_all(&directory).ok();
+
+    println!(
+        "| resources | feed size | Rust `parse` (MiB/s) | Python ElementTree (MiB/s) | speed-up |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    for (index, (size, bytes, (rust, parsed, rust_runs))) in rust_results.iter().enumerate() {
+        assert_eq!(*parsed, *size, "every generated resource is parsed");
+        let (python, speedup) = match &python_results {
+            Ok(results) => {
+                let (python, python_parsed, _) = results[index];
+                assert_eq!(python_parsed, *size, "Python walked every resource");
+                (format!("{python:.1}"), format!("{:.1}×", rust / python))
+            }
+            Err(_) => ("n/a".to_owned(), "n/a".to_owned()),
+        };
+        println!(
+            "| {size} | {:.1} KiB | {rust:.1} (median of {rust_runs}) | {python} | {speedup} |",
+            *bytes as f64 / 1024.0
+        );
+    }
+    if let Err(reason) = python_results {
+        println!("\nPython baseline skipped: {reason}");
+    }
+}

@@ -1,0 +1,638 @@
+//! From bytes to [`Feed`]: XML parsing with roxmltree, then a walk over the
+//! known elements that validates every value it keeps.
+
+use std::collections::HashSet;
+
+use roxmltree::{Document, Node, ParsingOptions};
+use url::Url;
+
+use crate::error::{FeedError, quote};
+use crate::limits::{
+    MAX_DESCRIPTION_BYTES, MAX_FEED_BYTES, MAX_ID_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES,
+    MAX_XML_NODES,
+};
+use crate::model::{
+    Feed, FileExtension, HostingTerminalServer, Icon, IconKind, Publisher, Resource, ResourceFile,
+    ResourceType, TerminalServer,
+};
+
+/// The XML namespace of MS-TSWP feeds. Elements in this namespace or in no
+/// namespace are read; elements in any other namespace are ignored.
+pub const TSWF_NAMESPACE: &str = "http://schemas.microsoft.com/ts/2007/05/tswf";
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Parses one MS-TSWP resource list.
+///
+/// `base_url` is the URL the feed was fetched from; relative icon and
+/// resource file URLs are resolved against it. No I/O, no clock.
+///
+/// # Errors
+///
+/// A [`FeedError`] saying what was wrong and where, for input that is too
+/// large, not UTF-8, not well-formed XML, carries a DTD, lacks the
+/// `ResourceCollection`/`Publisher` structure, or holds a value that breaks
+/// a rule (see [`crate::limits`] and the crate documentation).
+pub fn parse(bytes: &[u8], base_url: &Url) -> Result<Feed, FeedError> {
+    if bytes.len() > MAX_FEED_BYTES {
+        return Err(FeedError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_FEED_BYTES,
+        });
+    }
+    // Windows generators commonly prepend a BOM; roxmltree wants bare text.
+    let (bom_len, body) = match bytes.strip_prefix(UTF8_BOM) {
+        Some(rest) => (UTF8_BOM.len(), rest),
+        None => (0, bytes),
+    };
+    let text = std::str::from_utf8(body).map_err(|error| FeedError::NotUtf8 {
+        offset: bom_len + error.valid_up_to(),
+    })?;
+    let options = ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: MAX_XML_NODES,
+        ..ParsingOptions::default()
+    };
+    let document = Document::parse_with_options(text, options).map_err(|error| match error {
+        roxmltree::Error::DtdDetected => FeedError::DtdNotAllowed,
+        roxmltree::Error::NodesLimitReached => FeedError::TooManyNodes {
+            limit: MAX_XML_NODES,
+        },
+        other => FeedError::Xml(other.to_string()),
+    })?;
+    FeedReader {
+        base_url,
+        warnings: Vec::new(),
+    }
+    .read_feed(document.root_element())
+}
+
+/// Where in the document a value sits, rendered only when an error needs
+/// it (so the happy path allocates nothing for it).
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    /// An element under `ResourceCollection/Publisher`, or the publisher
+    /// itself when `path` is empty.
+    Publisher { path: &'a [&'a str] },
+    /// An element under a resource whose ID is not known (yet).
+    ResourceAt { index: usize, path: &'a [&'a str] },
+    /// An element under the resource with this ID.
+    Resource { id: &'a str, path: &'a [&'a str] },
+    /// The root element.
+    Collection,
+}
+
+impl Place<'_> {
+    fn render(self, attribute: Option<&str>) -> String {
+        let (mut text, path) = match self {
+            Place::Collection => ("ResourceCollection".to_owned(), &[][..]),
+            Place::Publisher { path } => ("ResourceCollection/Publisher".to_owned(), path),
+            Place::ResourceAt { index, path } => (format!("Resource #{}", index + 1), path),
+            Place::Resource { id, path } => (format!("Resource[ID={}]", quote(id)), path),
+        };
+        for step in path {
+            text.push('/');
+            text.push_str(step);
+        }
+        if let Some(attribute) = attribute {
+            text.push('@');
+            text.push_str(attribute);
+        }
+        text
+    }
+}
+
+/// True for an element of the feed vocabulary with this local name.
+fn is_feed_element(node: Node, name: &str) -> bool {
+    node.is_element()
+        && node.tag_name().name() == name
+        && matches!(node.tag_name().namespace(), None | Some(TSWF_NAMESPACE))
+}
+
+fn feed_children<'a, 'input: 'a>(
+    node: Node<'a, 'input>,
+    name: &'static str,
+) -> impl Iterator<Item = Node<'a, 'input>> {
+    node.children()
+        .filter(move |child| is_feed_element(*child, name))
+}
+
+fn first_feed_child<'a, 'input>(
+    node: Node<'a, 'input>,
+    name: &'static str,
+) -> Option<Node<'a, 'input>> {
+    feed_children(node, name).next()
+}
+
+/// Children of the first `container` element that are `item` elements:
+/// `<Folders><Folder/>...</Folders>` and the like.
+fn items<'a, 'input: 'a>(
+    node: Node<'a, 'input>,
+    container: &'static str,
+    item: &'static str,
+) -> impl Iterator<Item = Node<'a, 'input>> {
+    first_feed_child(node, container)
+        .into_iter()
+        .flat_map(move |list| feed_children(list, item))
+}
+
+/// Checks an attribute value against the common rules; returns the trimmed
+/// value, or `None` when absent or blank.
+fn checked_text<'v>(
+    value: Option<&'v str>,
+    max_bytes: usize,
+    place: Place,
+    attribute: &'static str,
+) -> Result<Option<&'v str>, FeedError> {
+    let Some(value) = value.map(str::trim).filter(|value| !value.is_empty()) else {
+        return Ok(None);
+    };
+    let invalid = |reason: String| FeedError::InvalidValue {
+        location: place.render(Some(attribute)),
+        value: quote(value),
+        reason,
+    };
+    if value.len() > max_bytes {
+        return Err(invalid(format!(
+            "{} bytes long, more than the limit of {max_bytes}",
+            value.len()
+        )));
+    }
+    // Covers NUL, newlines, escape sequences and the C1 range: none belongs
+    // in a name, and each can forge log lines or break later file formats.
+    if let Some(control) = value.chars().find(|ch| ch.is_control()) {
+        return Err(invalid(format!(
+            "contains the control character {:?}",
+            control
+        )));
+    }
+    Ok(Some(value))
+}
+
+fn optional_text(
+    node: Node,
+    attribute: &'static str,
+    max_bytes: usize,
+    place: Place,
+) -> Result<Option<String>, FeedError> {
+    Ok(checked_text(node.attribute(attribute), max_bytes, place, attribute)?.map(str::to_owned))
+}
+
+fn required_text(
+    node: Node,
+    attribute: &'static str,
+    max_bytes: usize,
+    place: Place,
+) -> Result<String, FeedError> {
+    optional_text(node, attribute, max_bytes, place)?.ok_or_else(|| FeedError::MissingAttribute {
+        location: place.render(None),
+        attribute,
+    })
+}
+
+/// `xs:boolean`, plus the capitalised `True`/`False` that .NET writes.
+fn optional_bool(
+    node: Node,
+    attribute: &'static str,
+    place: Place,
+) -> Result<Option<bool>, FeedError> {
+    let Some(value) = checked_text(node.attribute(attribute), MAX_NAME_BYTES, place, attribute)?
+    else {
+        return Ok(None);
+    };
+    if value.eq_ignore_ascii_case("true") || value == "1" {
+        Ok(Some(true))
+    } else if value.eq_ignore_ascii_case("false") || value == "0" {
+        Ok(Some(false))
+    } else {
+        Err(FeedError::InvalidValue {
+            location: place.render(Some(attribute)),
+            value: quote(value),
+            reason: "not a boolean (true, false, 1 or 0)".to_owned(),
+        })
+    }
+}
+
+/// Folder names are paths from the root `/`; the spec's own 2.0 example
+/// omits the slash once, so a missing one is added rather than refused.
+fn folder_path(node: Node, place: Place) -> Result<String, FeedError> {
+    let name = required_text(node, "Name", MAX_NAME_BYTES, place)?;
+    Ok(if name.starts_with('/') {
+        name
+    } else {
+        format!("/{name}")
+    })
+}
+
+/// `"32x32"` → `(32, 32)`.
+fn parse_dimensions(value: &str) -> Option<(u32, u32)> {
+    let (width, height) = value.split_once(['x', 'X'])?;
+    Some((width.trim().parse().ok()?, height.trim().parse().ok()?))
+}
+
+fn icon_kind(element_name: &str) -> IconKind {
+    match element_name {
+        "IconRaw" => IconKind::Raw,
+        "Icon" => IconKind::Generic,
+        other => match other["Icon".len()..].parse::<u32>() {
+            Ok(size) => IconKind::Sized(size),
+            Err(_) => IconKind::Other(other.to_owned()),
+        },
+    }
+}
+
+struct FeedReader<'b> {
+    base_url: &'b Url,
+    warnings: Vec<String>,
+}
+
+impl FeedReader<'_> {
+    fn read_feed(mut self, root: Node) -> Result<Feed, FeedError> {
+        if !is_feed_element(root, "ResourceCollection") {
+            let name = root.tag_name();
+            let found = match name.namespace() {
+                Some(namespace) => format!("{{{namespace}}}{}", name.name()),
+                None => name.name().to_owned(),
+            };
+            return Err(FeedError::WrongRoot {
+                found: quote(&found),
+            });
+        }
+        let collection = Place::Collection;
+        let schema_version = optional_text(root, "SchemaVersion", MAX_NAME_BYTES, collection)?;
+        let pub_date = optional_text(root, "PubDate", MAX_NAME_BYTES, collection)?;
+
+        let mut publishers = feed_children(root, "Publisher");
+        let publisher_node = publishers.next().ok_or_else(|| FeedError::MissingElement {
+            location: collection.render(None),
+            element: "Publisher",
+        })?;
+        let extra_publishers = publishers.count();
+        if extra_publishers > 0 {
+            // The spec allows exactly one; a workspace is one publisher.
+            self.warnings.push(format!(
+                "ignored {extra_publishers} extra <Publisher> element(s); only the first is used"
+            ));
+        }
+
+        let publisher = self.read_publisher(root, publisher_node)?;
+        let terminal_servers = self.read_terminal_servers(publisher_node)?;
+        let resources = self.read_resources(publisher_node, &terminal_servers)?;
+        Ok(Feed {
+            schema_version,
+            pub_date,
+            publisher,
+            resources,
+            terminal_servers,
+            warnings: self.warnings,
+        })
+    }
+
+    fn read_publisher(&mut self, root: Node, node: Node) -> Result<Publisher, FeedError> {
+        let place = Place::Publisher { path: &[] };
+        // The spec puts these on ResourceCollection in prose and on
+        // Publisher in the schema; servers do both. Publisher wins.
+        let supports_reconnect = match optional_bool(node, "SupportsReconnect", place)? {
+            Some(value) => Some(value),
+            None => optional_bool(root, "SupportsReconnect", Place::Collection)?,
+        };
+        let display_folder = match optional_text(node, "DisplayFolder", MAX_NAME_BYTES, place)? {
+            Some(value) => Some(value),
+            None => optional_text(root, "DisplayFolder", MAX_NAME_BYTES, Place::Collection)?,
+        };
+        let sub_folders = feed_children(node, "SubFolders")
+            .flat_map(|list| feed_children(list, "Folder"))
+            .map(|folder| {
+                folder_path(
+                    folder,
+                    Place::Publisher {
+                        path: &["SubFolders", "Folder"],
+                    },
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Publisher {
+            id: required_text(node, "ID", MAX_ID_BYTES, place)?,
+            name: optional_text(node, "Name", MAX_NAME_BYTES, place)?,
+            description: optional_text(node, "Description", MAX_DESCRIPTION_BYTES, place)?,
+            last_updated: optional_text(node, "LastUpdated", MAX_NAME_BYTES, place)?,
+            supports_reconnect,
+            display_folder,
+            sub_folders,
+        })
+    }
+
+    fn read_terminal_servers(&mut self, publisher: Node) -> Result<Vec<TerminalServer>, FeedError> {
+        let place = Place::Publisher {
+            path: &["TerminalServers", "TerminalServer"],
+        };
+        let mut servers: Vec<TerminalServer> = Vec::new();
+        for node in items(publisher, "TerminalServers", "TerminalServer") {
+            let id = required_text(node, "ID", MAX_ID_BYTES, place)?;
+            if servers.iter().any(|server| server.id == id) {
+                self.warnings.push(format!(
+                    "duplicate <TerminalServer> ID {}: kept the first",
+                    quote(&id)
+                ));
+                continue;
+            }
+            servers.push(TerminalServer {
+                id,
+                name: optional_text(node, "Name", MAX_NAME_BYTES, place)?,
+                last_updated: optional_text(node, "LastUpdated", MAX_NAME_BYTES, place)?,
+            });
+        }
+        Ok(servers)
+    }
+
+    fn read_resources(
+        &mut self,
+        publisher: Node,
+        terminal_servers: &[TerminalServer],
+    ) -> Result<Vec<Resource>, FeedError> {
+        let known_servers: HashSet<&str> = terminal_servers
+            .iter()
+            .map(|server| server.id.as_str())
+            .collect();
+        let mut seen_ids: HashSet<String> = HashSet::new();
+        let mut resources = Vec::new();
+        for (index, node) in items(publisher, "Resources", "Resource").enumerate() {
+            let id = required_text(
+                node,
+                "ID",
+                MAX_ID_BYTES,
+                Place::ResourceAt { index, path: &[] },
+            )?;
+            if seen_ids.contains(&id) {
+                self.warnings.push(format!(
+                    "duplicate resource ID {} (resource #{}): kept the first",
+                    quote(&id),
+                    index + 1
+                ));
+                continue;
+            }
+            let resource = self.read_resource(node, id, &known_servers)?;
+            seen_ids.insert(resource.id.clone());
+            resources.push(resource);
+        }
+        Ok(resources)
+    }
+
+    fn read_resource(
+        &mut self,
+        node: Node,
+        id: String,
+        known_servers: &HashSet<&str>,
+    ) -> Result<Resource, FeedError> {
+        let place = Place::Resource { id: &id, path: &[] };
+        let alias = optional_text(node, "Alias", MAX_ID_BYTES, place)?;
+        let title = match optional_text(node, "Title", MAX_NAME_BYTES, place)? {
+            Some(title) => title,
+            None => alias.clone().unwrap_or_else(|| id.clone()),
+        };
+        let resource_type = match optional_text(node, "Type", MAX_NAME_BYTES, place)?.as_deref() {
+            None | Some("RemoteApp") => ResourceType::RemoteApp,
+            Some("Desktop") => ResourceType::Desktop,
+            Some(other) => ResourceType::Other(other.to_owned()),
+        };
+        let last_updated = optional_text(node, "LastUpdated", MAX_NAME_BYTES, place)?;
+        let executable_name = optional_text(node, "ExecutableName", MAX_NAME_BYTES, place)?;
+        let show_by_default = optional_bool(node, "ShowByDefault", place)?.unwrap_or(true);
+
+        let icons = match first_feed_child(node, "Icons") {
+            Some(list) => self.read_icons(list, &id, "Icons")?,
+            None => Vec::new(),
+        };
+
+        let mut file_extensions = Vec::new();
+        let extension_place = Place::Resource {
+            id: &id,
+            path: &["FileExtensions", "FileExtension"],
+        };
+        for extension in items(node, "FileExtensions", "FileExtension") {
+            let Some(name) = optional_text(extension, "Name", MAX_NAME_BYTES, extension_place)?
+            else {
+                self.warnings.push(format!(
+                    "resource {}: skipped a <FileExtension> without Name",
+                    quote(&id)
+                ));
+                continue;
+            };
+            let icons = match first_feed_child(extension, "FileAssociationIcons") {
+                Some(list) => self.read_icons(list, &id, "FileAssociationIcons")?,
+                None => Vec::new(),
+            };
+            file_extensions.push(FileExtension {
+                primary_handler: optional_bool(extension, "PrimaryHandler", extension_place)?,
+                name,
+                icons,
+            });
+        }
+
+        let folders = items(node, "Folders", "Folder")
+            .map(|folder| {
+                folder_path(
+                    folder,
+                    Place::Resource {
+                        id: &id,
+                        path: &["Folders", "Folder"],
+                    },
+                )
+            })
+            .collect::<Result<_, _>>()?;
+
+        let mut hosting_terminal_servers = Vec::new();
+        for hosting in items(node, "HostingTerminalServers", "HostingTerminalServer") {
+            hosting_terminal_servers.push(self.read_hosting(hosting, &id, known_servers)?);
+        }
+
+        Ok(Resource {
+            alias,
+            title,
+            resource_type,
+            last_updated,
+            executable_name,
+            show_by_default,
+            icons,
+            file_extensions,
+            folders,
+            hosting_terminal_servers,
+            id,
+        })
+    }
+
+    /// Every `Icon*` child of an `<Icons>` or `<FileAssociationIcons>`.
+    fn read_icons(
+        &mut self,
+        list: Node,
+        resource_id: &str,
+        list_name: &'static str,
+    ) -> Result<Vec<Icon>, FeedError> {
+        let mut icons = Vec::new();
+        for node in list.children().filter(|child| {
+            child.is_element()
+                && child.tag_name().name().starts_with("Icon")
+                && matches!(child.tag_name().namespace(), None | Some(TSWF_NAMESPACE))
+        }) {
+            let element_name = node.tag_name().name();
+            let place = Place::Resource {
+                id: resource_id,
+                path: &[list_name, element_name],
+            };
+            let dimensions = match checked_text(
+                node.attribute("Dimensions"),
+                MAX_NAME_BYTES,
+                place,
+                "Dimensions",
+            )? {
+                Some(text) => {
+                    let parsed = parse_dimensions(text);
+                    if parsed.is_none() {
+                        self.warnings.push(format!(
+                            "{}: ignored unreadable value {}",
+                            place.render(Some("Dimensions")),
+                            quote(text)
+                        ));
+                    }
+                    parsed
+                }
+                None => None,
+            };
+            icons.push(Icon {
+                kind: icon_kind(element_name),
+                dimensions,
+                file_type: optional_text(node, "FileType", MAX_NAME_BYTES, place)?,
+                url: self.optional_url(node, "FileURL", place)?,
+            });
+        }
+        Ok(icons)
+    }
+
+    fn read_hosting(
+        &mut self,
+        node: Node,
+        resource_id: &str,
+        known_servers: &HashSet<&str>,
+    ) -> Result<HostingTerminalServer, FeedError> {
+        let file_place = Place::Resource {
+            id: resource_id,
+            path: &[
+                "HostingTerminalServers",
+                "HostingTerminalServer",
+                "ResourceFile",
+            ],
+        };
+        let resource_file = match first_feed_child(node, "ResourceFile") {
+            Some(file) => Some(ResourceFile {
+                url: self.optional_url(file, "URL", file_place)?,
+                file_extension: optional_text(file, "FileExtension", MAX_NAME_BYTES, file_place)?
+                    .unwrap_or_else(|| ".rdp".to_owned()),
+            }),
+            None => None,
+        };
+        let ref_place = Place::Resource {
+            id: resource_id,
+            path: &[
+                "HostingTerminalServers",
+                "HostingTerminalServer",
+                "TerminalServerRef",
+            ],
+        };
+        let terminal_server_ref = match first_feed_child(node, "TerminalServerRef") {
+            Some(reference) => optional_text(reference, "Ref", MAX_ID_BYTES, ref_place)?,
+            None => None,
+        };
+        if let Some(reference) = &terminal_server_ref
+            && !known_servers.contains(reference.as_str())
+        {
+            self.warnings.push(format!(
+                "resource {}: TerminalServerRef {} names no <TerminalServer>",
+                quote(resource_id),
+                quote(reference)
+            ));
+        }
+        Ok(HostingTerminalServer {
+            resource_file,
+            terminal_server_ref,
+        })
+    }
+
+    /// Resolves a URL attribute against the feed URL and insists on
+    /// http(s): anything else (`javascript:`, `file:`, `data:`, ...) would
+    /// let a server point the client at local files or scripts.
+    fn optional_url(
+        &self,
+        node: Node,
+        attribute: &'static str,
+        place: Place,
+    ) -> Result<Option<Url>, FeedError> {
+        let Some(raw) = checked_text(node.attribute(attribute), MAX_URL_BYTES, place, attribute)?
+        else {
+            return Ok(None);
+        };
+        let url = self
+            .base_url
+            .join(raw)
+            .map_err(|error| FeedError::InvalidUrl {
+                location: place.render(Some(attribute)),
+                value: quote(raw),
+                reason: error.to_string(),
+            })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(FeedError::UnsafeUrlScheme {
+                location: place.render(Some(attribute)),
+                scheme: url.scheme().to_owned(),
+                value: quote(raw),
+            });
+        }
+        Ok(Some(url))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dimensions_are_read_leniently() {
+        assert_eq!(parse_dimensions("32x32"), Some((32, 32)));
+        assert_eq!(parse_dimensions("48 X 48"), Some((48, 48)));
+        assert_eq!(parse_dimensions("32"), None);
+        assert_eq!(parse_dimensions("-1x4"), None);
+    }
+
+    #[test]
+    fn icon_kinds_follow_element_names() {
+        assert_eq!(icon_kind("IconRaw"), IconKind::Raw);
+        assert_eq!(icon_kind("Icon"), IconKind::Generic);
+        assert_eq!(icon_kind("Icon256"), IconKind::Sized(256));
+        assert_eq!(icon_kind("IconPng"), IconKind::Other("IconPng".to_owned()));
+    }
+
+    #[test]
+    fn places_render_as_paths() {
+        let place = Place::Resource {
+            id: "calc",
+            path: &["Icons", "Icon32"],
+        };
+        assert_eq!(
+            place.render(Some("FileURL")),
+            r#"Resource[ID="calc"]/Icons/Icon32@FileURL"#
+        );
+        assert_eq!(
+            Place::ResourceAt {
+                index: 2,
+                path: &[]
+            }
+            .render(Some("ID")),
+            "Resource #3@ID"
+        );
+    }
+
+    #[test]
+    fn quoting_escapes_and_shortens() {
+        assert_eq!(quote("a\nb\0"), r#""a\nb\0""#);
+        let long = "x".repeat(500);
+        assert!(quote(&long).ends_with("(500 chars)"));
+    }
+}
