@@ -12,6 +12,7 @@ packages=(
   python3-gi      # GLib main loop for that client
   util-linux      # setpriv, to call the runtime as an unprivileged user
   procps          # ps/pgrep, used by the benchmarks
+  dnsmasq-base    # a real DNS server on loopback for e-mail discovery tests
 )
 
 missing=()
@@ -33,4 +34,26 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: cargo is not on PATH; install a Rust toolchain (1.89 or newer) first" >&2
   exit 1
+fi
+
+# --- radc-subscribe HTTP login tests ----------------------------------------
+# The test feed server (crates/radc-subscribe/tests/server/feed_server.py) uses
+# pyspnego as an independent NTLM/SPNEGO implementation. It lives in its own
+# venv built from Debian's Python; pip runs only when pyspnego is missing.
+radc_test_venv=/opt/radc-test-venv
+for p in python3-venv openssl; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    if [[ $(id -u) -ne 0 ]]; then
+      echo "install-deps: missing $p; run this script as root" >&2
+      exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "$p" >/dev/null
+  fi
+done
+if ! "$radc_test_venv/bin/python" -c 'import spnego, cryptography' >/dev/null 2>&1; then
+  echo "install-deps: creating $radc_test_venv with pyspnego"
+  [[ -x $radc_test_venv/bin/python ]] || /usr/bin/python3 -m venv "$radc_test_venv"
+  "$radc_test_venv/bin/pip" install -q --disable-pip-version-check pyspnego
 fi
