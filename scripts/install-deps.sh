@@ -13,6 +13,7 @@ packages=(
   util-linux      # setpriv, to call the runtime as an unprivileged user
   procps          # ps/pgrep, used by the benchmarks
   dnsmasq-base    # a real DNS server on loopback for e-mail discovery tests
+  gnome-keyring   # a real Secret Service for the stored-password tests
 )
 
 missing=()

@@ -817,7 +817,11 @@ mod tests {
     fn client_error_details_are_bounded() {
         let huge = zbus::Error::Failure("é".repeat(10_000));
         let detail = describe_call_error(&huge);
-        assert!(detail.len() <= MAX_DETAIL_LEN + '…'.len_utf8(), "{}", detail.len());
+        assert!(
+            detail.len() <= MAX_DETAIL_LEN + '…'.len_utf8(),
+            "{}",
+            detail.len()
+        );
         assert!(detail.ends_with('…'));
         let small = zbus::Error::Failure("busy".into());
         assert!(describe_call_error(&small).contains("busy"));

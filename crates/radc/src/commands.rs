@@ -24,6 +24,32 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             json,
         } => disconnect(&workspace, timeout, json).await,
         Command::Restype(cmd) => restype(cmd).await,
+        Command::Subscribe {
+            target,
+            username,
+            password_stdin,
+            network,
+            json,
+        } => {
+            crate::workspaces::subscribe(
+                &target,
+                username.as_deref(),
+                password_stdin,
+                &network,
+                json,
+            )
+            .await
+        }
+        Command::Workspaces { json } => crate::workspaces::workspaces(json),
+        Command::Resources { workspace, json } => {
+            crate::workspaces::resources(workspace.as_deref(), json)
+        }
+        Command::Refresh {
+            workspace,
+            network,
+            json,
+        } => crate::workspaces::refresh(workspace.as_deref(), &network, json).await,
+        Command::Unsubscribe { workspace } => crate::workspaces::unsubscribe(&workspace).await,
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod autostart;
 mod commands;
+mod workspaces;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -59,6 +60,58 @@ enum Command {
     /// Manage the programs that open resources other than .rdp files.
     #[command(subcommand)]
     Restype(RestypeCommand),
+    /// Subscribe to an RD Web Access workspace (its RemoteApps and desktops).
+    ///
+    /// TARGET is the feed URL (https://rdweb.contoso.com/RDWeb/Feed/webfeed.aspx),
+    /// just the server (https://rdweb.contoso.com), or your e-mail address
+    /// (alice@contoso.com: the feed is found through the DNS record
+    /// _msradc.contoso.com). The password is read from a prompt, or from
+    /// standard input with --password-stdin, and kept in your keyring for
+    /// refreshes.
+    Subscribe {
+        /// Feed URL, server, or e-mail address.
+        target: String,
+        /// Account to sign in with: 'DOMAIN\user' or user@domain.
+        #[arg(long, short = 'u')]
+        username: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        network: workspaces::Network,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List subscribed workspaces.
+    Workspaces {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the resources of one workspace, or of all.
+    Resources {
+        /// Workspace id or name.
+        workspace: Option<String>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch the feeds again and update the stored resources.
+    Refresh {
+        /// Workspace id or name (default: all).
+        workspace: Option<String>,
+        #[command(flatten)]
+        network: workspaces::Network,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a workspace: its stored feed, files and password.
+    Unsubscribe {
+        /// Workspace id or name.
+        workspace: String,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -1,0 +1,1250 @@
+//! Downloading an RD Web Access feed (MS-TSWP) and the files it names, with
+//! the Windows sign-in RD Web Access asks for.
+//!
+//! # The login dance
+//!
+//! A request for the feed carries `Accept: application/x-msts-radc+xml;
+//! radc_schema_version=2.0` (MS-TSWP 2.2.5). Without a valid `.ASPXAUTH`
+//! cookie RD Web Access answers `302` to a login URL on the same origin; the
+//! login URL asks for Windows authentication (`WWW-Authenticate: Negotiate`
+//! and/or `NTLM`, RFC 4559). [`FeedClient`] signs in there with Negotiate
+//! (SPNEGO wrapping NTLM) or NTLM, both from the `sspi` crate, on **one**
+//! HTTP/1.1 connection opened for that purpose (NTLM authenticates the
+//! connection, not the requests, so a connection pool cannot be trusted with
+//! it). The login answer's body (`application/x-msts-webfeed-login`,
+//! MS-TSWP 2.2.3) is the token; it is then sent as the `.ASPXAUTH` cookie on
+//! every request to the feed's origin, and the feed is asked for again.
+//!
+//! Also handled: a feed URL that asks for Windows authentication itself
+//! (`401` instead of `302`), Basic authentication (over HTTPS only), and a
+//! cookie that expires while the client lives (the server answers `302` to
+//! the login URL again): the client signs in once more with the credentials
+//! it was given and repeats the request.
+//!
+//! Kerberos is not attempted: Negotiate is done with NTLM inside SPNEGO,
+//! which every IIS with Windows authentication accepts.
+//!
+//! # What goes where
+//!
+//! The session (cookie and credentials) belongs to the origin (scheme, host,
+//! port) of the last URL given to [`FeedClient::fetch_feed`]. Neither is ever
+//! sent to another origin:
+//! - a redirect from the feed's origin to another origin is refused
+//!   ([`HttpError::CrossOriginRedirect`]);
+//! - [`FeedClient::fetch_file`] on another origin (icons on a CDN, say)
+//!   downloads without cookie and without credentials; if that origin asks
+//!   for authentication, the download fails with
+//!   [`HttpError::AuthenticationElsewhere`].
+//!
+//! Plain `http` URLs are refused unless [`FeedClientOptions::allow_http`] is
+//! set; Basic authentication is refused over plain http even then. HTTPS
+//! certificates are checked against the system's trusted roots plus, if
+//! given, the CA certificates of [`FeedClientOptions::extra_ca_pem`].
+//! Environment proxies are not used.
+//!
+//! Every body is read in chunks against a limit and the download stops as
+//! soon as the limit is passed; every exchange is bounded by
+//! [`FeedClientOptions::timeout`].
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
+use tokio::io::{AsyncRead, AsyncWrite};
+use url::{Origin, Url};
+use zeroize::Zeroizing;
+
+/// The `Accept` header of feed requests: schema 2.0 (which also admits 2.1),
+/// MS-TSWP 2.2.5.
+pub const FEED_ACCEPT: &str = "application/x-msts-radc+xml; radc_schema_version=2.0";
+/// The `User-Agent` header, in the form Windows' client uses.
+pub const USER_AGENT: &str = concat!("TSWorkspace/2.0 (radc/", env!("CARGO_PKG_VERSION"), ")");
+/// Content type of the login answer that carries the `.ASPXAUTH` token.
+pub const LOGIN_CONTENT_TYPE: &str = "application/x-msts-webfeed-login";
+/// Name of the cookie the token travels in.
+pub const COOKIE_NAME: &str = ".ASPXAUTH";
+
+const MAX_REDIRECTS: usize = 10;
+/// Bodies of answers read during a sign-in (401s, the token).
+const MAX_LOGIN_BODY: usize = 1024 * 1024;
+/// Rounds of a Negotiate/NTLM exchange before giving up.
+const MAX_AUTH_ROUNDS: usize = 4;
+
+/// What went wrong, in words a user can act on. No variant ever holds a
+/// password or a token.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    #[error(
+        "{url} is plain http: the password and the sign-in cookie would travel unencrypted; use an https URL, or pass --allow-http for a test server"
+    )]
+    PlainHttpRefused { url: Url },
+    #[error("{url}: only https (and, when allowed, http) URLs can be fetched")]
+    UnsupportedScheme { url: Url },
+    #[error(
+        "{url} contains a user name or password; give credentials separately, never inside the URL"
+    )]
+    CredentialsInUrl { url: Url },
+    #[error("invalid CA file: {0}; give a PEM file with at least one CERTIFICATE block")]
+    CaFile(String),
+    #[error("invalid user name {0:?}: use DOMAIN\\user, user@domain or user")]
+    InvalidUserName(String),
+    #[error("not found (HTTP 404): {url}; check the feed URL")]
+    NotFound { url: Url },
+    #[error("{url} asks for a sign-in: give a user name and password")]
+    CredentialsRequired { url: Url },
+    #[error("the server at {url} rejected the user name \"{user}\" or its password")]
+    WrongPassword { url: Url, user: String },
+    #[error(
+        "{url} asks for a sign-in, but radc sends credentials only to the feed's own server; this file cannot be downloaded"
+    )]
+    AuthenticationElsewhere { url: Url },
+    #[error(
+        "the server at {url} offers Basic authentication over plain http; refusing to send the password unencrypted (use https)"
+    )]
+    BasicOverHttp { url: Url },
+    #[error(
+        "the server at {url} offers no sign-in method radc supports (offered: {offered}); radc supports Negotiate, NTLM and Basic over https"
+    )]
+    UnsupportedAuth { url: Url, offered: String },
+    #[error("signing in at {url} failed: {detail}")]
+    Auth { url: Url, detail: String },
+    #[error(
+        "the login page {url} answered without a sign-in token (content type {content_type:?}, expected {LOGIN_CONTENT_TYPE}); is this an RD Web Access feed URL?"
+    )]
+    NoLoginToken { url: Url, content_type: String },
+    #[error(
+        "the server keeps sending us back to its login page at {url} even after signing in; the sign-in token is not accepted"
+    )]
+    LoginLoop { url: Url },
+    #[error(
+        "{url} redirects to another server ({target}); radc does not follow it with your sign-in"
+    )]
+    CrossOriginRedirect { url: Url, target: String },
+    #[error("{url} answered a redirect without a usable Location header")]
+    BadRedirect { url: Url },
+    #[error("too many redirects, starting at {url}")]
+    TooManyRedirects { url: Url },
+    #[error("the server answered HTTP {status} for {url}")]
+    Status { url: Url, status: u16 },
+    #[error(
+        "TLS failure with {url}: {detail}; if the server's certificate comes from a private CA, pass that CA's certificate with --ca-file"
+    )]
+    Tls { url: Url, detail: String },
+    #[error("no answer from {url} within {} s (timeout)", .timeout.as_secs_f32())]
+    Timeout { url: Url, timeout: Duration },
+    #[error("the answer from {url} is larger than the limit of {limit} bytes; download stopped")]
+    BodyTooLarge { url: Url, limit: usize },
+    #[error("cannot connect to {url}: {detail}")]
+    Connect { url: Url, detail: String },
+    #[error("the download from {url} broke off: {detail}")]
+    Transfer { url: Url, detail: String },
+    #[error("cannot set up the HTTP client: {0}")]
+    Setup(String),
+}
+
+/// A Windows account: domain (or UPN suffix), user and password.
+///
+/// `Debug` never shows the password; nothing in this module logs it or puts
+/// it in an error.
+#[derive(Clone)]
+pub struct Credentials {
+    form: NameForm,
+    user: String,
+    password: Zeroizing<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum NameForm {
+    /// `DOMAIN\user`
+    DownLevel(String),
+    /// `user@domain`
+    Upn(String),
+    /// `user`
+    Bare,
+}
+
+impl Credentials {
+    /// Parses `DOMAIN\user`, `user@domain` (a user principal name) or a
+    /// bare `user`.
+    pub fn parse(login: &str, password: Zeroizing<String>) -> Result<Self, HttpError> {
+        let bad = || HttpError::InvalidUserName(login.to_owned());
+        let valid = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_control() || c == ':');
+        let (form, user) = if let Some((domain, user)) = login.split_once('\\') {
+            if !valid(domain) || !valid(user) || user.contains('\\') {
+                return Err(bad());
+            }
+            (NameForm::DownLevel(domain.to_owned()), user)
+        } else if let Some((user, suffix)) = login.rsplit_once('@') {
+            if !valid(user) || !valid(suffix) {
+                return Err(bad());
+            }
+            (NameForm::Upn(suffix.to_owned()), user)
+        } else {
+            if !valid(login) {
+                return Err(bad());
+            }
+            (NameForm::Bare, login)
+        };
+        Ok(Credentials {
+            form,
+            user: user.to_owned(),
+            password,
+        })
+    }
+
+    /// The same as `parse(format!("{domain}\\{user}"))`, or a bare user when
+    /// `domain` is empty.
+    pub fn with_domain(
+        domain: &str,
+        user: &str,
+        password: Zeroizing<String>,
+    ) -> Result<Self, HttpError> {
+        if domain.is_empty() {
+            Self::parse(user, password)
+        } else {
+            Self::parse(&format!("{domain}\\{user}"), password)
+        }
+    }
+
+    /// The NetBIOS domain (`DOMAIN\user`) or the UPN suffix (`user@domain`).
+    pub fn domain(&self) -> Option<&str> {
+        match &self.form {
+            NameForm::DownLevel(d) | NameForm::Upn(d) => Some(d),
+            NameForm::Bare => None,
+        }
+    }
+
+    /// The account name without its domain.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The password, for handing to the Secret Service. Never log it.
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// The name as the user would type it.
+    pub fn login_name(&self) -> String {
+        match &self.form {
+            NameForm::DownLevel(d) => format!("{d}\\{}", self.user),
+            NameForm::Upn(s) => format!("{}@{s}", self.user),
+            NameForm::Bare => self.user.clone(),
+        }
+    }
+
+    fn sspi_identity(&self) -> Result<sspi::AuthIdentity, String> {
+        let username = match &self.form {
+            NameForm::DownLevel(d) => sspi::Username::new_down_level_logon_name(&self.user, d),
+            NameForm::Upn(s) => sspi::Username::new_upn(&self.user, s),
+            NameForm::Bare => sspi::Username::new(&self.user, None),
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(sspi::AuthIdentity {
+            username,
+            password: String::clone(&self.password).into(),
+        })
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("login", &self.login_name())
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// How a [`FeedClient`] talks to servers.
+#[derive(Debug, Clone)]
+pub struct FeedClientOptions {
+    /// Allow plain `http` URLs (test servers). Basic authentication is still
+    /// refused over http.
+    pub allow_http: bool,
+    /// PEM bytes of CA certificates to trust besides the system's (the
+    /// `--ca-file` of the command line).
+    pub extra_ca_pem: Option<Vec<u8>>,
+    /// Bound on each request: connecting, the sign-in, and the whole body.
+    pub timeout: Duration,
+    /// Largest feed body accepted.
+    pub max_feed_bytes: usize,
+    /// Largest icon or `.rdp` file accepted.
+    pub max_file_bytes: usize,
+}
+
+impl Default for FeedClientOptions {
+    fn default() -> Self {
+        FeedClientOptions {
+            allow_http: false,
+            extra_ca_pem: None,
+            timeout: Duration::from_secs(30),
+            max_feed_bytes: 32 * 1024 * 1024,
+            max_file_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// A downloaded feed.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub body: Vec<u8>,
+    /// The `Content-Type` as sent: `application/x-msts-radc+xml` for schema
+    /// 2.x, `text/xml` for 1.1.
+    pub content_type: Option<String>,
+    /// The URL that answered with the body.
+    pub final_url: Url,
+}
+
+/// An HTTP client for one workspace's feed, keeping the sign-in cookie
+/// between requests. Cheap to share behind `&`.
+pub struct FeedClient {
+    http: reqwest::Client,
+    tls: Arc<rustls::ClientConfig>,
+    options: FeedClientOptions,
+    session: Mutex<Session>,
+}
+
+impl fmt::Debug for FeedClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let session = self.lock();
+        f.debug_struct("FeedClient")
+            .field("options", &self.options)
+            .field(
+                "origin",
+                &session.origin.as_ref().map(Origin::ascii_serialization),
+            )
+            .field("signed_in", &session.cookie.is_some())
+            .field("credentials", &session.credentials)
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct Session {
+    origin: Option<Origin>,
+    cookie: Option<Zeroizing<String>>,
+    credentials: Option<Credentials>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Feed,
+    File,
+}
+
+/// An answer read whole (bounded).
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn content_type(&self) -> Option<String> {
+        content_type(&self.headers)
+    }
+}
+
+enum LoginOutcome {
+    Token(Zeroizing<String>),
+    /// The redirect target was not a login page but the content itself.
+    Content(Answer),
+}
+
+impl FeedClient {
+    /// Builds a client; fails only on a bad CA file.
+    pub fn new(options: FeedClientOptions) -> Result<Self, HttpError> {
+        let tls = Arc::new(tls_config(options.extra_ca_pem.as_deref())?);
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(rustls::ClientConfig::clone(&tls))
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(options.timeout)
+            .connect_timeout(options.timeout)
+            .no_proxy()
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(|e| HttpError::Setup(error_chain(&e)))?;
+        Ok(FeedClient {
+            http,
+            tls,
+            options,
+            session: Mutex::new(Session::default()),
+        })
+    }
+
+    /// Downloads the feed at `url`, signing in with `credentials` if the
+    /// server asks. The credentials are kept (in memory only) to sign in
+    /// again when the cookie expires. A feed on another origin than the
+    /// previous one starts a new session.
+    pub async fn fetch_feed(
+        &self,
+        url: &Url,
+        credentials: Option<&Credentials>,
+    ) -> Result<Fetched, HttpError> {
+        self.check_url(url)?;
+        {
+            let mut session = self.lock();
+            let origin = url.origin();
+            if session.origin.as_ref() != Some(&origin) {
+                *session = Session {
+                    origin: Some(origin),
+                    ..Session::default()
+                };
+            }
+            if let Some(c) = credentials {
+                session.credentials = Some(c.clone());
+            }
+        }
+        self.get(url, Kind::Feed).await
+    }
+
+    /// Downloads an icon or resource file named by the feed. On the feed's
+    /// origin it carries the session's cookie (signing in again if needed);
+    /// on any other origin it goes without cookie or credentials.
+    pub async fn fetch_file(&self, url: &Url) -> Result<Vec<u8>, HttpError> {
+        self.check_url(url)?;
+        Ok(self.get(url, Kind::File).await?.body)
+    }
+
+    /// Whether the client holds a sign-in cookie.
+    pub fn is_signed_in(&self) -> bool {
+        self.lock().cookie.is_some()
+    }
+
+    /// Forgets the cookie and the credentials.
+    pub fn sign_out(&self) {
+        *self.lock() = Session::default();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_url(&self, url: &Url) -> Result<(), HttpError> {
+        if !url.username().is_empty() || url.password().is_some() {
+            let mut shown = url.clone();
+            let _ = shown.set_username("");
+            let _ = shown.set_password(None);
+            return Err(HttpError::CredentialsInUrl { url: shown });
+        }
+        match url.scheme() {
+            "https" => Ok(()),
+            "http" if self.options.allow_http => Ok(()),
+            "http" => Err(HttpError::PlainHttpRefused { url: url.clone() }),
+            _ => Err(HttpError::UnsupportedScheme { url: url.clone() }),
+        }
+    }
+
+    fn limit(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Feed => self.options.max_feed_bytes,
+            Kind::File => self.options.max_file_bytes,
+        }
+    }
+
+    async fn get(&self, start: &Url, kind: Kind) -> Result<Fetched, HttpError> {
+        let mut url = start.clone();
+        let mut redirects = 0;
+        let mut logins = 0;
+        loop {
+            self.check_url(&url)?;
+            let (same_origin, cookie) = {
+                let session = self.lock();
+                let same = session.origin.as_ref() == Some(&url.origin());
+                (same, if same { session.cookie.clone() } else { None })
+            };
+            let sent_cookie = cookie.is_some();
+            let response = self
+                .send(&url, kind, cookie.as_ref().map(|c| c.as_str()))
+                .await?;
+            let status = response.status().as_u16();
+            tracing::debug!(%url, status, sent_cookie, "feed request");
+            match status {
+                200 => {
+                    let content_type = content_type(response.headers());
+                    let body = read_limited(response, &url, self.limit(kind), self.options.timeout)
+                        .await?;
+                    return Ok(Fetched {
+                        body,
+                        content_type,
+                        final_url: url,
+                    });
+                }
+                301 | 302 | 303 | 307 | 308 => {
+                    redirects += 1;
+                    if redirects > MAX_REDIRECTS {
+                        return Err(HttpError::TooManyRedirects { url: start.clone() });
+                    }
+                    let target = location(response.headers(), &url)?;
+                    if !same_origin {
+                        // Not the feed's server: nothing of ours goes along,
+                        // and nothing of ours can be lost; follow it plainly.
+                        url = target;
+                        continue;
+                    }
+                    if target.origin() != url.origin() {
+                        return Err(HttpError::CrossOriginRedirect {
+                            url,
+                            target: target.origin().ascii_serialization(),
+                        });
+                    }
+                    // On the feed's server a redirect is (most likely) to
+                    // the login page: first sign-in, or the cookie expired.
+                    logins += 1;
+                    if logins > 2 {
+                        return Err(HttpError::LoginLoop { url: target });
+                    }
+                    if sent_cookie {
+                        tracing::info!(%url, "sign-in cookie no longer accepted; signing in again");
+                        self.lock().cookie = None;
+                    }
+                    match self.login(&target, kind).await? {
+                        LoginOutcome::Token(token) => {
+                            self.lock().cookie = Some(token);
+                            // Ask for the same URL again, now with the cookie.
+                        }
+                        LoginOutcome::Content(answer) => {
+                            // A plain redirect to the content.
+                            return Ok(Fetched {
+                                content_type: answer.content_type(),
+                                body: answer.body,
+                                final_url: target,
+                            });
+                        }
+                    }
+                }
+                401 => {
+                    if !same_origin {
+                        return Err(HttpError::AuthenticationElsewhere { url });
+                    }
+                    drop(response);
+                    let credentials = self.lock().credentials.clone();
+                    let answer = self
+                        .windows_get(
+                            &url,
+                            kind,
+                            credentials.as_ref(),
+                            cookie.as_ref().map(|c| c.as_str()),
+                        )
+                        .await?;
+                    return match answer.status {
+                        200 => Ok(Fetched {
+                            content_type: answer.content_type(),
+                            body: answer.body,
+                            final_url: url,
+                        }),
+                        _ => Err(status_error(&url, answer.status)),
+                    };
+                }
+                _ => return Err(status_error(&url, status)),
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        url: &Url,
+        kind: Kind,
+        cookie: Option<&str>,
+    ) -> Result<reqwest::Response, HttpError> {
+        let mut request = self
+            .http
+            .get(url.clone())
+            .header(header::ACCEPT, accept(kind));
+        if let Some(token) = cookie {
+            let mut value = HeaderValue::from_str(&format!("{COOKIE_NAME}={token}"))
+                .map_err(|_| HttpError::Setup("unusable cookie".into()))?;
+            value.set_sensitive(true);
+            request = request.header(header::COOKIE, value);
+        }
+        request.send().await.map_err(|e| self.reqwest_error(e, url))
+    }
+
+    fn reqwest_error(&self, e: reqwest::Error, url: &Url) -> HttpError {
+        if e.is_timeout() {
+            return HttpError::Timeout {
+                url: url.clone(),
+                timeout: self.options.timeout,
+            };
+        }
+        classify_error(&e, url, e.is_connect())
+    }
+
+    /// Follows the redirect to what should be the login page and signs in
+    /// there; returns the token.
+    async fn login(&self, target: &Url, kind: Kind) -> Result<LoginOutcome, HttpError> {
+        self.check_url(target)?;
+        let credentials = self.lock().credentials.clone();
+        let answer = self
+            .windows_get(target, kind, credentials.as_ref(), None)
+            .await?;
+        if answer.status != 200 {
+            return Err(status_error(target, answer.status));
+        }
+        let content_type = answer.content_type().unwrap_or_default();
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence == LOGIN_CONTENT_TYPE {
+            let token = Zeroizing::new(String::from_utf8_lossy(&answer.body).trim().to_owned());
+            let usable = !token.is_empty()
+                && token.len() <= 16 * 1024
+                && token
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b';' && b != b',' && b != b'"');
+            if !usable {
+                return Err(HttpError::NoLoginToken {
+                    url: target.clone(),
+                    content_type,
+                });
+            }
+            tracing::info!(url = %target, "signed in");
+            return Ok(LoginOutcome::Token(token));
+        }
+        let is_content = match kind {
+            Kind::Feed => essence == "application/x-msts-radc+xml" || essence == "text/xml",
+            Kind::File => true,
+        };
+        if is_content {
+            return Ok(LoginOutcome::Content(answer));
+        }
+        Err(HttpError::NoLoginToken {
+            url: target.clone(),
+            content_type,
+        })
+    }
+
+    /// GET on one fresh HTTP/1.1 connection; if the answer is 401, signs in
+    /// on that same connection and returns the answer after the sign-in.
+    async fn windows_get(
+        &self,
+        url: &Url,
+        kind: Kind,
+        credentials: Option<&Credentials>,
+        cookie: Option<&str>,
+    ) -> Result<Answer, HttpError> {
+        let timeout = self.options.timeout;
+        match tokio::time::timeout(
+            timeout,
+            self.windows_get_inner(url, kind, credentials, cookie),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(HttpError::Timeout {
+                url: url.clone(),
+                timeout,
+            }),
+        }
+    }
+
+    async fn windows_get_inner(
+        &self,
+        url: &Url,
+        kind: Kind,
+        credentials: Option<&Credentials>,
+        cookie: Option<&str>,
+    ) -> Result<Answer, HttpError> {
+        let limit = self.limit(kind).max(MAX_LOGIN_BODY);
+        let mut conn = Connection::open(url, &self.tls).await?;
+        let first = conn.get(url, kind, cookie, None, limit).await?;
+        if first.status != 401 {
+            return Ok(first);
+        }
+        let offered = offered_schemes(&first.headers);
+        let Some(credentials) = credentials else {
+            return Err(HttpError::CredentialsRequired { url: url.clone() });
+        };
+        let has = |s: &str| offered.iter().any(|o| o.eq_ignore_ascii_case(s));
+        let scheme = if has("Negotiate") {
+            "Negotiate"
+        } else if has("NTLM") {
+            "NTLM"
+        } else if has("Basic") {
+            if url.scheme() != "https" {
+                return Err(HttpError::BasicOverHttp { url: url.clone() });
+            }
+            "Basic"
+        } else {
+            return Err(HttpError::UnsupportedAuth {
+                url: url.clone(),
+                offered: if offered.is_empty() {
+                    "nothing".into()
+                } else {
+                    offered.join(", ")
+                },
+            });
+        };
+        let wrong_password = || HttpError::WrongPassword {
+            url: url.clone(),
+            user: credentials.login_name(),
+        };
+        tracing::debug!(%url, scheme, "signing in");
+
+        if scheme == "Basic" {
+            let plain = Zeroizing::new(format!(
+                "{}:{}",
+                credentials.login_name(),
+                credentials.password.as_str()
+            ));
+            let value = Zeroizing::new(format!("Basic {}", B64.encode(plain.as_bytes())));
+            let answer = conn.get(url, kind, cookie, Some(&value), limit).await?;
+            if answer.status == 401 {
+                return Err(wrong_password());
+            }
+            return Ok(answer);
+        }
+
+        let auth_error = |detail: String| HttpError::Auth {
+            url: url.clone(),
+            detail,
+        };
+        let host = url.host_str().unwrap_or_default();
+        let mut context = SecurityContext::new(scheme, credentials, host).map_err(auth_error)?;
+        let mut input: Option<Vec<u8>> = None;
+        for _ in 0..MAX_AUTH_ROUNDS {
+            let token = context.step(input.take()).map_err(auth_error)?;
+            let value = Zeroizing::new(format!("{scheme} {}", B64.encode(&token)));
+            let answer = conn.get(url, kind, cookie, Some(&value), limit).await?;
+            let server_token = server_token(&answer.headers, scheme);
+            if answer.status == 401 {
+                match server_token {
+                    Some(t) if !context.done => input = Some(t),
+                    _ => return Err(wrong_password()),
+                }
+                continue;
+            }
+            if let Some(t) = server_token
+                && !context.done
+            {
+                // The final SPNEGO token (mechListMIC); a failure here would
+                // mean the server is not who signed us in.
+                context.step(Some(t)).map_err(auth_error)?;
+            }
+            return Ok(answer);
+        }
+        Err(auth_error("the server did not finish the exchange".into()))
+    }
+}
+
+fn accept(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Feed => FEED_ACCEPT,
+        Kind::File => "*/*",
+    }
+}
+
+fn status_error(url: &Url, status: u16) -> HttpError {
+    match status {
+        404 => HttpError::NotFound { url: url.clone() },
+        _ => HttpError::Status {
+            url: url.clone(),
+            status,
+        },
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn location(headers: &HeaderMap, base: &Url) -> Result<Url, HttpError> {
+    headers
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| base.join(l).ok())
+        .ok_or_else(|| HttpError::BadRedirect { url: base.clone() })
+}
+
+/// The schemes of all `WWW-Authenticate` headers, e.g. `["Negotiate", "NTLM"]`.
+fn offered_schemes(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| {
+            let word = part.split_whitespace().next()?;
+            (!word.contains('=')).then(|| word.to_owned())
+        })
+        .collect()
+}
+
+/// The base64 token in `WWW-Authenticate: <scheme> <token>`, if any.
+fn server_token(headers: &HeaderMap, scheme: &str) -> Option<Vec<u8>> {
+    headers
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let (s, data) = v.trim().split_once(' ')?;
+            if !s.eq_ignore_ascii_case(scheme) {
+                return None;
+            }
+            B64.decode(data.trim()).ok()
+        })
+}
+
+fn tls_config(extra_ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, HttpError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        tracing::debug!(%error, "a system CA certificate could not be loaded");
+    }
+    let (added, ignored) = roots.add_parsable_certificates(native.certs);
+    tracing::debug!(added, ignored, "system CA certificates");
+    if let Some(pem) = extra_ca_pem {
+        let mut count = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| HttpError::CaFile(e.to_string()))?;
+            roots
+                .add(cert)
+                .map_err(|e| HttpError::CaFile(e.to_string()))?;
+            count += 1;
+        }
+        if count == 0 {
+            return Err(HttpError::CaFile("no certificate in it".into()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| HttpError::Setup(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Walks an error's sources (and the errors wrapped in `io::Error`s, which
+/// `source()` skips) for a TLS failure.
+fn find_tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            let inner: &(dyn std::error::Error + 'static) = inner;
+            if let Some(tls) = find_tls_error(inner) {
+                return Some(tls);
+            }
+        }
+        source = err.source();
+    }
+    None
+}
+
+/// Turns a transport error into a TLS, connect or transfer error.
+fn classify_error(e: &(dyn std::error::Error + 'static), url: &Url, connect: bool) -> HttpError {
+    if let Some(tls) = find_tls_error(e) {
+        return HttpError::Tls {
+            url: url.clone(),
+            detail: tls.to_string(),
+        };
+    }
+    let detail = error_chain(e);
+    if connect {
+        HttpError::Connect {
+            url: url.clone(),
+            detail,
+        }
+    } else {
+        HttpError::Transfer {
+            url: url.clone(),
+            detail,
+        }
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+async fn read_limited(
+    mut response: reqwest::Response,
+    url: &Url,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, HttpError> {
+    let too_large = || HttpError::BodyTooLarge {
+        url: url.clone(),
+        limit,
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) if e.is_timeout() => {
+                return Err(HttpError::Timeout {
+                    url: url.clone(),
+                    timeout,
+                });
+            }
+            Err(e) => return Err(classify_error(&e, url, false)),
+        }
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// One HTTP/1.1 connection, kept for a whole sign-in.
+struct Connection {
+    sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    host_header: String,
+}
+
+impl Connection {
+    async fn open(url: &Url, tls: &Arc<rustls::ClientConfig>) -> Result<Self, HttpError> {
+        let connect_error = |detail: String| HttpError::Connect {
+            url: url.clone(),
+            detail,
+        };
+        let host = url
+            .host()
+            .ok_or_else(|| connect_error("no host in the URL".into()))?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| connect_error("no port".into()))?;
+        let host_name = match &host {
+            url::Host::Domain(d) => d.to_string(),
+            url::Host::Ipv4(ip) => ip.to_string(),
+            url::Host::Ipv6(ip) => ip.to_string(),
+        };
+        let tcp = tokio::net::TcpStream::connect((host_name.as_str(), port))
+            .await
+            .map_err(|e| connect_error(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        let stream: Box<dyn Io> = if url.scheme() == "https" {
+            let server_name = ServerName::try_from(host_name.clone())
+                .map_err(|e| connect_error(e.to_string()))?;
+            let tls = tokio_rustls::TlsConnector::from(Arc::clone(tls))
+                .connect(server_name, tcp)
+                .await
+                .map_err(|e| classify_error(&e, url, true))?;
+            Box::new(tls)
+        } else {
+            Box::new(tcp)
+        };
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| classify_error(&e, url, true))?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "sign-in connection ended");
+            }
+        });
+        let host_header = match url.port() {
+            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_owned(),
+        };
+        Ok(Connection {
+            sender,
+            host_header,
+        })
+    }
+
+    async fn get(
+        &mut self,
+        url: &Url,
+        kind: Kind,
+        cookie: Option<&str>,
+        authorization: Option<&str>,
+        limit: usize,
+    ) -> Result<Answer, HttpError> {
+        let transfer = |e: &(dyn std::error::Error + 'static)| classify_error(e, url, false);
+        self.sender.ready().await.map_err(|_| HttpError::Auth {
+            url: url.clone(),
+            detail: "the server closed the connection in the middle of the sign-in (NTLM needs one connection throughout)".into(),
+        })?;
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let mut request = hyper::Request::get(path)
+            .header(header::HOST, &self.host_header)
+            .header(header::USER_AGENT, USER_AGENT)
+            .header(header::ACCEPT, accept(kind));
+        if let Some(token) = cookie {
+            let mut value = HeaderValue::from_str(&format!("{COOKIE_NAME}={token}"))
+                .map_err(|_| HttpError::Setup("unusable cookie".into()))?;
+            value.set_sensitive(true);
+            request = request.header(header::COOKIE, value);
+        }
+        if let Some(auth) = authorization {
+            let mut value = HeaderValue::from_str(auth)
+                .map_err(|_| HttpError::Setup("unusable Authorization header".into()))?;
+            value.set_sensitive(true);
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let request = request
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| HttpError::Setup(e.to_string()))?;
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .map_err(|e| transfer(&e))?;
+        let status = response.status().as_u16();
+        let (parts, mut body) = response.into_parts();
+        let limit = if status == 200 { limit } else { MAX_LOGIN_BODY };
+        if parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|len| len > limit as u64)
+        {
+            return Err(HttpError::BodyTooLarge {
+                url: url.clone(),
+                limit,
+            });
+        }
+        let mut data = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| transfer(&e))?;
+            if let Ok(chunk) = frame.into_data() {
+                if data.len() + chunk.len() > limit {
+                    return Err(HttpError::BodyTooLarge {
+                        url: url.clone(),
+                        limit,
+                    });
+                }
+                data.extend_from_slice(&chunk);
+            }
+        }
+        Ok(Answer {
+            status,
+            headers: parts.headers,
+            body: data,
+        })
+    }
+}
+
+/// A client-side NTLM or Negotiate (SPNEGO with NTLM inside) context.
+struct SecurityContext {
+    mech: Mech,
+    target: String,
+    done: bool,
+}
+
+enum Mech {
+    Ntlm(Box<sspi::Ntlm>, Option<sspi::AuthIdentityBuffers>),
+    Negotiate(Box<sspi::Negotiate>, Option<sspi::CredentialsBuffers>),
+}
+
+fn workstation() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| {
+            h.trim()
+                .split('.')
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase()
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "RADC".into())
+}
+
+macro_rules! sspi_step {
+    ($ctx:expr, $handle:expr, $target:expr, $input:expr) => {{
+        use sspi::{BufferType, ClientRequestFlags, DataRepresentation, SecurityBuffer};
+        use sspi::{SecurityStatus, Sspi as _, SspiImpl as _};
+        let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
+        let mut input_buffers = $input
+            .map(|t: Vec<u8>| vec![SecurityBuffer::new(t, BufferType::Token)])
+            .unwrap_or_default();
+        let flags = ClientRequestFlags::MUTUAL_AUTH
+            | ClientRequestFlags::INTEGRITY
+            | ClientRequestFlags::ALLOCATE_MEMORY;
+        let mut builder = $ctx
+            .initialize_security_context()
+            .with_credentials_handle($handle)
+            .with_context_requirements(flags)
+            .with_target_data_representation(DataRepresentation::Native)
+            .with_target_name($target)
+            .with_output(&mut output);
+        if !input_buffers.is_empty() {
+            builder = builder.with_input(&mut input_buffers);
+        }
+        let result = $ctx
+            .initialize_security_context_impl(&mut builder)
+            .and_then(|mut generator| generator.resolve_to_result())
+            .map_err(|e| e.to_string())?;
+        if matches!(
+            result.status,
+            SecurityStatus::CompleteNeeded | SecurityStatus::CompleteAndContinue
+        ) {
+            $ctx.complete_auth_token(&mut output)
+                .map_err(|e| e.to_string())?;
+        }
+        let done = !matches!(
+            result.status,
+            SecurityStatus::ContinueNeeded | SecurityStatus::CompleteAndContinue
+        );
+        (std::mem::take(&mut output[0].buffer), done)
+    }};
+}
+
+impl SecurityContext {
+    fn new(scheme: &str, credentials: &Credentials, host: &str) -> Result<Self, String> {
+        use sspi::{CredentialUse, Sspi as _};
+        let identity = credentials.sspi_identity()?;
+        let ntlm_config = sspi::ntlm::NtlmConfig::new(workstation());
+        let mech = if scheme == "Negotiate" {
+            let config = sspi::NegotiateConfig::new(
+                Box::new(ntlm_config),
+                Some("ntlm".to_owned()),
+                workstation(),
+            );
+            let mut ctx = Box::new(sspi::Negotiate::new_client(config).map_err(|e| e.to_string())?);
+            let auth = sspi::Credentials::AuthIdentity(identity);
+            let handle = ctx
+                .acquire_credentials_handle()
+                .with_credential_use(CredentialUse::Outbound)
+                .with_auth_data(&auth)
+                .execute(&mut *ctx)
+                .map_err(|e| e.to_string())?
+                .credentials_handle;
+            Mech::Negotiate(ctx, handle)
+        } else {
+            let mut ctx = Box::new(sspi::Ntlm::with_config(ntlm_config));
+            let handle = ctx
+                .acquire_credentials_handle()
+                .with_credential_use(CredentialUse::Outbound)
+                .with_auth_data(&identity)
+                .execute(&mut *ctx)
+                .map_err(|e| e.to_string())?
+                .credentials_handle;
+            Mech::Ntlm(ctx, handle)
+        };
+        Ok(SecurityContext {
+            mech,
+            target: format!("HTTP/{host}"),
+            done: false,
+        })
+    }
+
+    /// One step: the server's last token in, our next token out.
+    fn step(&mut self, input: Option<Vec<u8>>) -> Result<Vec<u8>, String> {
+        let target = self.target.clone();
+        let (token, done) = match &mut self.mech {
+            Mech::Ntlm(ctx, handle) => sspi_step!(ctx, handle, &target, input),
+            Mech::Negotiate(ctx, handle) => sspi_step!(ctx, handle, &target, input),
+        };
+        self.done = done;
+        Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_name_forms() {
+        let pw = || Zeroizing::new("pw".to_owned());
+        let c = Credentials::parse("CONTOSO\\alice", pw()).unwrap();
+        assert_eq!((c.domain(), c.user()), (Some("CONTOSO"), "alice"));
+        assert_eq!(c.login_name(), "CONTOSO\\alice");
+        let c = Credentials::parse("bob@contoso.com", pw()).unwrap();
+        assert_eq!((c.domain(), c.user()), (Some("contoso.com"), "bob"));
+        assert_eq!(c.login_name(), "bob@contoso.com");
+        let c = Credentials::parse("carol", pw()).unwrap();
+        assert_eq!((c.domain(), c.user()), (None, "carol"));
+        for bad in [
+            "",
+            "\\alice",
+            "CONTOSO\\",
+            "@x",
+            "bob@",
+            "a\\b\\c",
+            "al:ice",
+        ] {
+            assert!(Credentials::parse(bad, pw()).is_err(), "{bad:?}");
+        }
+        let c = Credentials::with_domain("D", "u", pw()).unwrap();
+        assert_eq!(c.login_name(), "D\\u");
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let c =
+            Credentials::parse("CONTOSO\\alice", Zeroizing::new("hunter2-secret".into())).unwrap();
+        let shown = format!("{c:?} {c:#?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("CONTOSO\\\\alice"), "{shown}");
+    }
+
+    #[test]
+    fn reads_offered_schemes_and_tokens() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Negotiate"),
+        );
+        h.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("NTLM"));
+        h.append(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"x\""),
+        );
+        assert_eq!(offered_schemes(&h), ["Negotiate", "NTLM", "Basic"]);
+        let mut h = HeaderMap::new();
+        h.append(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("NTLM AAEC"),
+        );
+        assert_eq!(server_token(&h, "NTLM"), Some(vec![0, 1, 2]));
+        assert_eq!(server_token(&h, "Negotiate"), None);
+    }
+
+    #[test]
+    fn refuses_bad_ca_files() {
+        assert!(matches!(
+            tls_config(Some(b"not a pem")),
+            Err(HttpError::CaFile(_))
+        ));
+    }
+}

@@ -1,0 +1,499 @@
+//! Subscribed workspaces on disk.
+//!
+//! ```text
+//! $XDG_CONFIG_HOME/radc/workspaces/<key>.json        the record: id, name, feed URL, user, times, last error
+//! $XDG_DATA_HOME/radc/workspaces/<key>/<generation>/  the last good feed and its files
+//!     feed.xml
+//!     files/<hash>.<ext>                              .rdp files and icons, named by a hash of their URL
+//! ```
+//!
+//! `<key>` is derived from the workspace id, which comes from a feed and is
+//! untrusted: a readable, sanitised prefix plus a hash, never `..` or a
+//! path separator.
+//!
+//! A refresh writes a whole new generation directory, then replaces the
+//! record (atomically: temp file, fsync, rename, fsync directory) to point
+//! at it, then deletes older generations. A crash at any moment leaves the
+//! old record pointing at the old, complete generation, or the new record
+//! pointing at the new, complete one; stray directories are removed by the
+//! next commit.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+const RECORD_VERSION: u32 = 1;
+const FEED_FILE: &str = "feed.xml";
+const FILES_DIR: &str = "files";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path} is damaged ({reason}); remove it and subscribe again")]
+    Damaged { path: PathBuf, reason: String },
+    #[error("no workspace {0:?} is subscribed")]
+    NotSubscribed(String),
+    #[error("neither XDG_CONFIG_HOME/XDG_DATA_HOME nor HOME is set to an absolute path")]
+    NoHome,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// What is stored about one subscribed workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceRecord {
+    pub version: u32,
+    /// The feed's publisher id.
+    pub id: String,
+    /// The feed's publisher name.
+    pub name: String,
+    pub feed_url: String,
+    /// `DOMAIN\user`, if the feed needs a login. The password is in the
+    /// Secret Service, never here.
+    pub username: Option<String>,
+    /// Unix seconds.
+    pub subscribed_at: u64,
+    pub last_refresh: Option<u64>,
+    pub last_error: Option<String>,
+    /// Which generation directory holds the last good feed.
+    pub generation: u64,
+    /// Downloaded files: URL → file name under the generation's `files/`.
+    pub files: BTreeMap<String, String>,
+}
+
+impl WorkspaceRecord {
+    pub fn new(id: &str, name: &str, feed_url: &str, now: u64) -> Self {
+        WorkspaceRecord {
+            version: RECORD_VERSION,
+            id: id.to_owned(),
+            name: name.to_owned(),
+            feed_url: feed_url.to_owned(),
+            username: None,
+            subscribed_at: now,
+            last_refresh: None,
+            last_error: None,
+            generation: 0,
+            files: BTreeMap::new(),
+        }
+    }
+}
+
+/// A file to store with a feed: where it came from and its bytes.
+pub struct Download {
+    pub url: String,
+    /// Kind of file, used as the extension: `rdp`, `ico` or `png`.
+    pub kind: FileKind,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Rdp,
+    Ico,
+    Png,
+}
+
+impl FileKind {
+    fn extension(self) -> &'static str {
+        match self {
+            FileKind::Rdp => "rdp",
+            FileKind::Ico => "ico",
+            FileKind::Png => "png",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    records: PathBuf,
+    data: PathBuf,
+}
+
+impl Store {
+    /// The store under the XDG config and data directories.
+    pub fn from_environment() -> Result<Store, StoreError> {
+        let dir = |var: &str, fallback: &str| {
+            std::env::var_os(var)
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .or_else(|| {
+                    std::env::var_os("HOME")
+                        .map(PathBuf::from)
+                        .filter(|p| p.is_absolute())
+                        .map(|h| h.join(fallback))
+                })
+        };
+        let config = dir("XDG_CONFIG_HOME", ".config").ok_or(StoreError::NoHome)?;
+        let data = dir("XDG_DATA_HOME", ".local/share").ok_or(StoreError::NoHome)?;
+        Ok(Store::new(&config.join("radc"), &data.join("radc")))
+    }
+
+    /// A store whose records live in `config/workspaces` and data in
+    /// `data/workspaces`.
+    pub fn new(config: &Path, data: &Path) -> Store {
+        Store {
+            records: config.join("workspaces"),
+            data: data.join("workspaces"),
+        }
+    }
+
+    fn record_path(&self, id: &str) -> PathBuf {
+        self.records.join(format!("{}.json", workspace_key(id)))
+    }
+
+    fn workspace_dir(&self, id: &str) -> PathBuf {
+        self.data.join(workspace_key(id))
+    }
+
+    fn generation_dir(&self, id: &str, generation: u64) -> PathBuf {
+        self.workspace_dir(id).join(generation.to_string())
+    }
+
+    /// Every subscribed workspace, by id. A damaged record is reported as
+    /// an error in its place rather than hiding the others.
+    pub fn list(&self) -> Result<Vec<Result<WorkspaceRecord, StoreError>>, StoreError> {
+        let entries = match fs::read_dir(&self.records) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error(&self.records)(e)),
+        };
+        let mut out: Vec<Result<WorkspaceRecord, StoreError>> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .map(|p| read_record(&p))
+            .collect();
+        out.sort_by(|a, b| match (a, b) {
+            (Ok(a), Ok(b)) => a.id.cmp(&b.id),
+            (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+            (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+            (Err(a), Err(b)) => a.to_string().cmp(&b.to_string()),
+        });
+        Ok(out)
+    }
+
+    pub fn record(&self, id: &str) -> Result<Option<WorkspaceRecord>, StoreError> {
+        let path = self.record_path(id);
+        match fs::metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(&path)(e)),
+            Ok(_) => read_record(&path).map(Some),
+        }
+    }
+
+    /// The last good feed's bytes.
+    pub fn feed(&self, record: &WorkspaceRecord) -> Result<Vec<u8>, StoreError> {
+        let path = self
+            .generation_dir(&record.id, record.generation)
+            .join(FEED_FILE);
+        fs::read(&path).map_err(io_error(&path))
+    }
+
+    /// Where a downloaded file of the record's generation is.
+    pub fn file_path(&self, record: &WorkspaceRecord, url: &str) -> Option<PathBuf> {
+        let name = record.files.get(url)?;
+        Some(
+            self.generation_dir(&record.id, record.generation)
+                .join(FILES_DIR)
+                .join(name),
+        )
+    }
+
+    /// Stores a good feed and its files as the workspace's new state, and
+    /// `record` (whose `generation` and `files` are filled in here) as its
+    /// record. Returns the record as stored.
+    pub fn commit(
+        &self,
+        mut record: WorkspaceRecord,
+        feed: &[u8],
+        downloads: &[Download],
+    ) -> Result<WorkspaceRecord, StoreError> {
+        let previous = self.record(&record.id).ok().flatten();
+        record.generation = previous.as_ref().map_or(1, |p| p.generation + 1);
+        let dir = self.generation_dir(&record.id, record.generation);
+        // A directory of that number can only be the debris of a crash.
+        remove_dir_if_exists(&dir)?;
+        let files_dir = dir.join(FILES_DIR);
+        fs::create_dir_all(&files_dir).map_err(io_error(&files_dir))?;
+        write_new(&dir.join(FEED_FILE), feed)?;
+        record.files.clear();
+        for download in downloads {
+            let name = file_name(&download.url, download.kind);
+            if record.files.contains_key(&download.url) {
+                continue;
+            }
+            write_new(&files_dir.join(&name), &download.bytes)?;
+            record.files.insert(download.url.clone(), name);
+        }
+        sync_dir(&files_dir)?;
+        sync_dir(&dir)?;
+        sync_dir(&self.workspace_dir(&record.id))?;
+        write_atomic(&self.record_path(&record.id), &to_json(&record))?;
+        self.remove_other_generations(&record.id, record.generation);
+        Ok(record)
+    }
+
+    /// Updates the record only (e.g. a failed refresh's error), keeping the
+    /// stored feed.
+    pub fn update_record(&self, record: &WorkspaceRecord) -> Result<(), StoreError> {
+        if self.record(&record.id)?.is_none() {
+            return Err(StoreError::NotSubscribed(record.id.clone()));
+        }
+        write_atomic(&self.record_path(&record.id), &to_json(record))
+    }
+
+    /// Forgets a workspace: the record goes first, so a crash midway leaves
+    /// no half-subscribed workspace, only files the next commit or removal
+    /// cleans up.
+    pub fn remove(&self, id: &str) -> Result<bool, StoreError> {
+        let path = self.record_path(id);
+        let existed = match fs::remove_file(&path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(io_error(&path)(e)),
+        };
+        if existed {
+            sync_dir(&self.records)?;
+        }
+        remove_dir_if_exists(&self.workspace_dir(id))?;
+        Ok(existed)
+    }
+
+    fn remove_other_generations(&self, id: &str, keep: u64) {
+        let Ok(entries) = fs::read_dir(self.workspace_dir(id)) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            if entry.file_name() != keep.to_string().as_str() {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// The directory and file name stem for a workspace id: up to 48 readable
+/// characters (`[a-z0-9._-]`) and 16 hex digits of its SHA-256, so distinct
+/// ids never collide and no id can name `..` or a path.
+pub fn workspace_key(id: &str) -> String {
+    let readable: String = id
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(48)
+        .collect();
+    let readable = readable.trim_start_matches('.');
+    let hash = hex(&Sha256::digest(id.as_bytes())[..8]);
+    if readable.is_empty() {
+        hash
+    } else {
+        format!("{readable}-{hash}")
+    }
+}
+
+fn file_name(url: &str, kind: FileKind) -> String {
+    format!(
+        "{}.{}",
+        hex(&Sha256::digest(url.as_bytes())[..16]),
+        kind.extension()
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn to_json(record: &WorkspaceRecord) -> Vec<u8> {
+    let mut text = serde_json::to_vec_pretty(record).expect("records always serialise");
+    text.push(b'\n');
+    text
+}
+
+fn read_record(path: &Path) -> Result<WorkspaceRecord, StoreError> {
+    let bytes = fs::read(path).map_err(io_error(path))?;
+    let record: WorkspaceRecord =
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Damaged {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+    if record.version != RECORD_VERSION {
+        return Err(StoreError::Damaged {
+            path: path.to_owned(),
+            reason: format!("record version {} is not supported", record.version),
+        });
+    }
+    Ok(record)
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_error(path))?;
+    file.write_all(bytes).map_err(io_error(path))?;
+    file.sync_all().map_err(io_error(path))
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().expect("records live in a directory");
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_error(&tmp))?;
+        file.write_all(bytes).map_err(io_error(&tmp))?;
+        file.sync_all().map_err(io_error(&tmp))?;
+        fs::rename(&tmp, path).map_err(io_error(path))?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))
+}
+
+fn remove_dir_if_exists(dir: &Path) -> Result<(), StoreError> {
+    match fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error(dir)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(&dir.path().join("config"), &dir.path().join("data"));
+        (dir, store)
+    }
+
+    fn rdp(url: &str, text: &str) -> Download {
+        Download {
+            url: url.into(),
+            kind: FileKind::Rdp,
+            bytes: text.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn keys_are_safe_and_distinct() {
+        for hostile in ["..", "../../etc", "a/b", "", ".hidden", "x\0y", "É"] {
+            let key = workspace_key(hostile);
+            assert!(
+                !key.contains('/') && !key.starts_with('.') && !key.is_empty(),
+                "{key}"
+            );
+        }
+        assert_ne!(workspace_key("A"), workspace_key("a"));
+        assert!(workspace_key("rdweb.contoso.com").starts_with("rdweb.contoso.com-"));
+        assert!(workspace_key(&"x".repeat(1000)).len() < 70);
+    }
+
+    #[test]
+    fn commit_then_refresh_keeps_one_generation() {
+        let (_dir, store) = store();
+        let record = WorkspaceRecord::new("ws", "Apps", "https://h/RDWeb/Feed/webfeed.aspx", 10);
+        let first = store
+            .commit(record, b"<feed 1/>", &[rdp("https://h/a.rdp", "one")])
+            .unwrap();
+        assert_eq!(first.generation, 1);
+        assert_eq!(store.feed(&first).unwrap(), b"<feed 1/>");
+        let path = store.file_path(&first, "https://h/a.rdp").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "one");
+
+        let second = store
+            .commit(
+                first.clone(),
+                b"<feed 2/>",
+                &[rdp("https://h/b.rdp", "two")],
+            )
+            .unwrap();
+        assert_eq!(second.generation, 2);
+        assert_eq!(store.record("ws").unwrap().unwrap(), second);
+        assert!(!path.exists(), "the old generation is gone");
+        assert!(store.file_path(&second, "https://h/a.rdp").is_none());
+        let generations = fs::read_dir(store.workspace_dir("ws")).unwrap().count();
+        assert_eq!(generations, 1);
+    }
+
+    #[test]
+    fn errors_update_only_the_record_and_removal_removes_everything() {
+        let (dir, store) = store();
+        let record = WorkspaceRecord::new("ws", "Apps", "https://h/", 10);
+        let mut stored = store.commit(record, b"<feed/>", &[]).unwrap();
+        stored.last_error = Some("HTTP 404".into());
+        store.update_record(&stored).unwrap();
+        let again = store.record("ws").unwrap().unwrap();
+        assert_eq!(again.last_error.as_deref(), Some("HTTP 404"));
+        assert_eq!(store.feed(&again).unwrap(), b"<feed/>");
+        assert!(store.remove("ws").unwrap());
+        assert!(!store.remove("ws").unwrap());
+        assert!(store.record("ws").unwrap().is_none());
+        let left: Vec<_> = walk(dir.path());
+        assert!(left.iter().all(|p| p.is_dir()), "files left: {left:?}");
+        let unknown = WorkspaceRecord::new("nope", "x", "https://h/", 0);
+        assert!(matches!(
+            store.update_record(&unknown),
+            Err(StoreError::NotSubscribed(_))
+        ));
+    }
+
+    #[test]
+    fn damaged_records_are_reported_not_hidden() {
+        let (_dir, store) = store();
+        store
+            .commit(
+                WorkspaceRecord::new("good", "G", "https://h/", 1),
+                b"x",
+                &[],
+            )
+            .unwrap();
+        fs::write(store.records.join("bad.json"), "{ not json").unwrap();
+        let listed = store.list().unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].as_ref().unwrap().id, "good");
+        assert!(matches!(listed[1], Err(StoreError::Damaged { .. })));
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            }
+            out.push(path);
+        }
+        out
+    }
+}

@@ -1,0 +1,274 @@
+//! Subscribe, refresh and unsubscribe: discovery, download, parse and store
+//! put together. Nothing is stored until a feed has been fetched, parsed and
+//! all its `.rdp` files downloaded; a failed refresh keeps the last good
+//! state and records the error.
+
+use std::collections::BTreeSet;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures_util::{StreamExt, stream};
+use radc_feed::diff::{FeedDiff, diff};
+use radc_feed::discovery::{self, DiscoveryError, Target};
+use radc_feed::{Feed, FeedError, IconKind};
+use url::Url;
+
+use crate::dns::{self, DnsError, Nameserver};
+use crate::http::{Credentials, FeedClient, FeedClientOptions, HttpError};
+use crate::store::{Download, FileKind, Store, StoreError, WorkspaceRecord};
+
+/// Downloads in flight at once.
+const PARALLEL_DOWNLOADS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    #[error(transparent)]
+    Dns(#[from] DnsError),
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("the feed at {url} is not a valid RemoteApp feed: {source}")]
+    Feed { url: String, source: Box<FeedError> },
+    #[error("{count} resource file(s) could not be downloaded, e.g. {first}")]
+    Downloads { count: usize, first: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no workspace {0:?} is subscribed; see `radc workspaces`")]
+    NotSubscribed(String),
+}
+
+/// How to reach feeds.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub http: FeedClientOptions,
+    pub nameserver: Nameserver,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            http: FeedClientOptions::default(),
+            nameserver: Nameserver::System,
+        }
+    }
+}
+
+/// Progress of the downloads of one subscribe or refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub done: usize,
+    pub total: usize,
+}
+
+/// What a subscribe or refresh did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub record: WorkspaceRecord,
+    pub feed: Feed,
+    /// What changed since the last good feed (`None` on first subscribe).
+    pub changes: Option<FeedDiff>,
+    /// Icons that could not be downloaded (the resources still work).
+    pub warnings: Vec<String>,
+}
+
+/// Subscribes to the workspace that `input` (feed URL, server or e-mail
+/// address) names.
+pub async fn subscribe(
+    store: &Store,
+    input: &str,
+    credentials: Option<&Credentials>,
+    options: &Options,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Outcome, WorkspaceError> {
+    let allow_http = options.http.allow_http;
+    let candidates = match discovery::classify(input, allow_http)? {
+        Target::Urls(urls) => urls,
+        Target::Email { record, .. } => {
+            dns::feed_urls(&record, options.nameserver, allow_http).await?
+        }
+    };
+    let client = FeedClient::new(options.http.clone())?;
+    let (url, feed, body) = fetch_first(&client, &candidates, credentials).await?;
+    let existing = store.record(&feed.publisher.id)?;
+    let mut record = existing.clone().unwrap_or_else(|| {
+        WorkspaceRecord::new(
+            &feed.publisher.id,
+            feed.publisher.display_name(),
+            url.as_str(),
+            now(),
+        )
+    });
+    record.feed_url = url.to_string();
+    record.username = credentials.map(Credentials::login_name);
+    let old_feed = existing.as_ref().and_then(|r| stored_feed(store, r));
+    finish(store, &client, record, feed, old_feed, &body, progress).await
+}
+
+/// Refreshes a subscribed workspace. On failure the stored state stays as
+/// it was and the error is recorded in the workspace's record.
+pub async fn refresh(
+    store: &Store,
+    workspace_id: &str,
+    credentials: Option<&Credentials>,
+    options: &Options,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Outcome, WorkspaceError> {
+    let record = store
+        .record(workspace_id)?
+        .ok_or_else(|| WorkspaceError::NotSubscribed(workspace_id.to_owned()))?;
+    let result = async {
+        let url = discovery::checked_url(&record.feed_url, options.http.allow_http)?;
+        let client = FeedClient::new(options.http.clone())?;
+        let (_, feed, body) = fetch_first(&client, &[url], credentials).await?;
+        let old_feed = stored_feed(store, &record);
+        finish(
+            store,
+            &client,
+            record.clone(),
+            feed,
+            old_feed,
+            &body,
+            progress,
+        )
+        .await
+    }
+    .await;
+    if let Err(e) = &result {
+        let mut failed = record;
+        failed.last_error = Some(e.to_string());
+        store.update_record(&failed)?;
+    }
+    result
+}
+
+/// Forgets a workspace's stored state and files.
+pub fn unsubscribe(store: &Store, workspace_id: &str) -> Result<(), WorkspaceError> {
+    if store.remove(workspace_id)? {
+        Ok(())
+    } else {
+        Err(WorkspaceError::NotSubscribed(workspace_id.to_owned()))
+    }
+}
+
+async fn fetch_first(
+    client: &FeedClient,
+    candidates: &[Url],
+    credentials: Option<&Credentials>,
+) -> Result<(Url, Feed, Vec<u8>), WorkspaceError> {
+    let mut last_error = None;
+    for url in candidates {
+        match client.fetch_feed(url, credentials).await {
+            Ok(fetched) => {
+                let feed =
+                    radc_feed::parse(&fetched.body, &fetched.final_url).map_err(|source| {
+                        WorkspaceError::Feed {
+                            url: fetched.final_url.to_string(),
+                            source: Box::new(source),
+                        }
+                    })?;
+                return Ok((fetched.final_url, feed, fetched.body));
+            }
+            // Only a missing feed makes the next candidate worth a try.
+            Err(e @ HttpError::NotFound { .. }) => last_error = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last_error
+        .map(WorkspaceError::from)
+        .unwrap_or_else(|| DiscoveryError::Empty.into()))
+}
+
+/// Downloads every file the feed names and stores the new state.
+async fn finish(
+    store: &Store,
+    client: &FeedClient,
+    mut record: WorkspaceRecord,
+    feed: Feed,
+    old_feed: Option<Feed>,
+    body: &[u8],
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Outcome, WorkspaceError> {
+    let wanted = files_of(&feed);
+    let total = wanted.len();
+    progress(Progress { done: 0, total });
+    let mut done = 0;
+    let mut downloads = Vec::new();
+    let mut rdp_failures = Vec::new();
+    let mut warnings = feed.warnings.clone();
+    let mut results = stream::iter(wanted)
+        .map(|(url, kind)| async move { (client.fetch_file(&url).await, url, kind) })
+        .buffer_unordered(PARALLEL_DOWNLOADS);
+    while let Some((result, url, kind)) = results.next().await {
+        done += 1;
+        progress(Progress { done, total });
+        match (result, kind) {
+            (Ok(bytes), _) => downloads.push(Download {
+                url: url.to_string(),
+                kind,
+                bytes,
+            }),
+            (Err(e), FileKind::Rdp) => rdp_failures.push(e.to_string()),
+            (Err(e), _) => warnings.push(format!("icon not downloaded: {e}")),
+        }
+    }
+    if let Some(first) = rdp_failures.first() {
+        return Err(WorkspaceError::Downloads {
+            count: rdp_failures.len(),
+            first: first.clone(),
+        });
+    }
+    record.id = feed.publisher.id.clone();
+    record.name = feed.publisher.display_name().to_owned();
+    record.last_refresh = Some(now());
+    record.last_error = None;
+    let record = store.commit(record, body, &downloads)?;
+    let changes = old_feed.map(|old| diff(&old, &feed));
+    Ok(Outcome {
+        record,
+        feed,
+        changes,
+        warnings,
+    })
+}
+
+/// Every `.rdp` file and icon a feed names, each once.
+fn files_of(feed: &Feed) -> Vec<(Url, FileKind)> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut add = |url: &Url, kind: FileKind| {
+        if seen.insert(url.as_str().to_owned()) {
+            out.push((url.clone(), kind));
+        }
+    };
+    for resource in &feed.resources {
+        for host in &resource.hosting_terminal_servers {
+            if let Some(url) = host.resource_file.as_ref().and_then(|f| f.url.as_ref()) {
+                add(url, FileKind::Rdp);
+            }
+        }
+        let extension_icons = resource.file_extensions.iter().flat_map(|e| &e.icons);
+        for icon in resource.icons.iter().chain(extension_icons) {
+            if let Some(url) = &icon.url {
+                let kind = match icon.kind {
+                    IconKind::Raw => FileKind::Ico,
+                    _ => FileKind::Png,
+                };
+                add(url, kind);
+            }
+        }
+    }
+    out
+}
+
+/// The last good feed of a workspace, parsed; `None` if it cannot be read.
+pub fn stored_feed(store: &Store, record: &WorkspaceRecord) -> Option<Feed> {
+    let bytes = store.feed(record).ok()?;
+    let base = Url::parse(&record.feed_url).ok()?;
+    radc_feed::parse(&bytes, &base).ok()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,448 @@
+#!/usr/bin/env python3
+"""A test RD Web Access feed server for radc-subscribe's HTTP tests.
+
+It plays the MS-TSWP login dance the way RD Web Access does: the feed URL
+answers 302 to a login URL; the login URL asks for Windows authentication
+(Negotiate and/or NTLM, done by pyspnego, an NTLM implementation independent
+of the client's) and answers the .ASPXAUTH token as
+`application/x-msts-webfeed-login`; the feed and its files are served only to
+requests carrying that token as the `.ASPXAUTH` cookie.
+
+Usage: feed_server.py --certdir DIR [--plain]
+  Generates a test CA and a server certificate for 127.0.0.1/localhost in DIR
+  (if missing), listens on 127.0.0.1 with TLS (or plain http with --plain) on
+  a free port, plus a plain-http control port, and prints
+  `READY <port> <control-port>` on stdout. Exits when stdin closes.
+
+Paths: /<tenant>/<mode>/feed, /<tenant>/<mode>/login,
+/<tenant>/<mode>/files/<name>, /<tenant>/icon.png (records what it got).
+Control port: /<tenant>/stats (JSON), /<tenant>/expire (drop the tenant's
+tokens). A tenant is any name; it keeps tests apart.
+
+Modes:
+  normal    302 -> login (Negotiate + NTLM offered) -> token -> feed
+  ntlmonly  like normal, the login URL offers only NTLM
+  basic     like normal, the login URL offers only Basic
+  direct    the feed URL itself answers 401 Negotiate/NTLM (no cookie)
+  notoken   the login succeeds but answers text/html instead of a token
+  missing   404 everywhere
+  truncated the feed announces 100000 bytes, sends 100 and closes
+  slow      the feed answers after 10 s
+  huge      the feed announces and streams 200 MB
+  hugechunked  the feed streams 200 MB chunked, without a length
+  away      the feed redirects to the URL in its `to` query parameter
+"""
+
+import argparse
+import base64
+import datetime
+import http.server
+import ipaddress
+import json
+import os
+import secrets
+import socketserver
+import ssl
+import sys
+import threading
+import time
+import urllib.parse
+
+FEED_V2 = b"""<?xml version="1.0" encoding="utf-8"?>
+<ResourceCollection PubDate="2026-01-01T00:00:00Z" SchemaVersion="2.1" xmlns="http://schemas.microsoft.com/ts/2007/05/tswf">
+  <Publisher LastUpdated="2026-01-01T00:00:00Z" Name="Test" ID="test" Description="">
+    <Resources/>
+  </Publisher>
+</ResourceCollection>
+"""
+FEED_V1 = FEED_V2.replace(b'SchemaVersion="2.1"', b'SchemaVersion="1.1"')
+
+USERS = "RADCTEST:alice:Secr3t-pw\n:bob@radc.test:B0b-secret\n"
+
+LOCK = threading.Lock()
+TENANTS = {}
+
+
+def tenant(name):
+    with LOCK:
+        return TENANTS.setdefault(
+            name,
+            {
+                "tokens": [],
+                "logins": 0,
+                "login_failures": 0,
+                "feed_ok": 0,
+                "feed_redirects": 0,
+                "files_ok": 0,
+                "files_refused": 0,
+                "handshake_connections": [],
+                "icon_requests": [],
+                "accept": [],
+                "user_agents": [],
+                "principals": [],
+                "expired": 0,
+                "schemes": [],
+            },
+        )
+
+
+def make_certs(certdir):
+    ca_pem = os.path.join(certdir, "ca.pem")
+    if os.path.exists(ca_pem):
+        return
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "radc test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    with open(os.path.join(certdir, "server.key"), "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    with open(os.path.join(certdir, "server.pem"), "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(ca_pem + ".tmp", "wb") as f:
+        f.write(ca.public_bytes(serialization.Encoding.PEM))
+    os.rename(ca_pem + ".tmp", ca_pem)
+
+
+def cookie_token(headers):
+    for value in headers.get_all("Cookie") or []:
+        for part in value.split(";"):
+            name, _, v = part.strip().partition("=")
+            if name == ".ASPXAUTH":
+                return v
+    return None
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "RadcTestIIS/1.0"
+
+    def log_message(self, fmt, *args):
+        if os.environ.get("FEED_SERVER_LOG"):
+            sys.stderr.write("feed_server: " + (fmt % args) + "\n")
+
+    # --- helpers -------------------------------------------------------
+    def send(self, status, body=b"", ctype="text/plain", headers=(), close=False):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers:
+            self.send_header(k, v)
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(body)
+
+    def authed(self, t):
+        tok = cookie_token(self.headers)
+        with LOCK:
+            return tok is not None and tok in t["tokens"]
+
+    # --- Windows authentication (per connection, like IIS) --------------
+    def windows_auth(self, t, offered):
+        """Returns the principal once authenticated, None after answering."""
+        import spnego
+
+        auth = self.headers.get("Authorization")
+        challenge = [("WWW-Authenticate", o) for o in offered]
+        if not auth:
+            self.auth_ctx = None
+            self.send(401, b"401 - Unauthorized", headers=challenge)
+            return None
+        scheme, _, data = auth.partition(" ")
+        if scheme not in offered:
+            self.send(401, b"scheme not offered", headers=challenge)
+            return None
+        if scheme == "Basic":
+            with LOCK:
+                t["schemes"].append(scheme)
+            user, _, password = base64.b64decode(data).decode().partition(":")
+            for line in USERS.splitlines():
+                d, u, p = line.split(":", 2)
+                if user.lower() in ((d + "\\" + u).lower(), u.lower()) and password == p:
+                    return user
+            with LOCK:
+                t["login_failures"] += 1
+            self.send(401, b"bad password", headers=challenge)
+            return None
+        token = base64.b64decode(data)
+        ctx = getattr(self, "auth_ctx", None)
+        if ctx is None or getattr(self, "auth_scheme", None) != scheme:
+            ctx = spnego.server(protocol="negotiate" if scheme == "Negotiate" else "ntlm")
+            self.auth_ctx = ctx
+            self.auth_scheme = scheme
+            with LOCK:
+                t["handshake_connections"].append(self.connection_id)
+                t["schemes"].append(scheme)
+        try:
+            out = ctx.step(token)
+        except Exception as e:  # wrong password, bad token
+            self.auth_ctx = None
+            with LOCK:
+                t["login_failures"] += 1
+            self.send(401, ("authentication failed: %s" % type(e).__name__).encode(), headers=challenge)
+            return None
+        if not ctx.complete:
+            self.send(401, b"", headers=[("WWW-Authenticate", "%s %s" % (scheme, base64.b64encode(out).decode()))])
+            return None
+        self.auth_ctx = None
+        if self.connection_id not in t["handshake_connections"][-1:]:
+            # The handshake moved to another connection: an NTLM server
+            # would have lost the context. (pyspnego would have failed too.)
+            self.send(401, b"handshake changed connection", headers=challenge)
+            return None
+        self.final_auth = (
+            [("WWW-Authenticate", "%s %s" % (scheme, base64.b64encode(out).decode()))] if out else []
+        )
+        return ctx.client_principal
+
+    # --- dispatch --------------------------------------------------------
+    def do_GET(self):
+        if not hasattr(self, "connection_id"):
+            self.connection_id = secrets.token_hex(4)
+        parts = urllib.parse.urlsplit(self.path).path.strip("/").split("/")
+        if self.server.control:
+            return self.control(parts)
+        if len(parts) == 2 and parts[1] == "icon.png":
+            t = tenant(parts[0])
+            with LOCK:
+                t["icon_requests"].append(
+                    {"cookie": self.headers.get("Cookie"), "authorization": self.headers.get("Authorization")}
+                )
+            return self.send(200, b"\x89PNG icon", ctype="image/png")
+        if len(parts) < 3:
+            return self.send(404, b"not found")
+        t = tenant(parts[0])
+        mode, what = parts[1], parts[2]
+        base = "/%s/%s" % (parts[0], mode)
+        if mode == "missing":
+            return self.send(404, b"The resource cannot be found.", ctype="text/html")
+        if what == "feed":
+            return self.feed(t, mode, base)
+        if what == "login":
+            return self.login(t, mode)
+        if what == "files":
+            return self.file(t, mode, base)
+        self.send(404, b"not found")
+
+    def feed(self, t, mode, base):
+        with LOCK:
+            t["accept"].append(self.headers.get("Accept"))
+            t["user_agents"].append(self.headers.get("User-Agent"))
+        if mode == "truncated":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-msts-radc+xml; charset=utf-8")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(FEED_V2[:100])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        if mode == "slow":
+            time.sleep(10)
+            return self.send(200, FEED_V2, ctype="application/x-msts-radc+xml")
+        if mode in ("huge", "hugechunked"):
+            return self.huge(mode == "huge")
+        if mode == "away":
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            return self.send(302, b"", headers=[("Location", query["to"][0])])
+        if mode == "direct":
+            principal = self.windows_auth(t, ["Negotiate", "NTLM"])
+            if principal is None:
+                return
+            with LOCK:
+                t["logins"] += 1
+                t["principals"].append(principal)
+            return self.feed_body(t, self.final_auth)
+        if not self.authed(t):
+            with LOCK:
+                t["feed_redirects"] += 1
+            login = base + "/login?ReturnUrl=" + urllib.parse.quote(base + "/feed")
+            return self.send(302, b"Object moved", ctype="text/html", headers=[("Location", login)])
+        self.feed_body(t, [])
+
+    def feed_body(self, t, headers):
+        with LOCK:
+            t["feed_ok"] += 1
+        if "radc_schema_version=2.0" in (self.headers.get("Accept") or ""):
+            self.send(200, FEED_V2, ctype="application/x-msts-radc+xml; charset=utf-8", headers=headers)
+        else:
+            self.send(200, FEED_V1, ctype="text/xml; charset=utf-8", headers=headers)
+
+    def huge(self, with_length):
+        total = 200 * 1024 * 1024
+        chunk = b"\0" * 65536
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-msts-radc+xml")
+        if with_length:
+            self.send_header("Content-Length", str(total))
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        sent = 0
+        try:
+            while sent < total:
+                if with_length:
+                    self.wfile.write(chunk)
+                else:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+            if not with_length:
+                self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            pass
+
+    def login(self, t, mode):
+        offered = {"ntlmonly": ["NTLM"], "basic": ["Basic realm=\"RDWeb\""]}.get(mode, ["Negotiate", "NTLM"])
+        if mode == "basic":
+            offered = ["Basic"]
+        principal = self.windows_auth(t, offered)
+        if principal is None:
+            return
+        if mode == "notoken":
+            return self.send(200, b"<html>signed in</html>", ctype="text/html")
+        token = secrets.token_hex(32).upper()
+        with LOCK:
+            t["tokens"].append(token)
+            t["logins"] += 1
+            t["principals"].append(principal)
+        self.send(
+            200,
+            token.encode(),
+            ctype="application/x-msts-webfeed-login; charset=utf-8",
+            headers=self.final_auth if mode != "basic" else [],
+        )
+
+    def file(self, t, mode, base):
+        if mode == "direct":
+            if self.windows_auth(t, ["Negotiate", "NTLM"]) is None:
+                return
+        elif not self.authed(t):
+            with LOCK:
+                t["files_refused"] += 1
+            return self.send(302, b"", headers=[("Location", base + "/login?ReturnUrl=x")])
+        with LOCK:
+            t["files_ok"] += 1
+        self.send(200, b"full address:s:rdsh.radc.test\n", ctype="application/x-rdp")
+
+    def control(self, parts):
+        if len(parts) != 2:
+            return self.send(404)
+        t = tenant(parts[0])
+        if parts[1] == "expire":
+            with LOCK:
+                t["tokens"].clear()
+                t["expired"] += 1
+            return self.send(200, b"ok")
+        if parts[1] == "stats":
+            with LOCK:
+                body = json.dumps({k: v for k, v in t.items() if k != "tokens"}).encode()
+            return self.send(200, body, ctype="application/json")
+        self.send(404)
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, handler, control, context=None):
+        super().__init__(addr, handler)
+        self.control = control
+        self.context = context
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.context is not None:
+            sock = self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def finish_request(self, request, client_address):
+        if self.context is not None:
+            try:
+                request.settimeout(15)
+                request.do_handshake()
+            except (ssl.SSLError, OSError):
+                return  # a client that refused our certificate
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--certdir", required=True)
+    ap.add_argument("--plain", action="store_true")
+    args = ap.parse_args()
+
+    users = os.path.join(args.certdir, "users.txt")
+    if not os.path.exists(users):
+        with open(users + ".tmp", "w") as f:
+            f.write(USERS)
+        os.rename(users + ".tmp", users)
+    os.environ["NTLM_USER_FILE"] = users
+
+    context = None
+    if not args.plain:
+        make_certs(args.certdir)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(
+            os.path.join(args.certdir, "server.pem"), os.path.join(args.certdir, "server.key")
+        )
+    main_srv = Server(("127.0.0.1", 0), Handler, False, context)
+    ctl_srv = Server(("127.0.0.1", 0), Handler, True)
+    for srv in (main_srv, ctl_srv):
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    print("READY %d %d" % (main_srv.server_address[1], ctl_srv.server_address[1]), flush=True)
+    # Exit with the test process: its end of our stdin closes then.
+    sys.stdin.buffer.read()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

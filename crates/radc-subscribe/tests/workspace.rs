@@ -1,0 +1,248 @@
+//! Subscribe, refresh and unsubscribe against a real HTTP server on
+//! loopback serving a feed and its files (no sign-in: that is
+//! `http_login.rs`'s business).
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use radc_subscribe::store::Store;
+use radc_subscribe::workspace::{self, Options, Progress, WorkspaceError};
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(root: &Path) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("/usr/bin/python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--directory")
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the HTTP server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server { child, port }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn feed(resources: &[(&str, &str)]) -> String {
+    let mut out = String::from(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<ResourceCollection PubDate="2026-11-24T00:00:00Z" SchemaVersion="2.0" xmlns="http://schemas.microsoft.com/ts/2007/05/tswf">
+  <Publisher LastUpdated="2026-11-24T00:00:00Z" Name="Test Apps" ID="rdweb.test" Description="">
+    <Resources>
+"#,
+    );
+    for (id, title) in resources {
+        out.push_str(&format!(
+            r#"      <Resource ID="{id}" Alias="{id}" Title="{title}" LastUpdated="2026-11-24T00:00:00Z" Type="RemoteApp">
+        <Icons>
+          <IconRaw FileType="Ico" FileURL="/RDWeb/Pages/rdp/{id}.ico" />
+          <Icon32 Dimensions="32x32" FileType="Png" FileURL="/RDWeb/Pages/rdp/{id}.png" />
+        </Icons>
+        <FileExtensions />
+        <HostingTerminalServers>
+          <HostingTerminalServer>
+            <ResourceFile FileExtension=".rdp" URL="/RDWeb/Pages/rdp/{id}.rdp" />
+            <TerminalServerRef Ref="host1" />
+          </HostingTerminalServer>
+        </HostingTerminalServers>
+      </Resource>
+"#
+        ));
+    }
+    out.push_str(
+        r#"    </Resources>
+    <TerminalServers>
+      <TerminalServer ID="host1" Name="host1" LastUpdated="2026-11-24T00:00:00Z" />
+    </TerminalServers>
+  </Publisher>
+</ResourceCollection>
+"#,
+    );
+    out
+}
+
+fn publish(root: &Path, resources: &[(&str, &str)]) {
+    let feed_dir = root.join("RDWeb/Feed");
+    let files = root.join("RDWeb/Pages/rdp");
+    std::fs::create_dir_all(&feed_dir).unwrap();
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(feed_dir.join("webfeed.aspx"), feed(resources)).unwrap();
+    for (id, _) in resources {
+        std::fs::write(
+            files.join(format!("{id}.rdp")),
+            format!("full address:s:{id}\n"),
+        )
+        .unwrap();
+        std::fs::write(files.join(format!("{id}.ico")), b"\0\0\x01\0ico").unwrap();
+        std::fs::write(files.join(format!("{id}.png")), b"\x89PNG png").unwrap();
+    }
+}
+
+fn options() -> Options {
+    let mut options = Options::default();
+    options.http.allow_http = true;
+    options.http.timeout = Duration::from_secs(5);
+    options
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_refresh_unsubscribe() {
+    let site = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    publish(site.path(), &[("calc", "Calculator"), ("paint", "Paint")]);
+    let server = Server::start(site.path());
+    let store = Store::new(&home.path().join("config"), &home.path().join("data"));
+    let seen = Mutex::new(Vec::new());
+    let progress = |p: Progress| seen.lock().unwrap().push(p);
+
+    // A bare server: the conventional feed path is tried.
+    let input = format!("http://127.0.0.1:{}", server.port);
+    let outcome = workspace::subscribe(&store, &input, None, &options(), &progress)
+        .await
+        .unwrap();
+    assert_eq!(outcome.record.id, "rdweb.test");
+    assert_eq!(outcome.record.name, "Test Apps");
+    assert!(
+        outcome
+            .record
+            .feed_url
+            .ends_with("/RDWeb/Feed/webfeed.aspx")
+    );
+    assert!(outcome.changes.is_none());
+    assert_eq!(outcome.feed.resources.len(), 2);
+    assert_eq!(
+        outcome.record.files.len(),
+        6,
+        "two .rdp files and four icons"
+    );
+    let rdp_url = format!("http://127.0.0.1:{}/RDWeb/Pages/rdp/calc.rdp", server.port);
+    let rdp = store.file_path(&outcome.record, &rdp_url).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&rdp).unwrap(),
+        "full address:s:calc\n"
+    );
+    let last = *seen.lock().unwrap().last().unwrap();
+    assert_eq!(last, Progress { done: 6, total: 6 });
+
+    // The server changes: one gone, one renamed, one new.
+    publish(site.path(), &[("paint", "Paint 2"), ("word", "Word")]);
+    std::fs::remove_file(site.path().join("RDWeb/Pages/rdp/calc.rdp")).unwrap();
+    let outcome = workspace::refresh(&store, "rdweb.test", None, &options(), &progress)
+        .await
+        .unwrap();
+    let changes = outcome.changes.unwrap();
+    assert_eq!(changes.added, vec!["word".to_string()]);
+    assert_eq!(changes.removed, vec!["calc".to_string()]);
+    assert_eq!(changes.changed, vec!["paint".to_string()]);
+    assert!(!rdp.exists(), "files of removed resources go");
+    let generation = outcome.record.generation;
+
+    // The feed disappears: the refresh fails, the last good state stays.
+    std::fs::remove_file(site.path().join("RDWeb/Feed/webfeed.aspx")).unwrap();
+    let err = workspace::refresh(&store, "rdweb.test", None, &options(), &progress)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    let record = store.record("rdweb.test").unwrap().unwrap();
+    assert_eq!(record.generation, generation);
+    assert!(record.last_error.as_deref().unwrap().contains("404"));
+    assert!(store.feed(&record).unwrap().starts_with(b"<?xml"));
+
+    workspace::unsubscribe(&store, "rdweb.test").unwrap();
+    assert!(store.record("rdweb.test").unwrap().is_none());
+    assert!(matches!(
+        workspace::unsubscribe(&store, "rdweb.test"),
+        Err(WorkspaceError::NotSubscribed(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_first_subscribe_stores_nothing() {
+    let site = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(site.path());
+    let store = Store::new(&home.path().join("config"), &home.path().join("data"));
+    let nothing = |_: Progress| {};
+    let base = format!("http://127.0.0.1:{}", server.port);
+
+    // 404.
+    let err = workspace::subscribe(&store, &base, None, &options(), &nothing)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+
+    // Truncated XML.
+    publish(site.path(), &[("calc", "Calculator")]);
+    let path = site.path().join("RDWeb/Feed/webfeed.aspx");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, &text[..text.len() / 2]).unwrap();
+    let err = workspace::subscribe(&store, &base, None, &options(), &nothing)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WorkspaceError::Feed { .. }), "{err:?}");
+
+    // A feed whose .rdp file is missing.
+    publish(site.path(), &[("calc", "Calculator")]);
+    std::fs::remove_file(site.path().join("RDWeb/Pages/rdp/calc.rdp")).unwrap();
+    let err = workspace::subscribe(&store, &base, None, &options(), &nothing)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, WorkspaceError::Downloads { count: 1, .. }),
+        "{err:?}"
+    );
+
+    // Plain http without allowing it.
+    let err = workspace::subscribe(&store, &base, None, &Options::default(), &nothing)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("--allow-http"), "{err}");
+
+    assert!(store.list().unwrap().is_empty(), "nothing was stored");
+    assert!(!home.path().join("data").exists() || walk_files(home.path()).is_empty());
+}
+
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk_files(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}

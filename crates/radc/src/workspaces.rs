@@ -1,0 +1,384 @@
+//! `radc subscribe`, `workspaces`, `resources`, `refresh`, `unsubscribe`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use radc_feed::{Feed, ResourceType};
+use radc_subscribe::dns::Nameserver;
+use radc_subscribe::http::Credentials;
+use radc_subscribe::secrets::{SecretError, SecretStore};
+use radc_subscribe::store::{Store, WorkspaceRecord};
+use radc_subscribe::workspace::{self, Options, Outcome, Progress, stored_feed};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+/// Connection settings shared by subscribe and refresh.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Network {
+    /// Trust the CA certificates in this PEM file too (deployments with a
+    /// private CA).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Allow plain http:// feeds (test servers only: the password's
+    /// challenge and the sign-in cookie travel unencrypted).
+    #[arg(long)]
+    pub allow_http: bool,
+    /// Ask this DNS server for the e-mail discovery record (IP:PORT).
+    #[arg(long, value_name = "IP:PORT")]
+    pub resolver: Option<SocketAddr>,
+}
+
+impl Network {
+    fn options(&self) -> Result<Options> {
+        let mut options = Options::default();
+        options.http.allow_http = self.allow_http;
+        options.http.timeout = Duration::from_secs(30);
+        if let Some(path) = &self.ca_file {
+            options.http.extra_ca_pem = Some(
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+            );
+        }
+        options.nameserver = self.resolver.map_or(Nameserver::System, Nameserver::At);
+        Ok(options)
+    }
+}
+
+fn store() -> Result<Store> {
+    Ok(Store::from_environment()?)
+}
+
+/// Reads the password: from standard input with `--password-stdin`, else
+/// from a prompt on the terminal (never echoed, never an argument).
+fn read_password(user: &str, from_stdin: bool) -> Result<Zeroizing<String>> {
+    if from_stdin {
+        let mut line = Zeroizing::new(String::new());
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        let trimmed = line.trim_end_matches(['\n', '\r']).len();
+        line.truncate(trimmed);
+        return Ok(line);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no password: pass it on standard input with --password-stdin");
+    }
+    let password = rpassword::prompt_password(format!("Password for {user}: "))
+        .context("cannot read the password")?;
+    Ok(Zeroizing::new(password))
+}
+
+/// Shows download progress on a terminal, one updating line.
+fn progress_line() -> impl Fn(Progress) + Sync {
+    let on_terminal = std::io::stderr().is_terminal();
+    move |p: Progress| {
+        if on_terminal && p.total > 0 {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\rDownloading files: {}/{}", p.done, p.total);
+            if p.done == p.total {
+                let _ = writeln!(err);
+            }
+        }
+    }
+}
+
+pub async fn subscribe(
+    target: &str,
+    username: Option<&str>,
+    password_stdin: bool,
+    network: &Network,
+    json: bool,
+) -> Result<ExitCode> {
+    let options = network.options()?;
+    let credentials = match username {
+        Some(user) => Some(Credentials::parse(
+            user,
+            read_password(user, password_stdin)?,
+        )?),
+        None if password_stdin => bail!("--password-stdin needs --username"),
+        None => None,
+    };
+    let store = store()?;
+    let outcome = workspace::subscribe(
+        &store,
+        target,
+        credentials.as_ref(),
+        &options,
+        &progress_line(),
+    )
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!(match e {
+            radc_subscribe::workspace::WorkspaceError::Http(
+                radc_subscribe::http::HttpError::CredentialsRequired { .. },
+            ) => format!("{e}: run again with --username 'DOMAIN\\user'"),
+            other => other.to_string(),
+        })
+    })?;
+    let mut notes = outcome.warnings.clone();
+    if let Some(credentials) = &credentials
+        && let Some(note) = remember(&outcome.record, credentials).await
+    {
+        notes.push(note);
+    }
+    report(&outcome, json, &notes)
+}
+
+/// Stores the password for refreshes; returns a note if it could not.
+async fn remember(record: &WorkspaceRecord, credentials: &Credentials) -> Option<String> {
+    let result = async {
+        let secrets = SecretStore::connect().await?;
+        secrets
+            .store(
+                &record.id,
+                &credentials.login_name(),
+                credentials.password(),
+            )
+            .await
+    }
+    .await;
+    result.err().map(|e| match e {
+        SecretError::Unavailable => e.to_string(),
+        other => format!("the password was not stored: {other}"),
+    })
+}
+
+pub async fn refresh(
+    workspace_filter: Option<&str>,
+    network: &Network,
+    json: bool,
+) -> Result<ExitCode> {
+    let options = network.options()?;
+    let store = store()?;
+    let records = records(&store, workspace_filter)?;
+    let mut failed = 0;
+    let mut reports = Vec::new();
+    for record in records {
+        let credentials = match &record.username {
+            Some(user) => Some(stored_credentials(&record, user).await?),
+            None => None,
+        };
+        match workspace::refresh(
+            &store,
+            &record.id,
+            credentials.as_ref(),
+            &options,
+            &progress_line(),
+        )
+        .await
+        {
+            Ok(outcome) => {
+                let changes = outcome.changes.clone().unwrap_or_default();
+                if !json {
+                    println!(
+                        "{}: {} resources ({} added, {} removed, {} changed)",
+                        outcome.record.name,
+                        outcome.feed.resources.len(),
+                        changes.added.len(),
+                        changes.removed.len(),
+                        changes.changed.len()
+                    );
+                }
+                reports.push(workspace_json(&outcome.record, Some(&outcome.feed)));
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("radc: {}: {e}", record.id);
+                let record = store.record(&record.id)?.unwrap_or(record);
+                reports.push(workspace_json(&record, None));
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn stored_credentials(record: &WorkspaceRecord, user: &str) -> Result<Credentials> {
+    let stored = match SecretStore::connect().await {
+        Ok(secrets) => secrets.load(&record.id, user).await.ok().flatten(),
+        Err(_) => None,
+    };
+    let password = match stored {
+        Some(password) => password,
+        None => read_password(user, false)
+            .with_context(|| format!("{} needs the password of {user}", record.id))?,
+    };
+    Ok(Credentials::parse(user, password)?)
+}
+
+fn records(store: &Store, filter: Option<&str>) -> Result<Vec<WorkspaceRecord>> {
+    let mut out = Vec::new();
+    for entry in store.list()? {
+        match entry {
+            Ok(record) => out.push(record),
+            Err(e) => eprintln!("radc: {e}"),
+        }
+    }
+    if let Some(wanted) = filter {
+        out.retain(|r| r.id == wanted || r.name.eq_ignore_ascii_case(wanted));
+        if out.is_empty() {
+            bail!("no workspace {wanted:?} is subscribed; see `radc workspaces`");
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct WorkspaceJson {
+    id: String,
+    name: String,
+    url: String,
+    username: Option<String>,
+    resource_count: usize,
+    last_refresh: Option<u64>,
+    last_error: Option<String>,
+}
+
+fn workspace_json(record: &WorkspaceRecord, feed: Option<&Feed>) -> WorkspaceJson {
+    WorkspaceJson {
+        id: record.id.clone(),
+        name: record.name.clone(),
+        url: record.feed_url.clone(),
+        username: record.username.clone(),
+        resource_count: feed.map_or(0, |f| f.resources.len()),
+        last_refresh: record.last_refresh,
+        last_error: record.last_error.clone(),
+    }
+}
+
+fn report(outcome: &Outcome, json: bool, notes: &[String]) -> Result<ExitCode> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&workspace_json(&outcome.record, Some(&outcome.feed)))?
+        );
+    } else {
+        println!(
+            "Subscribed to {} ({}): {} resources.",
+            outcome.record.name,
+            outcome.record.id,
+            outcome.feed.resources.len()
+        );
+    }
+    for note in notes {
+        eprintln!("radc: note: {note}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn workspaces(json: bool) -> Result<ExitCode> {
+    let store = store()?;
+    let rows: Vec<WorkspaceJson> = records(&store, None)?
+        .iter()
+        .map(|r| workspace_json(r, stored_feed(&store, r).as_ref()))
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if rows.is_empty() {
+        println!("No workspaces. Subscribe with: radc subscribe https://rdweb.example.com");
+    } else {
+        for row in rows {
+            println!(
+                "{} ({}): {} resources",
+                row.name, row.id, row.resource_count
+            );
+            println!("  feed: {}", row.url);
+            if let Some(error) = row.last_error {
+                println!("  last refresh failed: {error}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct ResourceJson {
+    workspace_id: String,
+    id: String,
+    alias: Option<String>,
+    title: String,
+    #[serde(rename = "type")]
+    kind: String,
+    show_by_default: bool,
+    file_extensions: Vec<String>,
+    folders: Vec<String>,
+    rdp_file: Option<PathBuf>,
+}
+
+pub fn resources(workspace_filter: Option<&str>, json: bool) -> Result<ExitCode> {
+    let store = store()?;
+    let mut rows = Vec::new();
+    for record in records(&store, workspace_filter)? {
+        let Some(feed) = stored_feed(&store, &record) else {
+            eprintln!(
+                "radc: {}: the stored feed cannot be read; run `radc refresh`",
+                record.id
+            );
+            continue;
+        };
+        for resource in &feed.resources {
+            let rdp_file = resource
+                .hosting_terminal_servers
+                .iter()
+                .filter_map(|h| h.resource_file.as_ref()?.url.as_ref())
+                .find_map(|url| store.file_path(&record, url.as_str()));
+            rows.push(ResourceJson {
+                workspace_id: record.id.clone(),
+                id: resource.id.clone(),
+                alias: resource.alias.clone(),
+                title: resource.title.clone(),
+                kind: match &resource.resource_type {
+                    ResourceType::RemoteApp => "RemoteApp".into(),
+                    ResourceType::Desktop => "Desktop".into(),
+                    ResourceType::Other(other) => other.clone(),
+                },
+                show_by_default: resource.show_by_default,
+                file_extensions: resource
+                    .file_extensions
+                    .iter()
+                    .map(|e| e.name.clone())
+                    .collect(),
+                folders: resource.folders.clone(),
+                rdp_file,
+            });
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if rows.is_empty() {
+        println!("No resources.");
+    } else {
+        for r in rows {
+            println!(
+                "{:<10} {}  ({} in {})",
+                r.kind, r.title, r.id, r.workspace_id
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn unsubscribe(workspace: &str) -> Result<ExitCode> {
+    let store = store()?;
+    let record = records(&store, Some(workspace))?.remove(0);
+    workspace::unsubscribe(&store, &record.id)?;
+    match SecretStore::connect().await {
+        Ok(secrets) => {
+            secrets.forget(&record.id).await?;
+        }
+        Err(SecretError::Unavailable) => {}
+        Err(e) => eprintln!("radc: note: stored passwords were not removed: {e}"),
+    }
+    println!("Unsubscribed from {} ({}).", record.name, record.id);
+    Ok(ExitCode::SUCCESS)
+}
