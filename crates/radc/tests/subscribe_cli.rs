@@ -189,6 +189,19 @@ fn subscribe_with_ntlm_then_list_and_unsubscribe() {
         Value::Array(vec![])
     );
 
+    // Without a keyring and without a terminal there is no password to
+    // refresh with: say so, keep the stored state.
+    let out = radc(home.path(), &["refresh", "test", "--ca-file", ca], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("needs the password of RADCTEST\\alice"),
+        "{err}"
+    );
+    let out = radc(home.path(), &["workspaces", "--json"], "");
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["id"], "test");
+
     let out = radc(home.path(), &["unsubscribe", "test"], "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = radc(home.path(), &["unsubscribe", "test"], "");
