@@ -66,6 +66,12 @@ pub struct WorkspaceRecord {
     pub subscribed_at: u64,
     pub last_refresh: Option<u64>,
     pub last_error: Option<String>,
+    /// Plain http was allowed at subscribe time (test servers).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// The extra CA file given at subscribe time, used again on refresh.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// Which generation directory holds the last good feed.
     pub generation: u64,
     /// Downloaded files: URL → file name under the generation's `files/`.
@@ -83,6 +89,8 @@ impl WorkspaceRecord {
             subscribed_at: now,
             last_refresh: None,
             last_error: None,
+            allow_http: false,
+            ca_file: None,
             generation: 0,
             files: BTreeMap::new(),
         }

@@ -4,6 +4,7 @@
 //! state and records the error.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::{StreamExt, stream};
@@ -35,12 +36,20 @@ pub enum WorkspaceError {
     Store(#[from] StoreError),
     #[error("no workspace {0:?} is subscribed; see `radc workspaces`")]
     NotSubscribed(String),
+    #[error("cannot read the CA file {}: {source}", path.display())]
+    CaFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// How to reach feeds.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub http: FeedClientOptions,
+    /// A PEM file of extra CA certificates to trust; stored with the
+    /// workspace so refreshes trust it too.
+    pub ca_file: Option<PathBuf>,
     pub nameserver: Nameserver,
 }
 
@@ -48,8 +57,35 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             http: FeedClientOptions::default(),
+            ca_file: None,
             nameserver: Nameserver::System,
         }
+    }
+}
+
+impl Options {
+    fn client(&self) -> Result<FeedClient, WorkspaceError> {
+        let mut http = self.http.clone();
+        if let Some(path) = &self.ca_file {
+            http.extra_ca_pem =
+                Some(
+                    std::fs::read(path).map_err(|source| WorkspaceError::CaFile {
+                        path: path.clone(),
+                        source,
+                    })?,
+                );
+        }
+        Ok(FeedClient::new(http)?)
+    }
+
+    /// These options with what was stored at subscribe time filled in.
+    fn for_record(&self, record: &WorkspaceRecord) -> Options {
+        let mut options = self.clone();
+        options.http.allow_http |= record.allow_http;
+        if options.ca_file.is_none() {
+            options.ca_file = record.ca_file.clone();
+        }
+        options
     }
 }
 
@@ -87,7 +123,7 @@ pub async fn subscribe(
             dns::feed_urls(&record, options.nameserver, allow_http).await?
         }
     };
-    let client = FeedClient::new(options.http.clone())?;
+    let client = options.client()?;
     let (url, feed, body) = fetch_first(&client, &candidates, credentials).await?;
     let existing = store.record(&feed.publisher.id)?;
     let mut record = existing.clone().unwrap_or_else(|| {
@@ -100,6 +136,8 @@ pub async fn subscribe(
     });
     record.feed_url = url.to_string();
     record.username = credentials.map(Credentials::login_name);
+    record.allow_http = options.http.allow_http;
+    record.ca_file = options.ca_file.clone();
     let old_feed = existing.as_ref().and_then(|r| stored_feed(store, r));
     finish(store, &client, record, feed, old_feed, &body, progress).await
 }
@@ -116,9 +154,10 @@ pub async fn refresh(
     let record = store
         .record(workspace_id)?
         .ok_or_else(|| WorkspaceError::NotSubscribed(workspace_id.to_owned()))?;
+    let options = options.for_record(&record);
     let result = async {
         let url = discovery::checked_url(&record.feed_url, options.http.allow_http)?;
-        let client = FeedClient::new(options.http.clone())?;
+        let client = options.client()?;
         let (_, feed, body) = fetch_first(&client, &[url], credentials).await?;
         let old_feed = stored_feed(store, &record);
         finish(

@@ -37,11 +37,15 @@ impl Network {
         let mut options = Options::default();
         options.http.allow_http = self.allow_http;
         options.http.timeout = Duration::from_secs(30);
-        if let Some(path) = &self.ca_file {
-            options.http.extra_ca_pem = Some(
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
-            );
-        }
+        // Absolute, since it is stored for later refreshes.
+        options.ca_file = self
+            .ca_file
+            .as_ref()
+            .map(|path| {
+                std::fs::canonicalize(path)
+                    .with_context(|| format!("cannot read the CA file {}", path.display()))
+            })
+            .transpose()?;
         options.nameserver = self.resolver.map_or(Nameserver::System, Nameserver::At);
         Ok(options)
     }
