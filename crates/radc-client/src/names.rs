@@ -18,6 +18,8 @@ pub const WORKSPACE: &str = "org.radc.Workspace1";
 pub const REPORT_MESSAGE: &str = "org.radc.WorkspaceReportMessage1";
 /// Launchers for resource types (`IWorkspaceResTypeRegistry`).
 pub const RES_TYPE_REGISTRY: &str = "org.radc.WorkspaceResTypeRegistry1";
+/// Subscribed workspaces: subscribe, refresh, unsubscribe.
+pub const WORKSPACES: &str = "org.radc.Workspaces1";
 /// radc's own additions, with no COM twin.
 pub const RUNTIME: &str = "org.radc.Runtime1";
 

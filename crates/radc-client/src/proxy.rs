@@ -151,3 +151,29 @@ pub trait Runtime {
     #[zbus(signal)]
     fn user_notice(&self, workspace_id: String, kind: String, text: String) -> zbus::Result<()>;
 }
+
+/// One `ListWorkspaces` row: id, name, feed URL, last refresh (Unix seconds,
+/// 0 for never), last error ("" for none).
+pub type WorkspaceRow = (String, String, String, u64, String);
+
+#[proxy(
+    interface = "org.radc.Workspaces1",
+    default_service = "org.radc.Runtime",
+    default_path = "/org/radc/Runtime"
+)]
+pub trait Workspaces {
+    fn list_workspaces(&self) -> zbus::Result<Vec<WorkspaceRow>>;
+    /// Subscribes to a feed URL, server or e-mail address; `username` empty
+    /// for none. Returns the workspace id.
+    fn subscribe(
+        &self,
+        target: &str,
+        username: &str,
+        password: &str,
+        allow_http: bool,
+    ) -> zbus::Result<String>;
+    /// Refreshes one workspace (id or name) or all (`""`): one
+    /// `(workspace id, error)` row each, the error empty on success.
+    fn refresh(&self, workspace: &str) -> zbus::Result<Vec<(String, String)>>;
+    fn unsubscribe(&self, workspace: &str) -> zbus::Result<()>;
+}

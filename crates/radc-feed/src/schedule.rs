@@ -31,7 +31,7 @@ pub struct Schedule {
 impl Schedule {
     pub fn new(interval: Duration) -> Self {
         Self {
-            interval: interval.max(Duration::from_secs(60)),
+            interval: interval.max(Duration::from_secs(1)),
             entries: BTreeMap::new(),
         }
     }

@@ -14,6 +14,7 @@
 mod fsutil;
 pub mod restype_store;
 mod service;
+pub mod subscriptions;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,6 +39,8 @@ pub struct Config {
     pub user_config_dir: PathBuf,
     /// Where the machine-wide resource-type table lives.
     pub machine_config_dir: PathBuf,
+    /// How often each subscribed workspace is refreshed.
+    pub refresh_interval: Duration,
 }
 
 impl Config {
@@ -55,6 +58,7 @@ impl Config {
             grace: Self::DEFAULT_GRACE,
             user_config_dir: config_home.join("radc"),
             machine_config_dir: PathBuf::from(Self::MACHINE_CONFIG_DIR),
+            refresh_interval: radc_feed::schedule::DEFAULT_INTERVAL,
         })
     }
 }
@@ -78,11 +82,19 @@ impl From<fdo::Error> for Error {
 /// Serves the runtime on the session bus until `shutdown` completes or the
 /// bus goes away.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let refresh_interval = config.refresh_interval;
     let (shared, outgoing) = service::Shared::new(config);
+    let store =
+        radc_subscribe::store::Store::from_environment().map_err(|_| Error::NoConfigHome)?;
+    let subs = subscriptions::Subscriptions::new(shared.clone(), store, refresh_interval);
     // Exporting through the builder makes `build` wait until method calls
     // are being received; exporting afterwards would leave a window in which
     // calls are silently dropped.
     let conn = service::serve(zbus::connection::Builder::session()?, &shared)?
+        .serve_at(
+            names::OBJECT_PATH,
+            subscriptions::WorkspacesIface(subs.clone()),
+        )?
         .build()
         .await?;
     let dbus = fdo::DBusProxy::new(&conn).await?;
@@ -111,6 +123,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     let emitter = tokio::spawn(service::emit_signals(conn.clone(), outgoing));
     let timer = tokio::spawn(service::run_timer(shared.clone()));
+    let refresher = tokio::spawn(subscriptions::run_refresher(subs));
     let watcher = async {
         while let Some(signal) = owner_changes.next().await {
             let Ok(args) = signal.args() else { continue };
@@ -130,6 +143,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         _ = shutdown => tracing::info!("shutting down"),
     }
     timer.abort();
+    refresher.abort();
     emitter.abort();
     let _ = dbus
         .release_name(names::BUS_NAME.try_into().expect("valid name"))

@@ -91,7 +91,7 @@ impl Shared {
         }
     }
 
-    fn notice(&self, workspace_id: &str, kind: &'static str, text: String) {
+    pub(crate) fn notice(&self, workspace_id: &str, kind: &'static str, text: String) {
         let _ = self.outgoing.send(Outgoing::UserNotice {
             workspace_id: workspace_id.to_owned(),
             kind,

@@ -259,6 +259,7 @@ async fn main() {
         disconnect: 1.0,
         grace: 30.0,
         probe: 2.0,
+        ..Timeouts::default()
     })
     .await;
     let pid = bus.runtime_pid().unwrap();

@@ -59,6 +59,7 @@ async fn daemon(args: DaemonArgs) -> Result<ExitCode> {
     config.grace = args.grace;
     config.probe_timeout = args.probe_timeout;
     config.machine_config_dir = args.machine_config_dir;
+    config.refresh_interval = args.refresh_interval;
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("a SIGTERM handler can be installed");

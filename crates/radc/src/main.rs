@@ -129,6 +129,11 @@ struct DaemonArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_seconds,
           default_value = "2")]
     probe_timeout: Duration,
+    /// Seconds between two refreshes of each subscribed workspace; a failed
+    /// refresh is retried sooner, backing off from five minutes.
+    #[arg(long, value_name = "SECS", value_parser = parse_interval,
+          default_value = "86400")]
+    refresh_interval: Duration,
     /// Directory of the machine-wide resource-type table.
     #[arg(long, value_name = "DIR", default_value = radc_runtime::Config::MACHINE_CONFIG_DIR)]
     machine_config_dir: std::path::PathBuf,
@@ -182,6 +187,16 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;
     if !(0.0..=86400.0).contains(&secs) || secs.is_nan() {
         return Err("give between 0 and 86400 seconds".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(1.0..=30.0 * 86400.0).contains(&secs) {
+        return Err("give between 1 second and 30 days (2592000)".into());
     }
     Ok(Duration::from_secs_f64(secs))
 }

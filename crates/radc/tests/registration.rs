@@ -401,6 +401,7 @@ async fn killed_client_loses_all_registrations_at_once() {
         disconnect: 5.0,
         grace: 5.0,
         probe: 5.0,
+        ..Timeouts::default()
     })
     .await;
     let mut observer = Observer::new(&bus).await;
@@ -462,6 +463,7 @@ async fn hung_client_costs_only_its_own_timeout() {
         disconnect: 1.0,
         grace: 0.5,
         probe: 2.0,
+        ..Timeouts::default()
     })
     .await;
     let mut observer = Observer::new(&bus).await;
@@ -572,6 +574,7 @@ async fn ignoring_client_is_dropped_after_the_grace_period_and_not_before() {
         disconnect: 1.0,
         grace: grace.as_secs_f64(),
         probe: 1.0,
+        ..Timeouts::default()
     })
     .await;
     let mut observer = Observer::new(&bus).await;
@@ -694,6 +697,7 @@ async fn clients_that_cannot_answer_are_dropped_as_invalid() {
         disconnect: 1.0,
         grace: 1.0,
         probe: probe.as_secs_f64(),
+        ..Timeouts::default()
     })
     .await;
     let mut observer = Observer::new(&bus).await;
@@ -960,6 +964,7 @@ async fn concurrent_registrations_get_distinct_cookies() {
         disconnect: 1.0,
         grace: 1.0,
         probe: 10.0,
+        ..Timeouts::default()
     })
     .await;
     burst_of_registrations(&bus).await;
@@ -1011,6 +1016,7 @@ async fn disconnect_by_friendly_name_resolves_names() {
         disconnect: 1.0,
         grace: 0.3,
         probe: 1.0,
+        ..Timeouts::default()
     })
     .await;
     let mut observer = Observer::new(&bus).await;

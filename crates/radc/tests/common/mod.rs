@@ -32,6 +32,8 @@ pub struct Timeouts {
     pub disconnect: f64,
     pub grace: f64,
     pub probe: f64,
+    /// Seconds between refreshes of subscribed workspaces.
+    pub refresh: f64,
 }
 
 impl Default for Timeouts {
@@ -40,6 +42,7 @@ impl Default for Timeouts {
             disconnect: 1.0,
             grace: 1.0,
             probe: 1.0,
+            refresh: 86400.0,
         }
     }
 }
@@ -161,6 +164,7 @@ impl TestBus {
             .args(["--disconnect-timeout", &t.disconnect.to_string()])
             .args(["--grace", &t.grace.to_string()])
             .args(["--probe-timeout", &t.probe.to_string()])
+            .args(["--refresh-interval", &t.refresh.to_string()])
             .arg("--machine-config-dir")
             .arg(self.machine_config_dir())
             .stderr(log)

@@ -1,0 +1,320 @@
+//! Subscribed workspaces in the runtime: `org.radc.Workspaces1` on the bus,
+//! and the refresher that keeps every feed fresh.
+//!
+//! The refresher sleeps until the schedule's next due time (a day by
+//! default), so it adds no wake-ups to an idle runtime. A failed refresh
+//! keeps the last good state; the user is told once per workspace (through
+//! the error-event store and a `UserNotice`) until a refresh succeeds again.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use radc_core::error_events::ErrorEvent;
+use radc_core::{RuntimeError, validate};
+use radc_feed::schedule::Schedule;
+use radc_subscribe::http::Credentials;
+use radc_subscribe::secrets::SecretStore;
+use radc_subscribe::store::{Store, WorkspaceRecord};
+use radc_subscribe::workspace::{self, Options};
+use tokio::sync::Notify;
+use zbus::interface;
+use zeroize::Zeroizing;
+
+use crate::service::Shared;
+use radc_client::WireError;
+
+/// `RegisterErrorEvent` values the refresher uses for a failed refresh.
+pub const REFRESH_ERROR_TYPE: u32 = 1;
+pub const REFRESH_ERROR_MESSAGE_TYPE: &str = "refresh-failed";
+
+pub(crate) struct Subscriptions {
+    shared: Arc<Shared>,
+    store: Store,
+    options: Options,
+    schedule: Mutex<Schedule>,
+    wake: Notify,
+}
+
+impl Subscriptions {
+    pub(crate) fn new(shared: Arc<Shared>, store: Store, interval: Duration) -> Arc<Self> {
+        let subs = Arc::new(Subscriptions {
+            shared,
+            store,
+            options: Options::default(),
+            schedule: Mutex::new(Schedule::new(interval)),
+            wake: Notify::new(),
+        });
+        subs.load();
+        subs
+    }
+
+    fn schedule(&self) -> MutexGuard<'_, Schedule> {
+        self.schedule.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Puts every stored workspace on the schedule and tells the core its
+    /// display name (so it can be disconnected by name).
+    fn load(&self) {
+        let Ok(entries) = self.store.list() else {
+            return;
+        };
+        let now = SystemTime::now();
+        for record in entries.into_iter().flatten() {
+            self.schedule()
+                .track(&record.id, record.last_refresh.map(from_unix), now);
+            self.learn_name(&record);
+        }
+    }
+
+    fn learn_name(&self, record: &WorkspaceRecord) {
+        if let Err(e) = self
+            .shared
+            .core()
+            .set_workspace_name(&record.id, &record.name)
+        {
+            tracing::warn!("workspace name not usable: {}", e.message);
+        }
+    }
+
+    fn records(&self, filter: &str) -> Result<Vec<WorkspaceRecord>, RuntimeError> {
+        let list = self
+            .store
+            .list()
+            .map_err(|e| RuntimeError::failed(e.to_string()))?;
+        let records: Vec<WorkspaceRecord> = list
+            .into_iter()
+            .flatten()
+            .filter(|r| filter.is_empty() || r.id == filter || r.name.eq_ignore_ascii_case(filter))
+            .collect();
+        if records.is_empty() && !filter.is_empty() {
+            return Err(RuntimeError::not_found(format!(
+                "no workspace {:?} is subscribed",
+                validate::for_log(filter)
+            )));
+        }
+        Ok(records)
+    }
+
+    /// Refreshes one workspace, with its stored password if it needs one,
+    /// and tells the user about a failure once.
+    async fn refresh_one(&self, record: &WorkspaceRecord) -> Result<(), String> {
+        let credentials = match &record.username {
+            Some(user) => match stored_password(&record.id, user).await {
+                Some(password) => {
+                    Some(Credentials::parse(user, password).map_err(|e| e.to_string())?)
+                }
+                None => {
+                    let error = format!(
+                        "no stored password for {user}; run `radc refresh {}` to enter it",
+                        record.id
+                    );
+                    self.failed(record, &error);
+                    return Err(error);
+                }
+            },
+            None => None,
+        };
+        let nothing = |_| {};
+        match workspace::refresh(
+            &self.store,
+            &record.id,
+            credentials.as_ref(),
+            &self.options,
+            &nothing,
+        )
+        .await
+        {
+            Ok(outcome) => {
+                self.schedule().succeeded(&record.id, SystemTime::now());
+                self.learn_name(&outcome.record);
+                self.shared
+                    .core()
+                    .error_events_mut()
+                    .forget_workspace(&record.id);
+                tracing::info!(workspace = %validate::for_log(&record.id), "refreshed");
+                Ok(())
+            }
+            Err(e) => {
+                let error = e.to_string();
+                self.failed(record, &error);
+                Err(error)
+            }
+        }
+    }
+
+    fn failed(&self, record: &WorkspaceRecord, error: &str) {
+        let retry = self.schedule().failed(&record.id, SystemTime::now());
+        tracing::warn!(
+            workspace = %validate::for_log(&record.id),
+            retry_in_s = retry
+                .and_then(|t| t.duration_since(SystemTime::now()).ok())
+                .map(|d| d.as_secs()),
+            "refresh failed: {}",
+            validate::for_log(error)
+        );
+        let Ok(event) = ErrorEvent::new(
+            &record.id,
+            REFRESH_ERROR_TYPE,
+            REFRESH_ERROR_MESSAGE_TYPE,
+            0,
+        ) else {
+            return;
+        };
+        if self.shared.core().error_events_mut().register(event) {
+            self.shared.notice(
+                &record.id,
+                "refresh-failed",
+                format!("{} could not be refreshed: {error}", record.name),
+            );
+        }
+    }
+}
+
+/// Refreshes whatever is due, then sleeps until the next due time or until
+/// the schedule changes.
+pub(crate) async fn run_refresher(subs: Arc<Subscriptions>) {
+    loop {
+        let now = SystemTime::now();
+        let due = subs.schedule().due(now);
+        for id in due {
+            if let Ok(Some(record)) = subs.store.record(&id) {
+                let _ = subs.refresh_one(&record).await;
+            } else {
+                subs.schedule().forget(&id);
+            }
+        }
+        let next = subs.schedule().next_due();
+        match next {
+            Some(at) => {
+                let wait = at
+                    .duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = subs.wake.notified() => {}
+                }
+            }
+            None => subs.wake.notified().await,
+        }
+    }
+}
+
+async fn stored_password(workspace_id: &str, user: &str) -> Option<Zeroizing<String>> {
+    let secrets = SecretStore::connect().await.ok()?;
+    secrets.load(workspace_id, user).await.ok().flatten()
+}
+
+fn from_unix(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+/// One `ListWorkspaces` row: id, name, feed URL, last refresh (Unix s, 0 for
+/// never), last error ("" for none).
+pub type WorkspaceRow = (String, String, String, u64, String);
+
+/// `org.radc.Workspaces1`: subscribed workspaces.
+pub(crate) struct WorkspacesIface(pub(crate) Arc<Subscriptions>);
+
+#[interface(name = "org.radc.Workspaces1")]
+impl WorkspacesIface {
+    async fn list_workspaces(&self) -> Result<Vec<WorkspaceRow>, WireError> {
+        Ok(self
+            .0
+            .records("")?
+            .into_iter()
+            .map(|r| {
+                (
+                    r.id,
+                    r.name,
+                    r.feed_url,
+                    r.last_refresh.unwrap_or(0),
+                    r.last_error.unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
+    /// Subscribes to `target` (feed URL, server or e-mail address). An
+    /// empty `username` subscribes without signing in; the password is
+    /// stored in the Secret Service when one runs.
+    async fn subscribe(
+        &self,
+        target: &str,
+        username: &str,
+        password: String,
+        allow_http: bool,
+    ) -> Result<String, WireError> {
+        let password = Zeroizing::new(password);
+        validate::bounded("target", target, 2048)?;
+        let credentials = if username.is_empty() {
+            None
+        } else {
+            Some(
+                Credentials::parse(username, password)
+                    .map_err(|e| RuntimeError::invalid_args(e.to_string()))?,
+            )
+        };
+        let mut options = self.0.options.clone();
+        options.http.allow_http = allow_http;
+        let nothing = |_| {};
+        let outcome = workspace::subscribe(
+            &self.0.store,
+            target,
+            credentials.as_ref(),
+            &options,
+            &nothing,
+        )
+        .await
+        .map_err(|e| RuntimeError::failed(e.to_string()))?;
+        if let Some(credentials) = &credentials
+            && let Ok(secrets) = SecretStore::connect().await
+            && let Err(e) = secrets
+                .store(
+                    &outcome.record.id,
+                    &credentials.login_name(),
+                    credentials.password(),
+                )
+                .await
+        {
+            tracing::warn!("password not stored: {e}");
+        }
+        self.0.learn_name(&outcome.record);
+        self.0.schedule().track(
+            &outcome.record.id,
+            Some(SystemTime::now()),
+            SystemTime::now(),
+        );
+        self.0.wake.notify_one();
+        Ok(outcome.record.id)
+    }
+
+    /// Refreshes one workspace (by id or name), or all with `""`. Returns
+    /// one `(workspace id, error)` row each; the error is empty on success.
+    async fn refresh(&self, workspace: &str) -> Result<Vec<(String, String)>, WireError> {
+        let mut rows = Vec::new();
+        for record in self.0.records(workspace)? {
+            let result = self.0.refresh_one(&record).await;
+            rows.push((record.id, result.err().unwrap_or_default()));
+        }
+        self.0.wake.notify_one();
+        Ok(rows)
+    }
+
+    async fn unsubscribe(&self, workspace: &str) -> Result<(), WireError> {
+        let Some(record) = self.0.records(workspace)?.into_iter().next() else {
+            return Err(RuntimeError::invalid_args("name a workspace to unsubscribe from").into());
+        };
+        workspace::unsubscribe(&self.0.store, &record.id)
+            .map_err(|e| RuntimeError::failed(e.to_string()))?;
+        if let Ok(secrets) = SecretStore::connect().await {
+            let _ = secrets.forget(&record.id).await;
+        }
+        self.0.schedule().forget(&record.id);
+        self.0
+            .shared
+            .core()
+            .error_events_mut()
+            .forget_workspace(&record.id);
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! `org.radc.Workspaces1` and the runtime's refresher, against a real HTTP
+//! server on loopback serving a feed.
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TestBus, Timeouts};
+use futures_util::StreamExt;
+use radc_client::proxy::{
+    RuntimeProxy, WorkspaceReportMessageProxy, WorkspaceScriptableProxy, WorkspacesProxy,
+};
+
+struct Site {
+    child: Child,
+    port: u16,
+    root: tempfile::TempDir,
+}
+
+impl Site {
+    fn start() -> Site {
+        let root = tempfile::tempdir().unwrap();
+        publish(root.path());
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("/usr/bin/python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--directory")
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the HTTP server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Site { child, port, root }
+    }
+
+    fn feed_path(&self) -> std::path::PathBuf {
+        self.root.path().join("RDWeb/Feed/webfeed.aspx")
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn publish(root: &Path) {
+    std::fs::create_dir_all(root.join("RDWeb/Feed")).unwrap();
+    std::fs::create_dir_all(root.join("RDWeb/rdp")).unwrap();
+    std::fs::write(
+        root.join("RDWeb/Feed/webfeed.aspx"),
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<ResourceCollection SchemaVersion="2.1" xmlns="http://schemas.microsoft.com/ts/2007/05/tswf">
+  <Publisher ID="rdweb.dbus.test" Name="Contoso Apps">
+    <Resources>
+      <Resource ID="calc" Title="Calculator" Type="RemoteApp">
+        <HostingTerminalServers><HostingTerminalServer>
+          <ResourceFile FileExtension=".rdp" URL="/RDWeb/rdp/calc.rdp"/>
+          <TerminalServerRef Ref="host1"/>
+        </HostingTerminalServer></HostingTerminalServers>
+      </Resource>
+    </Resources>
+    <TerminalServers><TerminalServer ID="host1" Name="host1"/></TerminalServers>
+  </Publisher>
+</ResourceCollection>
+"#,
+    )
+    .unwrap();
+    std::fs::write(root.join("RDWeb/rdp/calc.rdp"), "full address:s:host1\n").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_refresh_and_tell_a_failure_once() {
+    let site = Site::start();
+    let bus = TestBus::start_with(Timeouts {
+        refresh: 1.0,
+        ..Timeouts::default()
+    })
+    .await;
+    let conn = bus.connect().await;
+    let workspaces = WorkspacesProxy::new(&conn).await.unwrap();
+    let runtime = RuntimeProxy::new(&conn).await.unwrap();
+    let report = WorkspaceReportMessageProxy::new(&conn).await.unwrap();
+    let mut notices = runtime.receive_user_notice().await.unwrap();
+
+    let target = format!("http://127.0.0.1:{}", site.port);
+    // Plain http is refused unless allowed.
+    let err = workspaces
+        .subscribe(&target, "", "", false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("--allow-http"), "{err}");
+    let id = workspaces.subscribe(&target, "", "", true).await.unwrap();
+    assert_eq!(id, "rdweb.dbus.test");
+    let rows = workspaces.list_workspaces().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].1, "Contoso Apps");
+    assert!(rows[0].3 > 0, "last refresh is set");
+    assert_eq!(rows[0].4, "");
+
+    // The runtime learned the workspace's name from its feed.
+    let scriptable = WorkspaceScriptableProxy::new(&conn).await.unwrap();
+    assert!(
+        scriptable
+            .disconnect_workspace_by_friendly_name("contoso apps")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The feed breaks: the periodic refresh (every second here) fails and
+    // the user is told once.
+    std::fs::write(site.feed_path(), "<ResourceCollection").unwrap();
+    let notice = tokio::time::timeout(Duration::from_secs(10), notices.next())
+        .await
+        .expect("a notice within 10 s")
+        .unwrap();
+    let args = notice.args().unwrap();
+    assert_eq!(args.workspace_id, "rdweb.dbus.test");
+    assert_eq!(args.kind, "refresh-failed");
+    assert!(args.text.contains("Contoso Apps"), "{}", args.text);
+    assert!(
+        report
+            .is_error_message_registered("rdweb.dbus.test", 1, "refresh-failed", 0)
+            .await
+            .unwrap()
+    );
+    // Asking again fails again, but is not announced again.
+    let rows = workspaces.refresh("Contoso Apps").await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(!rows[0].1.is_empty(), "the refresh reports its error");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), notices.next())
+            .await
+            .is_err(),
+        "a repeated failure is not announced again"
+    );
+    let listed = workspaces.list_workspaces().await.unwrap();
+    assert!(!listed[0].4.is_empty(), "the error is recorded");
+
+    // Fixed: the next refresh succeeds and clears the error.
+    publish(site.root.path());
+    let rows = workspaces.refresh("").await.unwrap();
+    assert_eq!(rows, vec![("rdweb.dbus.test".to_string(), String::new())]);
+    assert!(
+        !report
+            .is_error_message_registered("rdweb.dbus.test", 1, "refresh-failed", 0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(workspaces.list_workspaces().await.unwrap()[0].4, "");
+
+    workspaces.unsubscribe("rdweb.dbus.test").await.unwrap();
+    assert!(workspaces.list_workspaces().await.unwrap().is_empty());
+    let err = workspaces.unsubscribe("rdweb.dbus.test").await.unwrap_err();
+    assert!(err.to_string().contains("0x80070490"), "{err}");
+}
