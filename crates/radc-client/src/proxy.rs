@@ -176,4 +176,7 @@ pub trait Workspaces {
     /// `(workspace id, error)` row each, the error empty on success.
     fn refresh(&self, workspace: &str) -> zbus::Result<Vec<(String, String)>>;
     fn unsubscribe(&self, workspace: &str) -> zbus::Result<()>;
+    /// Re-reads the stored workspaces (after changes made outside the
+    /// runtime).
+    fn reload(&self) -> zbus::Result<()>;
 }

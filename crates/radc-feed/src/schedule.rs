@@ -97,6 +97,11 @@ impl Schedule {
         Some(entry.due)
     }
 
+    /// Ids of the workspaces on the schedule, sorted.
+    pub fn tracked(&self) -> Vec<String> {
+        self.entries.keys().cloned().collect()
+    }
+
     /// Failures in a row for a workspace.
     pub fn failures(&self, workspace_id: &str) -> u32 {
         self.entries.get(workspace_id).map_or(0, |e| e.failures)
@@ -161,7 +166,9 @@ mod tests {
         let mut s = Schedule::default();
         s.track("ws", Some(t0 + 1000 * H), t0);
         assert_eq!(s.next_due(), Some(t0 + 24 * H));
+        assert_eq!(s.tracked(), vec!["ws".to_string()]);
         s.forget("ws");
         assert_eq!(s.next_due(), None);
+        assert!(s.tracked().is_empty());
     }
 }

@@ -52,17 +52,31 @@ impl Subscriptions {
         self.schedule.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Puts every stored workspace on the schedule and tells the core its
-    /// display name (so it can be disconnected by name).
+    /// Brings the schedule in line with the store: workspaces subscribed
+    /// elsewhere (by `radc subscribe`) are added, unsubscribed ones dropped;
+    /// the core learns every display name (so it can disconnect by name).
     fn load(&self) {
         let Ok(entries) = self.store.list() else {
             return;
         };
+        let records: Vec<WorkspaceRecord> = entries.into_iter().flatten().collect();
         let now = SystemTime::now();
-        for record in entries.into_iter().flatten() {
-            self.schedule()
-                .track(&record.id, record.last_refresh.map(from_unix), now);
-            self.learn_name(&record);
+        let mut schedule = self.schedule();
+        let tracked = schedule.tracked();
+        for gone in tracked
+            .iter()
+            .filter(|id| !records.iter().any(|r| &r.id == *id))
+        {
+            schedule.forget(gone);
+        }
+        for record in &records {
+            if !tracked.contains(&record.id) {
+                schedule.track(&record.id, record.last_refresh.map(from_unix), now);
+            }
+        }
+        drop(schedule);
+        for record in &records {
+            self.learn_name(record);
         }
     }
 
@@ -298,6 +312,13 @@ impl WorkspacesIface {
         }
         self.0.wake.notify_one();
         Ok(rows)
+    }
+
+    /// Reads the stored workspaces again, after `radc subscribe`,
+    /// `refresh` or `unsubscribe` changed them outside the runtime.
+    async fn reload(&self) {
+        self.0.load();
+        self.0.wake.notify_one();
     }
 
     async fn unsubscribe(&self, workspace: &str) -> Result<(), WireError> {

@@ -129,7 +129,26 @@ pub async fn subscribe(
     {
         notes.push(note);
     }
+    tell_runtime().await;
     report(&outcome, json, &notes)
+}
+
+/// Tells the runtime (starting it if needed) that the stored workspaces
+/// changed, so it schedules their refreshes. Best effort: without a session
+/// bus there is no runtime to tell.
+async fn tell_runtime() {
+    let told = async {
+        let conn = crate::autostart::connect(Duration::from_secs(10)).await?;
+        radc_client::proxy::WorkspacesProxy::new(&conn)
+            .await?
+            .reload()
+            .await?;
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(e) = told {
+        tracing::debug!("the runtime was not told about the change: {e:#}");
+    }
 }
 
 /// Stores the password for refreshes; returns a note if it could not.
@@ -383,6 +402,7 @@ pub async fn unsubscribe(workspace: &str) -> Result<ExitCode> {
         Err(SecretError::Unavailable) => {}
         Err(e) => eprintln!("radc: note: stored passwords were not removed: {e}"),
     }
+    tell_runtime().await;
     println!("Unsubscribed from {} ({}).", record.name, record.id);
     Ok(ExitCode::SUCCESS)
 }

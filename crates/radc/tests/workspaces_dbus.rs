@@ -173,4 +173,24 @@ async fn subscribe_refresh_and_tell_a_failure_once() {
     assert!(workspaces.list_workspaces().await.unwrap().is_empty());
     let err = workspaces.unsubscribe("rdweb.dbus.test").await.unwrap_err();
     assert!(err.to_string().contains("0x80070490"), "{err}");
+
+    // Subscribed from the command line instead: the runtime is told, lists
+    // it and puts it on its refresh schedule.
+    let mut cmd = bus.radc();
+    cmd.args(["subscribe", &target, "--allow-http"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(workspaces.list_workspaces().await.unwrap().len(), 1);
+    std::fs::write(site.feed_path(), "<ResourceCollection").unwrap();
+    let notice = tokio::time::timeout(Duration::from_secs(10), notices.next())
+        .await
+        .expect("the runtime refreshes a workspace subscribed by the CLI")
+        .unwrap();
+    assert_eq!(notice.args().unwrap().kind, "refresh-failed");
 }
