@@ -31,20 +31,26 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-async fn ping_rate(conn: &Connection, n: u32) -> f64 {
+/// Round trips per second of a method that does no work: `Peer.Ping`
+/// (answered inside zbus) or one of the runtime's own.
+async fn call_rate(conn: &Connection, interface: &str, method: &str, n: u32) -> f64 {
     let start = Instant::now();
     for _ in 0..n {
         conn.call_method(
             Some("org.radc.Runtime"),
             "/org/radc/Runtime",
-            Some("org.freedesktop.DBus.Peer"),
-            "Ping",
+            Some(interface),
+            method,
             &(),
         )
         .await
         .unwrap();
     }
     f64::from(n) / start.elapsed().as_secs_f64()
+}
+
+async fn ping_rate(conn: &Connection, n: u32) -> f64 {
+    call_rate(conn, "org.freedesktop.DBus.Peer", "Ping", n).await
 }
 
 async fn add_remove_rate(conn: &Connection, n: u32) -> f64 {
@@ -273,10 +279,15 @@ async fn main() {
     ping_rate(&conn, 500).await;
     add_remove_rate(&conn, 500).await;
     let ping = ping_rate(&conn, n).await;
+    let own = call_rate(&conn, "org.radc.Workspace1", "GetProcessId", n).await;
     let pair = add_remove_rate(&conn, n).await;
     println!("\n## Registration round trips ({n} each, one connection)");
     println!("| operation | per second | ratio to ping |\n|---|---|---|");
     println!("| Peer.Ping to the runtime (floor) | {ping:.0} | 1.00 |");
+    println!(
+        "| Workspace1.GetProcessId (one of our methods, no work) | {own:.0} | {:.2} |",
+        own / ping
+    );
     println!(
         "| AddResource + RemoveResource | {pair:.0} | {:.2} |",
         pair / ping
