@@ -14,6 +14,7 @@ packages=(
   procps          # ps/pgrep, used by the benchmarks
   dnsmasq-base    # a real DNS server on loopback for e-mail discovery tests
   gnome-keyring   # a real Secret Service for the stored-password tests
+  desktop-file-utils  # desktop-file-validate checks every generated entry
 )
 
 missing=()
