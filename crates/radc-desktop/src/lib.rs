@@ -5,4 +5,5 @@
 //! as a file name as is.
 
 pub mod entry;
+pub mod icons;
 pub mod names;
