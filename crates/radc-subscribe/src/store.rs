@@ -227,6 +227,7 @@ impl Store {
         feed: &[u8],
         downloads: &[Download],
     ) -> Result<WorkspaceRecord, StoreError> {
+        let _lock = self.lock(&record.id)?;
         let previous = self.record(&record.id).ok().flatten();
         record.generation = previous.as_ref().map_or(1, |p| p.generation + 1);
         let dir = self.generation_dir(&record.id, record.generation);
@@ -252,19 +253,40 @@ impl Store {
         Ok(record)
     }
 
-    /// Updates the record only (e.g. a failed refresh's error), keeping the
-    /// stored feed.
-    pub fn update_record(&self, record: &WorkspaceRecord) -> Result<(), StoreError> {
-        if self.record(&record.id)?.is_none() {
-            return Err(StoreError::NotSubscribed(record.id.clone()));
-        }
-        write_atomic(&self.record_path(&record.id), &to_json(record))
+    /// Records (or clears) a workspace's last error, keeping everything else
+    /// of its current record, including a generation another process may
+    /// have committed meanwhile.
+    pub fn record_error(&self, id: &str, error: Option<&str>) -> Result<(), StoreError> {
+        let _lock = self.lock(id)?;
+        let mut record = self
+            .record(id)?
+            .ok_or_else(|| StoreError::NotSubscribed(id.to_owned()))?;
+        record.last_error = error.map(str::to_owned);
+        write_atomic(&self.record_path(id), &to_json(&record))
+    }
+
+    /// Serialises changes to one workspace between processes (the runtime's
+    /// refresher and a `radc refresh`, say): an advisory lock on a file
+    /// beside the records, released when the guard drops.
+    fn lock(&self, id: &str) -> Result<File, StoreError> {
+        fs::create_dir_all(&self.records).map_err(io_error(&self.records))?;
+        let path = self.records.join(format!(".{}.lock", workspace_key(id)));
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        file.lock().map_err(io_error(&path))?;
+        Ok(file)
     }
 
     /// Forgets a workspace: the record goes first, so a crash midway leaves
     /// no half-subscribed workspace, only files the next commit or removal
     /// cleans up.
     pub fn remove(&self, id: &str) -> Result<bool, StoreError> {
+        let lock = self.lock(id)?;
         let path = self.record_path(id);
         let existed = match fs::remove_file(&path) {
             Ok(()) => true,
@@ -275,6 +297,8 @@ impl Store {
             sync_dir(&self.records)?;
         }
         remove_dir_if_exists(&self.workspace_dir(id))?;
+        drop(lock);
+        let _ = fs::remove_file(self.records.join(format!(".{}.lock", workspace_key(id))));
         Ok(existed)
     }
 
@@ -458,9 +482,8 @@ mod tests {
     fn errors_update_only_the_record_and_removal_removes_everything() {
         let (dir, store) = store();
         let record = WorkspaceRecord::new("ws", "Apps", "https://h/", 10);
-        let mut stored = store.commit(record, b"<feed/>", &[]).unwrap();
-        stored.last_error = Some("HTTP 404".into());
-        store.update_record(&stored).unwrap();
+        store.commit(record, b"<feed/>", &[]).unwrap();
+        store.record_error("ws", Some("HTTP 404")).unwrap();
         let again = store.record("ws").unwrap().unwrap();
         assert_eq!(again.last_error.as_deref(), Some("HTTP 404"));
         assert_eq!(store.feed(&again).unwrap(), b"<feed/>");
@@ -469,11 +492,42 @@ mod tests {
         assert!(store.record("ws").unwrap().is_none());
         let left: Vec<_> = walk(dir.path());
         assert!(left.iter().all(|p| p.is_dir()), "files left: {left:?}");
-        let unknown = WorkspaceRecord::new("nope", "x", "https://h/", 0);
         assert!(matches!(
-            store.update_record(&unknown),
+            store.record_error("nope", Some("x")),
             Err(StoreError::NotSubscribed(_))
         ));
+    }
+
+    #[test]
+    fn concurrent_writers_never_leave_a_dangling_record() {
+        let (_dir, store) = store();
+        std::thread::scope(|scope| {
+            for writer in 0..3 {
+                let store = store.clone();
+                scope.spawn(move || {
+                    for round in 0..15 {
+                        let base = store
+                            .record("ws")
+                            .unwrap()
+                            .unwrap_or_else(|| WorkspaceRecord::new("ws", "W", "https://h/", 0));
+                        let text = format!("{writer}-{round}");
+                        store
+                            .commit(base, text.as_bytes(), &[rdp("https://h/a.rdp", &text)])
+                            .unwrap();
+                        store.record_error("ws", Some(&text)).unwrap();
+                    }
+                });
+            }
+        });
+        let record = store.record("ws").unwrap().unwrap();
+        let feed = String::from_utf8(store.feed(&record).unwrap()).unwrap();
+        let file = store.file_path(&record, "https://h/a.rdp").unwrap();
+        assert_eq!(
+            fs::read_to_string(file).unwrap(),
+            feed,
+            "record, feed and files agree"
+        );
+        assert_eq!(record.generation, 45);
     }
 
     #[test]

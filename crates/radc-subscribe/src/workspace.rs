@@ -173,9 +173,7 @@ pub async fn refresh(
     }
     .await;
     if let Err(e) = &result {
-        let mut failed = record;
-        failed.last_error = Some(e.to_string());
-        store.update_record(&failed)?;
+        store.record_error(workspace_id, Some(&e.to_string()))?;
     }
     result
 }
