@@ -7,3 +7,4 @@
 pub mod entry;
 pub mod icons;
 pub mod names;
+pub mod sync;
