@@ -6,5 +6,6 @@
 
 pub mod entry;
 pub mod icons;
+pub mod layout;
 pub mod names;
 pub mod sync;
