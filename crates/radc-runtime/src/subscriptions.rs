@@ -40,7 +40,10 @@ impl Subscriptions {
         let subs = Arc::new(Subscriptions {
             shared,
             store,
-            options: Options::default(),
+            options: Options {
+                desktop: radc_subscribe::desktop::Roots::from_environment(),
+                ..Options::default()
+            },
             schedule: Mutex::new(Schedule::new(interval)),
             wake: Notify::new(),
         });
@@ -325,7 +328,7 @@ impl WorkspacesIface {
         let Some(record) = self.0.records(workspace)?.into_iter().next() else {
             return Err(RuntimeError::invalid_args("name a workspace to unsubscribe from").into());
         };
-        workspace::unsubscribe(&self.0.store, &record.id)
+        workspace::unsubscribe(&self.0.store, &record.id, &self.0.options)
             .map_err(|e| RuntimeError::failed(e.to_string()))?;
         if let Ok(secrets) = SecretStore::connect().await {
             let _ = secrets.forget(&record.id).await;

@@ -1,6 +1,7 @@
 //! The I/O side of subscribing to an RD Web Access workspace. The protocol
 //! rules live in [`radc_feed`]; this crate talks to the network.
 
+pub mod desktop;
 pub mod dns;
 pub mod http;
 pub mod secrets;

@@ -13,6 +13,7 @@ use radc_feed::discovery::{self, DiscoveryError, Target};
 use radc_feed::{Feed, FeedError, IconKind};
 use url::Url;
 
+use crate::desktop::{self, Roots};
 use crate::dns::{self, DnsError, Nameserver};
 use crate::http::{Credentials, FeedClient, FeedClientOptions, HttpError};
 use crate::store::{Download, FileKind, Store, StoreError, WorkspaceRecord};
@@ -51,6 +52,9 @@ pub struct Options {
     /// workspace so refreshes trust it too.
     pub ca_file: Option<PathBuf>,
     pub nameserver: Nameserver,
+    /// Where to put the workspace's menu entries, icons and file types;
+    /// `None` leaves the desktop alone.
+    pub desktop: Option<Roots>,
 }
 
 impl Default for Options {
@@ -59,6 +63,7 @@ impl Default for Options {
             http: FeedClientOptions::default(),
             ca_file: None,
             nameserver: Nameserver::System,
+            desktop: None,
         }
     }
 }
@@ -126,7 +131,7 @@ pub async fn subscribe(
     let client = options.client()?;
     let (url, feed, body) = fetch_first(&client, &candidates, credentials).await?;
     let existing = store.record(&feed.publisher.id)?;
-    let mut record = existing.clone().unwrap_or_else(|| {
+    let mut record = existing.unwrap_or_else(|| {
         WorkspaceRecord::new(
             &feed.publisher.id,
             feed.publisher.display_name(),
@@ -138,8 +143,16 @@ pub async fn subscribe(
     record.username = credentials.map(Credentials::login_name);
     record.allow_http = options.http.allow_http;
     record.ca_file = options.ca_file.clone();
-    let old_feed = existing.as_ref().and_then(|r| stored_feed(store, r));
-    finish(store, &client, record, feed, old_feed, &body, progress).await
+    finish(
+        store,
+        &client,
+        record,
+        feed,
+        &body,
+        options.desktop.as_ref(),
+        progress,
+    )
+    .await
 }
 
 /// Refreshes a subscribed workspace. On failure the stored state stays as
@@ -159,14 +172,13 @@ pub async fn refresh(
         let url = discovery::checked_url(&record.feed_url, options.http.allow_http)?;
         let client = options.client()?;
         let (_, feed, body) = fetch_first(&client, &[url], credentials).await?;
-        let old_feed = stored_feed(store, &record);
         finish(
             store,
             &client,
             record.clone(),
             feed,
-            old_feed,
             &body,
+            options.desktop.as_ref(),
             progress,
         )
         .await
@@ -178,8 +190,18 @@ pub async fn refresh(
     result
 }
 
-/// Forgets a workspace's stored state and files.
-pub fn unsubscribe(store: &Store, workspace_id: &str) -> Result<(), WorkspaceError> {
+/// Forgets a workspace's stored state and files, and takes it off the
+/// desktop.
+pub fn unsubscribe(
+    store: &Store,
+    workspace_id: &str,
+    options: &Options,
+) -> Result<(), WorkspaceError> {
+    if let Some(roots) = &options.desktop
+        && let Err(e) = desktop::remove_workspace(roots, workspace_id)
+    {
+        tracing::warn!("menu entries of {workspace_id:?} not removed: {e}");
+    }
     if store.remove(workspace_id)? {
         Ok(())
     } else {
@@ -221,10 +243,13 @@ async fn finish(
     client: &FeedClient,
     mut record: WorkspaceRecord,
     feed: Feed,
-    old_feed: Option<Feed>,
     body: &[u8],
+    desktop_roots: Option<&Roots>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Outcome, WorkspaceError> {
+    let old_feed = store
+        .record(&feed.publisher.id)?
+        .and_then(|previous| stored_feed(store, &previous));
     let wanted = files_of(&feed);
     let total = wanted.len();
     progress(Progress { done: 0, total });
@@ -259,6 +284,12 @@ async fn finish(
     record.last_refresh = Some(now());
     record.last_error = None;
     let record = store.commit(record, body, &downloads)?;
+    if let Some(roots) = desktop_roots
+        && let Err(e) = desktop::sync_workspace(roots, store, &record, &feed)
+    {
+        // The subscription stands; only its menu entries are missing.
+        warnings.push(format!("menu entries not updated: {e}"));
+    }
     let changes = old_feed.map(|old| diff(&old, &feed));
     Ok(Outcome {
         record,

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use radc_subscribe::desktop::Roots;
 use radc_subscribe::store::Store;
 use radc_subscribe::workspace::{self, Options, Progress, WorkspaceError};
 
@@ -124,12 +125,37 @@ async fn subscribe_refresh_unsubscribe() {
     let store = Store::new(&home.path().join("config"), &home.path().join("data"));
     let seen = Mutex::new(Vec::new());
     let progress = |p: Progress| seen.lock().unwrap().push(p);
+    let desktop_home = tempfile::tempdir().unwrap();
+    let roots = Roots {
+        data_home: desktop_home.path().join("share"),
+        config_home: desktop_home.path().join("config"),
+        data_dirs: vec!["/usr/share".into()],
+    };
+    let options = Options {
+        desktop: Some(roots.clone()),
+        ..options()
+    };
+    let entries = |roots: &Roots| -> Vec<String> {
+        std::fs::read_dir(roots.data_home.join("applications"))
+            .map(|d| {
+                let mut names: Vec<String> = d
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".desktop"))
+                    .collect();
+                names.sort();
+                names
+            })
+            .unwrap_or_default()
+    };
 
     // A bare server: the conventional feed path is tried.
     let input = format!("http://127.0.0.1:{}", server.port);
-    let outcome = workspace::subscribe(&store, &input, None, &options(), &progress)
+    let outcome = workspace::subscribe(&store, &input, None, &options, &progress)
         .await
         .unwrap();
+    assert_eq!(entries(&roots).len(), 2, "one menu entry per resource");
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
     assert_eq!(outcome.record.id, "rdweb.test");
     assert_eq!(outcome.record.name, "Test Apps");
     assert!(
@@ -157,9 +183,17 @@ async fn subscribe_refresh_unsubscribe() {
     // The server changes: one gone, one renamed, one new.
     publish(site.path(), &[("paint", "Paint 2"), ("word", "Word")]);
     std::fs::remove_file(site.path().join("RDWeb/Pages/rdp/calc.rdp")).unwrap();
-    let outcome = workspace::refresh(&store, "rdweb.test", None, &options(), &progress)
+    let before = entries(&roots);
+    let outcome = workspace::refresh(&store, "rdweb.test", None, &options, &progress)
         .await
         .unwrap();
+    let after = entries(&roots);
+    assert_eq!(after.len(), 2);
+    assert_eq!(
+        before.iter().filter(|e| after.contains(e)).count(),
+        1,
+        "paint's entry stays, calc's goes, word's comes"
+    );
     let changes = outcome.changes.unwrap();
     assert_eq!(changes.added, vec!["word".to_string()]);
     assert_eq!(changes.removed, vec!["calc".to_string()]);
@@ -169,7 +203,7 @@ async fn subscribe_refresh_unsubscribe() {
 
     // The feed disappears: the refresh fails, the last good state stays.
     std::fs::remove_file(site.path().join("RDWeb/Feed/webfeed.aspx")).unwrap();
-    let err = workspace::refresh(&store, "rdweb.test", None, &options(), &progress)
+    let err = workspace::refresh(&store, "rdweb.test", None, &options, &progress)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("404"), "{err}");
@@ -178,12 +212,17 @@ async fn subscribe_refresh_unsubscribe() {
     assert!(record.last_error.as_deref().unwrap().contains("404"));
     assert!(store.feed(&record).unwrap().starts_with(b"<?xml"));
 
-    workspace::unsubscribe(&store, "rdweb.test").unwrap();
+    workspace::unsubscribe(&store, "rdweb.test", &options).unwrap();
     assert!(store.record("rdweb.test").unwrap().is_none());
     assert!(matches!(
-        workspace::unsubscribe(&store, "rdweb.test"),
+        workspace::unsubscribe(&store, "rdweb.test", &options),
         Err(WorkspaceError::NotSubscribed(_))
     ));
+    let left = walk_files(desktop_home.path());
+    assert!(
+        left.iter().all(|p| !p.to_string_lossy().contains("radc")),
+        "nothing of radc's is left on the desktop: {left:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

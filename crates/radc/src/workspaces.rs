@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use radc_feed::{Feed, ResourceType};
+use radc_subscribe::desktop::Roots;
 use radc_subscribe::dns::Nameserver;
 use radc_subscribe::http::Credentials;
 use radc_subscribe::secrets::{SecretError, SecretStore};
@@ -47,6 +48,7 @@ impl Network {
             })
             .transpose()?;
         options.nameserver = self.resolver.map_or(Nameserver::System, Nameserver::At);
+        options.desktop = Roots::from_environment();
         Ok(options)
     }
 }
@@ -394,7 +396,11 @@ pub fn resources(workspace_filter: Option<&str>, json: bool) -> Result<ExitCode>
 pub async fn unsubscribe(workspace: &str) -> Result<ExitCode> {
     let store = store()?;
     let record = records(&store, Some(workspace))?.remove(0);
-    workspace::unsubscribe(&store, &record.id)?;
+    let options = Options {
+        desktop: Roots::from_environment(),
+        ..Options::default()
+    };
+    workspace::unsubscribe(&store, &record.id, &options)?;
     match SecretStore::connect().await {
         Ok(secrets) => {
             secrets.forget(&record.id).await?;

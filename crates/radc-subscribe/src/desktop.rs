@@ -1,0 +1,286 @@
+//! Puts a subscribed workspace on the desktop and takes it off again: the
+//! I/O side of [`radc_desktop`]. The files come from
+//! [`radc_desktop::layout`], the decision of what to write and delete from
+//! [`radc_desktop::sync`]; this module reads the icons and the system's
+//! MIME globs, writes atomically, keeps the manifest, and runs the
+//! freedesktop cache tools when they exist.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use radc_desktop::icons::{self, Limits, THEME_SIZES};
+use radc_desktop::layout::{Context, workspace_files};
+use radc_desktop::names::workspace_stem;
+use radc_desktop::sync::{Base, Manifest, plan};
+use radc_feed::{Feed, IconKind};
+
+use crate::store::{Store, WorkspaceRecord};
+
+/// Where generated files go: normally `$XDG_DATA_HOME` and
+/// `$XDG_CONFIG_HOME`; tests use temporary directories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roots {
+    pub data_home: PathBuf,
+    pub config_home: PathBuf,
+    /// Where the system's MIME globs are looked up (`XDG_DATA_DIRS`).
+    pub data_dirs: Vec<PathBuf>,
+}
+
+impl Roots {
+    pub fn from_environment() -> Option<Roots> {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute());
+        let dir = |var: &str, fallback: &str| {
+            std::env::var_os(var)
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .or_else(|| home.as_ref().map(|h| h.join(fallback)))
+        };
+        let data_dirs = std::env::var("XDG_DATA_DIRS")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "/usr/local/share:/usr/share".into())
+            .split(':')
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .collect();
+        Some(Roots {
+            data_home: dir("XDG_DATA_HOME", ".local/share")?,
+            config_home: dir("XDG_CONFIG_HOME", ".config")?,
+            data_dirs,
+        })
+    }
+
+    fn base(&self, base: Base) -> PathBuf {
+        match base {
+            Base::Applications => self.data_home.join("applications"),
+            Base::Icons => self.data_home.join("icons"),
+            Base::Menus => self.config_home.join("menus/applications-merged"),
+            Base::DesktopDirectories => self.data_home.join("desktop-directories"),
+            Base::MimePackages => self.data_home.join("mime/packages"),
+        }
+    }
+
+    fn manifest_path(&self, workspace_id: &str) -> PathBuf {
+        self.data_home
+            .join("radc/desktop")
+            .join(format!("{}.json", workspace_stem(workspace_id)))
+    }
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub written: usize,
+    pub deleted: usize,
+}
+
+/// Brings the desktop files of a workspace in line with its stored feed.
+pub fn sync_workspace(
+    roots: &Roots,
+    store: &Store,
+    record: &WorkspaceRecord,
+    feed: &Feed,
+) -> Result<SyncReport, String> {
+    let program = std::env::current_exe()
+        .map_err(|e| format!("cannot find the radc executable: {e}"))?
+        .to_string_lossy()
+        .into_owned();
+    let icons = render_icons(store, record, feed);
+    let globs = SystemGlobs::load(roots);
+    let known = |ext: &str| globs.lookup(ext);
+    let files = workspace_files(
+        feed,
+        &Context {
+            program: &program,
+            shown: &|r| r.show_by_default,
+            known_mime_type: &known,
+            icons: &icons,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    apply(roots, &record.id, files)
+}
+
+/// Removes every desktop file radc wrote for a workspace.
+pub fn remove_workspace(roots: &Roots, workspace_id: &str) -> Result<SyncReport, String> {
+    let report = apply(roots, workspace_id, Vec::new())?;
+    let _ = fs::remove_file(roots.manifest_path(workspace_id));
+    Ok(report)
+}
+
+fn apply(
+    roots: &Roots,
+    workspace_id: &str,
+    files: Vec<radc_desktop::sync::GeneratedFile>,
+) -> Result<SyncReport, String> {
+    let manifest_path = roots.manifest_path(workspace_id);
+    let previous: Manifest = match fs::read(&manifest_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{} is damaged ({e}); remove it", manifest_path.display()))?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Manifest::default(),
+        Err(e) => return Err(format!("{}: {e}", manifest_path.display())),
+    };
+    let plan = plan(&previous, files).map_err(|e| e.to_string())?;
+    let touched = |base| {
+        plan.write.iter().any(|f| f.base == base) || plan.delete.iter().any(|(b, _)| *b == base)
+    };
+    let (mime_changed, apps_changed) = (touched(Base::MimePackages), touched(Base::Applications));
+    for file in &plan.write {
+        let path = roots.base(file.base).join(&file.path);
+        write_atomic(&path, &file.contents).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    for (base, rel) in &plan.delete {
+        let path = roots.base(*base).join(rel);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    let manifest = serde_json::to_vec_pretty(&plan.manifest).expect("manifests serialise");
+    write_atomic(&manifest_path, &manifest)
+        .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+    if mime_changed {
+        refresh_cache("update-mime-database", &roots.data_home.join("mime"));
+    }
+    if apps_changed || mime_changed {
+        refresh_cache("update-desktop-database", &roots.base(Base::Applications));
+    }
+    Ok(SyncReport {
+        written: plan.write.len(),
+        deleted: plan.delete.len(),
+    })
+}
+
+/// Runs a cache tool if it is installed; launchers still work without it,
+/// only more slowly or without file associations.
+fn refresh_cache(tool: &str, dir: &Path) {
+    if !dir.exists() {
+        return;
+    }
+    match Command::new(tool).arg(dir).output() {
+        Ok(out) if !out.status.success() => tracing::warn!(
+            "{tool} {} failed: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            tracing::debug!("{tool} is not installed")
+        }
+        Err(e) => tracing::warn!("{tool}: {e}"),
+    }
+}
+
+/// Each resource's icons, rendered for the theme: all its icon files'
+/// frames together, so an `.ico` and a larger PNG complement each other.
+/// An icon that cannot be read is skipped (the entry gets a generic icon).
+fn render_icons(
+    store: &Store,
+    record: &WorkspaceRecord,
+    feed: &Feed,
+) -> BTreeMap<String, Vec<(u32, Vec<u8>)>> {
+    let limits = Limits::default();
+    let mut out = BTreeMap::new();
+    for resource in &feed.resources {
+        let mut frames = Vec::new();
+        for icon in &resource.icons {
+            let Some(path) = icon
+                .url
+                .as_ref()
+                .and_then(|u| store.file_path(record, u.as_str()))
+            else {
+                continue;
+            };
+            let Ok(bytes) = fs::read(&path) else { continue };
+            match icons::decode(&bytes, &limits) {
+                Ok(decoded) => frames.extend(decoded),
+                Err(e) => tracing::debug!(
+                    resource = %resource.id.escape_debug(),
+                    kind = ?matches!(icon.kind, IconKind::Raw),
+                    "icon skipped: {e}"
+                ),
+            }
+        }
+        if !frames.is_empty() {
+            out.insert(
+                resource.id.clone(),
+                icons::render_theme_pngs(&frames, &THEME_SIZES),
+            );
+        }
+    }
+    out
+}
+
+/// The system's `*.ext` globs from shared-mime-info's `globs2` files.
+struct SystemGlobs(HashMap<String, String>);
+
+impl SystemGlobs {
+    fn load(roots: &Roots) -> SystemGlobs {
+        let mut map = HashMap::new();
+        // Lowest priority first, so the user's own database wins.
+        let mut dirs: Vec<&PathBuf> = roots.data_dirs.iter().rev().collect();
+        dirs.push(&roots.data_home);
+        for dir in dirs {
+            let Ok(text) = fs::read_to_string(dir.join("mime/globs2")) else {
+                continue;
+            };
+            for line in text.lines().filter(|l| !l.starts_with('#')) {
+                let mut parts = line.splitn(3, ':');
+                let (Some(_weight), Some(mime), Some(pattern)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    continue;
+                };
+                // Our own types must not count as known, or they would stick.
+                if mime.starts_with("application/x-radc-") {
+                    continue;
+                }
+                let pattern = pattern.split(':').next().unwrap_or(pattern);
+                if let Some(ext) = pattern.strip_prefix("*.")
+                    && !ext.contains(['*', '?', '['])
+                {
+                    map.entry(format!(".{}", ext.to_ascii_lowercase()))
+                        .or_insert_with(|| mime.to_owned());
+                }
+            }
+        }
+        SystemGlobs(map)
+    }
+
+    fn lookup(&self, extension: &str) -> Option<String> {
+        self.0.get(&extension.to_ascii_lowercase()).cloned()
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().expect("generated files live in a directory");
+    fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
