@@ -7,5 +7,6 @@
 pub mod entry;
 pub mod icons;
 pub mod layout;
+pub mod mimeapps;
 pub mod names;
 pub mod sync;

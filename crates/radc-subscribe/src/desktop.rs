@@ -126,6 +126,7 @@ fn apply(
         Err(e) if e.kind() == io::ErrorKind::NotFound => Manifest::default(),
         Err(e) => return Err(format!("{}: {e}", manifest_path.display())),
     };
+    let associations = associations(&files);
     let plan = plan(&previous, files).map_err(|e| e.to_string())?;
     let touched = |base| {
         plan.write.iter().any(|f| f.base == base) || plan.delete.iter().any(|(b, _)| *b == base)
@@ -146,6 +147,7 @@ fn apply(
     let manifest = serde_json::to_vec_pretty(&plan.manifest).expect("manifests serialise");
     write_atomic(&manifest_path, &manifest)
         .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+    associate(roots, workspace_id, &associations)?;
     if mime_changed {
         refresh_cache("update-mime-database", &roots.data_home.join("mime"));
     }
@@ -156,6 +158,54 @@ fn apply(
         written: plan.write.len(),
         deleted: plan.delete.len(),
     })
+}
+
+/// MIME type → desktop ids, from the `MimeType=` keys of generated entries.
+fn associations(files: &[radc_desktop::sync::GeneratedFile]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for file in files.iter().filter(|f| f.base == Base::Applications) {
+        let text = String::from_utf8_lossy(&file.contents);
+        let Some(types) = text.lines().find_map(|l| l.strip_prefix("MimeType=")) else {
+            continue;
+        };
+        for mime in types.split(';').filter(|m| !m.is_empty()) {
+            out.entry(mime.to_owned())
+                .or_default()
+                .push(file.path.clone());
+        }
+    }
+    out
+}
+
+/// Lists the workspace's entries under `[Added Associations]` in the
+/// user's `mimeapps.list` ("Open with" offers them), replacing what radc
+/// listed there before for this workspace and nothing else.
+fn associate(
+    roots: &Roots,
+    workspace_id: &str,
+    wanted: &BTreeMap<String, Vec<String>>,
+) -> Result<(), String> {
+    let path = roots.config_home.join("mimeapps.list");
+    let before = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let prefix = format!("{}-", workspace_stem(workspace_id));
+    let after = radc_desktop::mimeapps::update(&before, &prefix, wanted);
+    if after == before || (before.is_empty() && wanted.is_empty()) {
+        return Ok(());
+    }
+    // Nothing but the section radc created: the file was radc's alone.
+    if after.trim() == "[Added Associations]" {
+        return match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(format!("{}: {e}", path.display()))
+            }
+            _ => Ok(()),
+        };
+    }
+    write_atomic(&path, after.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Runs a cache tool if it is installed; launchers still work without it,

@@ -1,0 +1,106 @@
+//! A workspace put on the desktop and taken off again, in temporary XDG
+//! directories: entries, menu and file associations appear, and removal
+//! leaves the user's own `mimeapps.list` exactly as it was.
+
+use radc_subscribe::desktop::{Roots, remove_workspace, sync_workspace};
+use radc_subscribe::store::{Store, WorkspaceRecord};
+use url::Url;
+
+const FEED: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<ResourceCollection SchemaVersion="2.1" xmlns="http://schemas.microsoft.com/ts/2007/05/tswf">
+  <Publisher ID="assoc.test" Name="Assoc Apps">
+    <Resources>
+      <Resource ID="writer" Title="Writer" Type="RemoteApp">
+        <FileExtensions>
+          <FileExtension Name=".txt"/>
+          <FileExtension Name=".radcdoc"/>
+        </FileExtensions>
+        <Folders><Folder Name="/Office"/></Folders>
+      </Resource>
+      <Resource ID="hidden" Title="Hidden" Type="RemoteApp" ShowByDefault="false"/>
+    </Resources>
+  </Publisher>
+</ResourceCollection>
+"#;
+
+const USER_MIMEAPPS: &str = "[Default Applications]\ntext/plain=gedit.desktop;\n\n[Added Associations]\ntext/plain=gedit.desktop;\n";
+
+#[test]
+fn associations_come_and_go_leaving_the_users_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(&dir.path().join("config"), &dir.path().join("data"));
+    let base = Url::parse("https://assoc.test/RDWeb/Feed/webfeed.aspx").unwrap();
+    let feed = radc_feed::parse(FEED.as_bytes(), &base).unwrap();
+    let record = store
+        .commit(
+            WorkspaceRecord::new("assoc.test", "Assoc Apps", base.as_str(), 0),
+            FEED.as_bytes(),
+            &[],
+        )
+        .unwrap();
+    let roots = Roots {
+        data_home: dir.path().join("share"),
+        config_home: dir.path().join("xdg"),
+        data_dirs: vec!["/usr/share".into()],
+    };
+    std::fs::create_dir_all(&roots.config_home).unwrap();
+    let mimeapps = roots.config_home.join("mimeapps.list");
+    std::fs::write(&mimeapps, USER_MIMEAPPS).unwrap();
+
+    let report = sync_workspace(&roots, &store, &record, &feed).unwrap();
+    assert!(report.written >= 4, "{report:?}");
+    let apps: Vec<String> = std::fs::read_dir(roots.data_home.join("applications"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".desktop"))
+        .collect();
+    assert_eq!(
+        apps.len(),
+        1,
+        "the hidden resource stays out of the menu: {apps:?}"
+    );
+    let entry = &apps[0];
+    let list = std::fs::read_to_string(&mimeapps).unwrap();
+    assert!(
+        list.contains(&format!("text/plain=gedit.desktop;{entry};")),
+        "{list}"
+    );
+    assert!(list.contains("application/x-radc-"), "{list}");
+    assert!(
+        list.starts_with("[Default Applications]\ntext/plain=gedit.desktop;\n"),
+        "{list}"
+    );
+    let pkg = std::fs::read_dir(roots.data_home.join("mime/packages"))
+        .unwrap()
+        .count();
+    assert_eq!(pkg, 1, "a MIME package for .radcdoc, which nobody knows");
+
+    // Unchanged: nothing written.
+    let again = sync_workspace(&roots, &store, &record, &feed).unwrap();
+    assert_eq!((again.written, again.deleted), (0, 0));
+
+    let removed = remove_workspace(&roots, "assoc.test").unwrap();
+    assert_eq!(removed.deleted, report.written);
+    assert_eq!(std::fs::read_to_string(&mimeapps).unwrap(), USER_MIMEAPPS);
+    let leftovers: Vec<_> = walk(&roots.data_home)
+        .into_iter()
+        .chain(walk(&roots.config_home))
+        .filter(|p| p.to_string_lossy().contains("radc"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
