@@ -98,13 +98,23 @@ pub fn sync_workspace(
         feed,
         &Context {
             program: &program,
-            shown: &|r| r.show_by_default,
+            shown: &|r| is_shown(record, r),
             known_mime_type: &known,
             icons: &icons,
         },
     )
     .map_err(|e| e.to_string())?;
     apply(roots, &record.id, files)
+}
+
+/// Whether a resource goes into the menu: the user's choice, else the
+/// feed's `ShowByDefault`.
+pub fn is_shown(record: &WorkspaceRecord, resource: &radc_feed::Resource) -> bool {
+    if record.hidden.contains(&resource.id) {
+        false
+    } else {
+        record.shown.contains(&resource.id) || resource.show_by_default
+    }
 }
 
 /// Removes every desktop file radc wrote for a workspace.

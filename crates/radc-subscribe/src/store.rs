@@ -66,6 +66,13 @@ pub struct WorkspaceRecord {
     pub subscribed_at: u64,
     pub last_refresh: Option<u64>,
     pub last_error: Option<String>,
+    /// Resources the user put in the menu although the feed does not show
+    /// them by default (`radc show`).
+    #[serde(default)]
+    pub shown: std::collections::BTreeSet<String>,
+    /// Resources the user took out of the menu (`radc hide`).
+    #[serde(default)]
+    pub hidden: std::collections::BTreeSet<String>,
     /// Plain http was allowed at subscribe time (test servers).
     #[serde(default)]
     pub allow_http: bool,
@@ -89,6 +96,8 @@ impl WorkspaceRecord {
             subscribed_at: now,
             last_refresh: None,
             last_error: None,
+            shown: Default::default(),
+            hidden: Default::default(),
             allow_http: false,
             ca_file: None,
             generation: 0,
@@ -257,12 +266,23 @@ impl Store {
     /// of its current record, including a generation another process may
     /// have committed meanwhile.
     pub fn record_error(&self, id: &str, error: Option<&str>) -> Result<(), StoreError> {
+        self.modify(id, |record| record.last_error = error.map(str::to_owned))
+            .map(drop)
+    }
+
+    /// Changes a workspace's current record under its lock and stores it.
+    pub fn modify(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut WorkspaceRecord),
+    ) -> Result<WorkspaceRecord, StoreError> {
         let _lock = self.lock(id)?;
         let mut record = self
             .record(id)?
             .ok_or_else(|| StoreError::NotSubscribed(id.to_owned()))?;
-        record.last_error = error.map(str::to_owned);
-        write_atomic(&self.record_path(id), &to_json(&record))
+        change(&mut record);
+        write_atomic(&self.record_path(id), &to_json(&record))?;
+        Ok(record)
     }
 
     /// Serialises changes to one workspace between processes (the runtime's

@@ -37,6 +37,10 @@ pub enum WorkspaceError {
     Store(#[from] StoreError),
     #[error("no workspace {0:?} is subscribed; see `radc workspaces`")]
     NotSubscribed(String),
+    #[error("workspace {workspace:?} has no resource {resource:?}; see `radc resources`")]
+    NoResource { workspace: String, resource: String },
+    #[error("menu entries not updated: {0}")]
+    Desktop(String),
     #[error("cannot read the CA file {}: {source}", path.display())]
     CaFile {
         path: PathBuf,
@@ -188,6 +192,49 @@ pub async fn refresh(
         store.record_error(workspace_id, Some(&e.to_string()))?;
     }
     result
+}
+
+/// Puts a resource in the menu (`show`) or takes it out, remembering the
+/// choice across refreshes. `resource` is an id or a title.
+pub fn set_shown(
+    store: &Store,
+    workspace_id: &str,
+    resource: &str,
+    show: bool,
+    options: &Options,
+) -> Result<String, WorkspaceError> {
+    let record = store
+        .record(workspace_id)?
+        .ok_or_else(|| WorkspaceError::NotSubscribed(workspace_id.to_owned()))?;
+    let feed = stored_feed(store, &record)
+        .ok_or_else(|| WorkspaceError::NotSubscribed(workspace_id.to_owned()))?;
+    let found = feed
+        .resources
+        .iter()
+        .find(|r| r.id == resource)
+        .or_else(|| {
+            feed.resources
+                .iter()
+                .find(|r| r.title.eq_ignore_ascii_case(resource))
+        })
+        .ok_or_else(|| WorkspaceError::NoResource {
+            workspace: workspace_id.to_owned(),
+            resource: resource.to_owned(),
+        })?;
+    let id = found.id.clone();
+    let record = store.modify(workspace_id, |r| {
+        r.shown.remove(&id);
+        r.hidden.remove(&id);
+        if show {
+            r.shown.insert(id.clone());
+        } else {
+            r.hidden.insert(id.clone());
+        }
+    })?;
+    if let Some(roots) = &options.desktop {
+        desktop::sync_workspace(roots, store, &record, &feed).map_err(WorkspaceError::Desktop)?;
+    }
+    Ok(id)
 }
 
 /// Forgets a workspace's stored state and files, and takes it off the

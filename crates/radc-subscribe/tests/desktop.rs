@@ -4,6 +4,7 @@
 
 use radc_subscribe::desktop::{Roots, remove_workspace, sync_workspace};
 use radc_subscribe::store::{Store, WorkspaceRecord};
+use radc_subscribe::workspace::{self, Options};
 use url::Url;
 
 const FEED: &str = r#"<?xml version="1.0" encoding="utf-8"?>
@@ -88,6 +89,60 @@ fn associations_come_and_go_leaving_the_users_own() {
         .filter(|p| p.to_string_lossy().contains("radc"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn catalog_choices_survive_refreshes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(&dir.path().join("config"), &dir.path().join("data"));
+    let base = Url::parse("https://assoc.test/RDWeb/Feed/webfeed.aspx").unwrap();
+    let feed = radc_feed::parse(FEED.as_bytes(), &base).unwrap();
+    store
+        .commit(
+            WorkspaceRecord::new("assoc.test", "Assoc Apps", base.as_str(), 0),
+            FEED.as_bytes(),
+            &[],
+        )
+        .unwrap();
+    let roots = Roots {
+        data_home: dir.path().join("share"),
+        config_home: dir.path().join("xdg"),
+        data_dirs: vec!["/usr/share".into()],
+    };
+    let options = Options {
+        desktop: Some(roots.clone()),
+        ..Options::default()
+    };
+    let in_menu = || -> Vec<String> {
+        let mut titles: Vec<String> = std::fs::read_dir(roots.data_home.join("applications"))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".desktop"))
+                    .map(|e| {
+                        let text = std::fs::read_to_string(e.path()).unwrap();
+                        text.lines()
+                            .find_map(|l| l.strip_prefix("Name="))
+                            .unwrap()
+                            .to_owned()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        titles.sort();
+        titles
+    };
+    // "hidden" is ShowByDefault=false: the user puts it in; by title.
+    let id = workspace::set_shown(&store, "assoc.test", "HIDDEN", true, &options).unwrap();
+    assert_eq!(id, "hidden");
+    assert_eq!(in_menu(), vec!["Hidden", "Writer"]);
+    workspace::set_shown(&store, "assoc.test", "writer", false, &options).unwrap();
+    assert_eq!(in_menu(), vec!["Hidden"]);
+    // A refresh rebuilds the menu from the feed and keeps the choices.
+    let record = store.record("assoc.test").unwrap().unwrap();
+    sync_workspace(&roots, &store, &record, &feed).unwrap();
+    assert_eq!(in_menu(), vec!["Hidden"]);
+    let err = workspace::set_shown(&store, "assoc.test", "nope", true, &options).unwrap_err();
+    assert!(err.to_string().contains("radc resources"), "{err}");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

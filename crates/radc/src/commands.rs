@@ -50,6 +50,14 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             json,
         } => crate::workspaces::refresh(workspace.as_deref(), &network, json).await,
         Command::Unsubscribe { workspace } => crate::workspaces::unsubscribe(&workspace).await,
+        Command::Show {
+            resource,
+            workspace,
+        } => crate::workspaces::set_shown(&resource, workspace.as_deref(), true),
+        Command::Hide {
+            resource,
+            workspace,
+        } => crate::workspaces::set_shown(&resource, workspace.as_deref(), false),
     }
 }
 

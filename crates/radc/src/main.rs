@@ -112,6 +112,24 @@ enum Command {
         /// Workspace id or name.
         workspace: String,
     },
+    /// Put a resource in the application menu (e.g. one the feed lists but
+    /// does not show by default). The choice survives refreshes.
+    Show {
+        /// Resource id or title.
+        resource: String,
+        /// Workspace id or name, if several have the resource.
+        #[arg(long)]
+        workspace: Option<String>,
+    },
+    /// Take a resource out of the application menu. The choice survives
+    /// refreshes.
+    Hide {
+        /// Resource id or title.
+        resource: String,
+        /// Workspace id or name, if several have the resource.
+        #[arg(long)]
+        workspace: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -335,6 +335,9 @@ struct ResourceJson {
     #[serde(rename = "type")]
     kind: String,
     show_by_default: bool,
+    /// Whether it is in the application menu (the user's choice, else
+    /// `show_by_default`).
+    in_menu: bool,
     file_extensions: Vec<String>,
     folders: Vec<String>,
     rdp_file: Option<PathBuf>,
@@ -368,6 +371,7 @@ pub fn resources(workspace_filter: Option<&str>, json: bool) -> Result<ExitCode>
                     ResourceType::Other(other) => other.clone(),
                 },
                 show_by_default: resource.show_by_default,
+                in_menu: radc_subscribe::desktop::is_shown(&record, resource),
                 file_extensions: resource
                     .file_extensions
                     .iter()
@@ -410,5 +414,43 @@ pub async fn unsubscribe(workspace: &str) -> Result<ExitCode> {
     }
     tell_runtime().await;
     println!("Unsubscribed from {} ({}).", record.name, record.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `radc show` / `radc hide`.
+pub fn set_shown(resource: &str, workspace_filter: Option<&str>, show: bool) -> Result<ExitCode> {
+    let store = store()?;
+    let options = Options {
+        desktop: Roots::from_environment(),
+        ..Options::default()
+    };
+    let matching: Vec<WorkspaceRecord> = records(&store, workspace_filter)?
+        .into_iter()
+        .filter(|record| {
+            stored_feed(&store, record).is_some_and(|feed| {
+                feed.resources
+                    .iter()
+                    .any(|r| r.id == resource || r.title.eq_ignore_ascii_case(resource))
+            })
+        })
+        .collect();
+    let record = match matching.as_slice() {
+        [one] => one,
+        [] => bail!("no subscribed resource is called {resource:?}; see `radc resources`"),
+        many => bail!(
+            "{resource:?} is in {} workspaces ({}); name one with --workspace",
+            many.len(),
+            many.iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let id = workspace::set_shown(&store, &record.id, resource, show, &options)?;
+    println!(
+        "{id} ({}) is {} the menu.",
+        record.name,
+        if show { "now in" } else { "no longer in" }
+    );
     Ok(ExitCode::SUCCESS)
 }
