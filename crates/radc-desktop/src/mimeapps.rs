@@ -6,14 +6,32 @@
 
 use std::collections::BTreeMap;
 
-const ADDED: &str = "[Added Associations]";
+/// The section that makes "Open with" offer an application.
+pub const ADDED: &str = "[Added Associations]";
+/// The section that makes an application the default for a type.
+pub const DEFAULTS: &str = "[Default Applications]";
 
 /// Returns `text` with every desktop id starting with `prefix` removed from
 /// `[Added Associations]`, then `wanted` (MIME type → desktop ids) added.
 /// Keys left with no value are dropped; the section is created if needed.
 pub fn update(text: &str, prefix: &str, wanted: &BTreeMap<String, Vec<String>>) -> String {
+    update_section(text, ADDED, prefix, wanted, false)
+}
+
+/// Like [`update`], for any section; with `first`, radc's ids go before the
+/// others (in `[Default Applications]`, the first installed id wins).
+pub fn update_section(
+    text: &str,
+    header: &str,
+    prefix: &str,
+    wanted: &BTreeMap<String, Vec<String>>,
+    first: bool,
+) -> String {
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    let start = lines.iter().position(|l| l.trim() == ADDED);
+    let start = lines.iter().position(|l| l.trim() == header);
+    if start.is_none() && wanted.values().all(Vec::is_empty) {
+        return text.to_owned();
+    }
     let (start, end) = match start {
         Some(start) => {
             let end = lines[start + 1..]
@@ -26,7 +44,7 @@ pub fn update(text: &str, prefix: &str, wanted: &BTreeMap<String, Vec<String>>) 
             if lines.last().is_some_and(|l| !l.trim().is_empty()) {
                 lines.push(String::new());
             }
-            lines.push(ADDED.to_owned());
+            lines.push(header.to_owned());
             (lines.len() - 1, lines.len())
         }
     };
@@ -45,7 +63,11 @@ pub fn update(text: &str, prefix: &str, wanted: &BTreeMap<String, Vec<String>>) 
             .map(str::to_owned)
             .collect();
         if let Some(ours) = remaining.remove(key) {
-            ids.extend(ours);
+            if first {
+                ids.splice(0..0, ours);
+            } else {
+                ids.extend(ours);
+            }
         }
         if !ids.is_empty() {
             section.push(format!("{key}={};", ids.join(";")));
@@ -146,10 +168,33 @@ text/html=firefox.desktop;
             &wanted(&[("text/x-a", &["radc-w-a.desktop"])]),
         );
         assert_eq!(out, "[Added Associations]\ntext/x-a=radc-w-a.desktop;\n");
+        let no_defaults = "[Added Associations]\n";
+        assert_eq!(
+            update_section(no_defaults, DEFAULTS, "radc-w-", &BTreeMap::new(), true),
+            no_defaults,
+            "no section is created just to remove nothing from it"
+        );
         assert_eq!(
             update(&out, "radc-w-", &BTreeMap::new()),
             "[Added Associations]\n"
         );
+    }
+
+    #[test]
+    fn defaults_go_first_and_come_out_cleanly() {
+        let on = update_section(
+            USER,
+            DEFAULTS,
+            "radc-w-",
+            &wanted(&[("text/plain", &["radc-w-a.desktop"])]),
+            true,
+        );
+        assert!(
+            on.contains("[Default Applications]\ntext/plain=radc-w-a.desktop;gedit.desktop;\n"),
+            "{on}"
+        );
+        let off = update_section(&on, DEFAULTS, "radc-w-", &BTreeMap::new(), true);
+        assert_eq!(off, USER);
     }
 
     #[test]

@@ -104,7 +104,7 @@ pub fn sync_workspace(
         },
     )
     .map_err(|e| e.to_string())?;
-    apply(roots, &record.id, files)
+    apply(roots, &record.id, files, record.default_handlers)
 }
 
 /// Whether a resource goes into the menu: the user's choice, else the
@@ -119,7 +119,7 @@ pub fn is_shown(record: &WorkspaceRecord, resource: &radc_feed::Resource) -> boo
 
 /// Removes every desktop file radc wrote for a workspace.
 pub fn remove_workspace(roots: &Roots, workspace_id: &str) -> Result<SyncReport, String> {
-    let report = apply(roots, workspace_id, Vec::new())?;
+    let report = apply(roots, workspace_id, Vec::new(), false)?;
     let _ = fs::remove_file(roots.manifest_path(workspace_id));
     Ok(report)
 }
@@ -128,6 +128,7 @@ fn apply(
     roots: &Roots,
     workspace_id: &str,
     files: Vec<radc_desktop::sync::GeneratedFile>,
+    defaults: bool,
 ) -> Result<SyncReport, String> {
     let manifest_path = roots.manifest_path(workspace_id);
     let previous: Manifest = match fs::read(&manifest_path) {
@@ -157,7 +158,7 @@ fn apply(
     let manifest = serde_json::to_vec_pretty(&plan.manifest).expect("manifests serialise");
     write_atomic(&manifest_path, &manifest)
         .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
-    associate(roots, workspace_id, &associations)?;
+    associate(roots, workspace_id, &associations, defaults)?;
     if mime_changed {
         refresh_cache("update-mime-database", &roots.data_home.join("mime"));
     }
@@ -194,6 +195,7 @@ fn associate(
     roots: &Roots,
     workspace_id: &str,
     wanted: &BTreeMap<String, Vec<String>>,
+    defaults: bool,
 ) -> Result<(), String> {
     let path = roots.config_home.join("mimeapps.list");
     let before = match fs::read_to_string(&path) {
@@ -202,12 +204,21 @@ fn associate(
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
     let prefix = format!("{}-", workspace_stem(workspace_id));
-    let after = radc_desktop::mimeapps::update(&before, &prefix, wanted);
+    let added = radc_desktop::mimeapps::update(&before, &prefix, wanted);
+    let none = BTreeMap::new();
+    let after = radc_desktop::mimeapps::update_section(
+        &added,
+        radc_desktop::mimeapps::DEFAULTS,
+        &prefix,
+        if defaults { wanted } else { &none },
+        true,
+    );
     if after == before || (before.is_empty() && wanted.is_empty()) {
         return Ok(());
     }
-    // Nothing but the section radc created: the file was radc's alone.
-    if after.trim() == "[Added Associations]" {
+    // Nothing but the sections radc created: the file was radc's alone.
+    let leftover: String = after.split_whitespace().collect();
+    if leftover == "[AddedAssociations]" || leftover == "[AddedAssociations][DefaultApplications]" {
         return match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Err(format!("{}: {e}", path.display()))

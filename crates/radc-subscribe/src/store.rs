@@ -73,6 +73,10 @@ pub struct WorkspaceRecord {
     /// Resources the user took out of the menu (`radc hide`).
     #[serde(default)]
     pub hidden: std::collections::BTreeSet<String>,
+    /// The user made this workspace's resources the default applications
+    /// for their file types (`--default-handlers`).
+    #[serde(default)]
+    pub default_handlers: bool,
     /// Plain http was allowed at subscribe time (test servers).
     #[serde(default)]
     pub allow_http: bool,
@@ -98,6 +102,7 @@ impl WorkspaceRecord {
             last_error: None,
             shown: Default::default(),
             hidden: Default::default(),
+            default_handlers: false,
             allow_http: false,
             ca_file: None,
             generation: 0,

@@ -237,6 +237,23 @@ pub fn set_shown(
     Ok(id)
 }
 
+/// Makes a workspace's resources the default applications for their file
+/// types, or stops doing so. Only ever on the user's request.
+pub fn set_default_handlers(
+    store: &Store,
+    workspace_id: &str,
+    on: bool,
+    options: &Options,
+) -> Result<(), WorkspaceError> {
+    let record = store.modify(workspace_id, |r| r.default_handlers = on)?;
+    if let Some(roots) = &options.desktop {
+        let feed = stored_feed(store, &record)
+            .ok_or_else(|| WorkspaceError::NotSubscribed(workspace_id.to_owned()))?;
+        desktop::sync_workspace(roots, store, &record, &feed).map_err(WorkspaceError::Desktop)?;
+    }
+    Ok(())
+}
+
 /// Forgets a workspace's stored state and files, and takes it off the
 /// desktop.
 pub fn unsubscribe(

@@ -143,6 +143,28 @@ fn catalog_choices_survive_refreshes() {
     assert_eq!(in_menu(), vec!["Hidden"]);
     let err = workspace::set_shown(&store, "assoc.test", "nope", true, &options).unwrap_err();
     assert!(err.to_string().contains("radc resources"), "{err}");
+
+    // Default handlers only on request, and cleanly off again.
+    let mimeapps = roots.config_home.join("mimeapps.list");
+    std::fs::write(&mimeapps, USER_MIMEAPPS).unwrap();
+    workspace::set_shown(&store, "assoc.test", "writer", true, &options).unwrap();
+    let list = std::fs::read_to_string(&mimeapps).unwrap();
+    assert!(
+        list.starts_with("[Default Applications]\ntext/plain=gedit.desktop;\n"),
+        "{list}"
+    );
+    workspace::set_default_handlers(&store, "assoc.test", true, &options).unwrap();
+    let list = std::fs::read_to_string(&mimeapps).unwrap();
+    assert!(
+        list.starts_with("[Default Applications]\ntext/plain=radc-"),
+        "the resource comes first for its types: {list}"
+    );
+    workspace::set_default_handlers(&store, "assoc.test", false, &options).unwrap();
+    let list = std::fs::read_to_string(&mimeapps).unwrap();
+    assert!(
+        list.starts_with("[Default Applications]\ntext/plain=gedit.desktop;\n"),
+        "{list}"
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

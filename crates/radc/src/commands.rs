@@ -28,6 +28,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             target,
             username,
             password_stdin,
+            default_handlers,
             network,
             json,
         } => {
@@ -35,10 +36,14 @@ pub async fn run(command: Command) -> Result<ExitCode> {
                 &target,
                 username.as_deref(),
                 password_stdin,
+                default_handlers,
                 &network,
                 json,
             )
             .await
+        }
+        Command::DefaultHandlers { workspace, state } => {
+            crate::workspaces::default_handlers(&workspace, state == "on")
         }
         Command::Workspaces { json } => crate::workspaces::workspaces(json),
         Command::Resources { workspace, json } => {

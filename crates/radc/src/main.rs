@@ -77,6 +77,10 @@ enum Command {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Also make the workspace's RemoteApps the default applications
+        /// for their file types (otherwise they are only offered).
+        #[arg(long)]
+        default_handlers: bool,
         #[command(flatten)]
         network: workspaces::Network,
         /// Print JSON for scripts.
@@ -120,6 +124,14 @@ enum Command {
         /// Workspace id or name, if several have the resource.
         #[arg(long)]
         workspace: Option<String>,
+    },
+    /// Make a workspace's RemoteApps the default applications for their
+    /// file types, or stop.
+    DefaultHandlers {
+        /// Workspace id or name.
+        workspace: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
     },
     /// Take a resource out of the application menu. The choice survives
     /// refreshes.

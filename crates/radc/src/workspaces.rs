@@ -96,6 +96,7 @@ pub async fn subscribe(
     target: &str,
     username: Option<&str>,
     password_stdin: bool,
+    default_handlers: bool,
     network: &Network,
     json: bool,
 ) -> Result<ExitCode> {
@@ -126,6 +127,9 @@ pub async fn subscribe(
         })
     })?;
     let mut notes = outcome.warnings.clone();
+    if default_handlers {
+        workspace::set_default_handlers(&store, &outcome.record.id, true, &options)?;
+    }
     if let Some(credentials) = &credentials
         && let Some(note) = remember(&outcome.record, credentials).await
     {
@@ -451,6 +455,23 @@ pub fn set_shown(resource: &str, workspace_filter: Option<&str>, show: bool) -> 
         "{id} ({}) is {} the menu.",
         record.name,
         if show { "now in" } else { "no longer in" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `radc default-handlers WORKSPACE on|off`.
+pub fn default_handlers(workspace_filter: &str, on: bool) -> Result<ExitCode> {
+    let store = store()?;
+    let record = records(&store, Some(workspace_filter))?.remove(0);
+    let options = Options {
+        desktop: Roots::from_environment(),
+        ..Options::default()
+    };
+    workspace::set_default_handlers(&store, &record.id, on, &options)?;
+    println!(
+        "{}'s RemoteApps are {} the default applications for their file types.",
+        record.name,
+        if on { "now" } else { "no longer" }
     );
     Ok(ExitCode::SUCCESS)
 }
