@@ -18,6 +18,9 @@ use crate::entry::{self, Entry, EntryError, Kind};
 use crate::names::{resource_stem, workspace_stem};
 use crate::sync::{Base, GeneratedFile};
 
+/// An icon rendered at theme sizes: `(size, PNG bytes)`.
+pub type Rendered = Vec<(u32, Vec<u8>)>;
+
 /// What the caller knows that the feed does not.
 pub struct Context<'a> {
     /// Absolute path of the `radc` executable.
@@ -28,7 +31,10 @@ pub struct Context<'a> {
     /// The system's MIME type for a file extension (`.docx`), if it has one.
     pub known_mime_type: &'a dyn Fn(&str) -> Option<String>,
     /// Rendered icon PNGs by resource id: `(size, bytes)`.
-    pub icons: &'a BTreeMap<String, Vec<(u32, Vec<u8>)>>,
+    pub icons: &'a BTreeMap<String, Rendered>,
+    /// Rendered document icons by (resource id, lowercase extension), for
+    /// the MIME types radc defines.
+    pub extension_icons: &'a BTreeMap<(String, String), Rendered>,
 }
 
 /// Extensions accepted from a feed: a dot and up to 31 of `[A-Za-z0-9_+-]`.
@@ -99,7 +105,19 @@ pub fn workspace_files(feed: &Feed, cx: &Context<'_>) -> Result<Vec<GeneratedFil
         {
             let mime = (cx.known_mime_type)(&ext).unwrap_or_else(|| {
                 let own = own_mime_type(ws, &ext);
-                own_types.insert((own.clone(), ext.clone()));
+                if own_types.insert((own.clone(), ext.clone())) {
+                    // The theme looks a type's icon up by its name with `-`
+                    // for `/`.
+                    let icon_name = own.replace('/', "-");
+                    let key = (resource.id.clone(), ext.clone());
+                    for (size, png) in cx.extension_icons.get(&key).into_iter().flatten() {
+                        files.push(GeneratedFile {
+                            base: Base::Icons,
+                            path: format!("hicolor/{size}x{size}/mimetypes/{icon_name}.png"),
+                            contents: png.clone(),
+                        });
+                    }
+                }
                 own
             });
             if !mime_types.contains(&mime) {

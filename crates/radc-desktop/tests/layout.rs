@@ -58,6 +58,7 @@ fn a_workspace_becomes_valid_desktop_files() {
             shown: &|r| r.show_by_default,
             known_mime_type: &known,
             icons: &icons,
+            extension_icons: &BTreeMap::new(),
         },
     )
     .unwrap();

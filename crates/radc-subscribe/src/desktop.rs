@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use radc_desktop::icons::{self, Limits, THEME_SIZES};
-use radc_desktop::layout::{Context, workspace_files};
+use radc_desktop::layout::{Context, Rendered, workspace_files};
 use radc_desktop::names::workspace_stem;
 use radc_desktop::sync::{Base, Manifest, plan};
 use radc_feed::{Feed, IconKind};
@@ -100,7 +100,8 @@ pub fn sync_workspace(
             program: &program,
             shown: &|r| is_shown(record, r),
             known_mime_type: &known,
-            icons: &icons,
+            icons: &icons.resources,
+            extension_icons: &icons.extensions,
         },
     )
     .map_err(|e| e.to_string())?;
@@ -249,19 +250,21 @@ fn refresh_cache(tool: &str, dir: &Path) {
     }
 }
 
-/// Each resource's icons, rendered for the theme: all its icon files'
-/// frames together, so an `.ico` and a larger PNG complement each other.
-/// An icon that cannot be read is skipped (the entry gets a generic icon).
-fn render_icons(
-    store: &Store,
-    record: &WorkspaceRecord,
-    feed: &Feed,
-) -> BTreeMap<String, Vec<(u32, Vec<u8>)>> {
-    let limits = Limits::default();
-    let mut out = BTreeMap::new();
-    for resource in &feed.resources {
+/// Rendered icons of a workspace: per resource, and per (resource, file
+/// extension) for the documents it opens.
+struct RenderedIcons {
+    resources: BTreeMap<String, Rendered>,
+    extensions: BTreeMap<(String, String), Rendered>,
+}
+
+/// Each icon set rendered for the theme: all its files' frames together,
+/// so an `.ico` and a larger PNG complement each other. An icon that cannot
+/// be read is skipped (the entry gets a generic icon).
+fn render_icons(store: &Store, record: &WorkspaceRecord, feed: &Feed) -> RenderedIcons {
+    let render = |icons: &[radc_feed::Icon]| -> Option<Rendered> {
+        let limits = Limits::default();
         let mut frames = Vec::new();
-        for icon in &resource.icons {
+        for icon in icons {
             let Some(path) = icon
                 .url
                 .as_ref()
@@ -273,17 +276,29 @@ fn render_icons(
             match icons::decode(&bytes, &limits) {
                 Ok(decoded) => frames.extend(decoded),
                 Err(e) => tracing::debug!(
-                    resource = %resource.id.escape_debug(),
-                    kind = ?matches!(icon.kind, IconKind::Raw),
-                    "icon skipped: {e}"
+                    raw = matches!(icon.kind, IconKind::Raw),
+                    "icon {} skipped: {e}",
+                    path.display()
                 ),
             }
         }
-        if !frames.is_empty() {
-            out.insert(
-                resource.id.clone(),
-                icons::render_theme_pngs(&frames, &THEME_SIZES),
-            );
+        (!frames.is_empty()).then(|| icons::render_theme_pngs(&frames, &THEME_SIZES))
+    };
+    let mut out = RenderedIcons {
+        resources: BTreeMap::new(),
+        extensions: BTreeMap::new(),
+    };
+    for resource in &feed.resources {
+        if let Some(rendered) = render(&resource.icons) {
+            out.resources.insert(resource.id.clone(), rendered);
+        }
+        for ext in &resource.file_extensions {
+            if let Some(rendered) = render(&ext.icons) {
+                out.extensions.insert(
+                    (resource.id.clone(), ext.name.to_ascii_lowercase()),
+                    rendered,
+                );
+            }
         }
     }
     out

@@ -2,8 +2,9 @@
 //! directories: entries, menu and file associations appear, and removal
 //! leaves the user's own `mimeapps.list` exactly as it was.
 
+use radc_desktop::icons::{Frame, render_theme_pngs};
 use radc_subscribe::desktop::{Roots, remove_workspace, sync_workspace};
-use radc_subscribe::store::{Store, WorkspaceRecord};
+use radc_subscribe::store::{Download, FileKind, Store, WorkspaceRecord};
 use radc_subscribe::workspace::{self, Options};
 use url::Url;
 
@@ -14,7 +15,11 @@ const FEED: &str = r#"<?xml version="1.0" encoding="utf-8"?>
       <Resource ID="writer" Title="Writer" Type="RemoteApp">
         <FileExtensions>
           <FileExtension Name=".txt"/>
-          <FileExtension Name=".radcdoc"/>
+          <FileExtension Name=".radcdoc">
+            <FileAssociationIcons>
+              <Icon32 Dimensions="32x32" FileType="Png" FileURL="/icons/radcdoc.png"/>
+            </FileAssociationIcons>
+          </FileExtension>
         </FileExtensions>
         <Folders><Folder Name="/Office"/></Folders>
       </Resource>
@@ -32,11 +37,19 @@ fn associations_come_and_go_leaving_the_users_own() {
     let store = Store::new(&dir.path().join("config"), &dir.path().join("data"));
     let base = Url::parse("https://assoc.test/RDWeb/Feed/webfeed.aspx").unwrap();
     let feed = radc_feed::parse(FEED.as_bytes(), &base).unwrap();
+    let icon = {
+        let frame = Frame::from_rgba(32, 32, vec![200; 32 * 32 * 4]).unwrap();
+        render_theme_pngs(&[frame], &[32]).remove(0).1
+    };
     let record = store
         .commit(
             WorkspaceRecord::new("assoc.test", "Assoc Apps", base.as_str(), 0),
             FEED.as_bytes(),
-            &[],
+            &[Download {
+                url: "https://assoc.test/icons/radcdoc.png".into(),
+                kind: FileKind::Png,
+                bytes: icon,
+            }],
         )
         .unwrap();
     let roots = Roots {
@@ -75,6 +88,16 @@ fn associations_come_and_go_leaving_the_users_own() {
         .unwrap()
         .count();
     assert_eq!(pkg, 1, "a MIME package for .radcdoc, which nobody knows");
+    let type_icons: Vec<String> =
+        std::fs::read_dir(roots.data_home.join("icons/hicolor/32x32/mimetypes"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+    assert_eq!(type_icons.len(), 1, "{type_icons:?}");
+    assert!(
+        type_icons[0].starts_with("application-x-radc-") && type_icons[0].ends_with("-radcdoc.png"),
+        "the document icon is named after its MIME type: {type_icons:?}"
+    );
 
     // Unchanged: nothing written.
     let again = sync_workspace(&roots, &store, &record, &feed).unwrap();
