@@ -189,7 +189,9 @@ fn icon() -> impl Strategy<Value = Icon> {
         Just(IconKind::Raw),
         prop::sample::select(vec![16u32, 32, 48, 64, 100, 256]).prop_map(IconKind::Sized),
         Just(IconKind::Generic),
-        "Icon[A-Z][a-z]{1,6}".prop_map(IconKind::Other),
+        "Icon[A-Z][a-z]{1,6}"
+            .prop_filter("IconRaw is a known kind, not Other", |n| n != "IconRaw")
+            .prop_map(IconKind::Other),
     ];
     (
         kind,
