@@ -160,10 +160,17 @@ pub fn workspace_files(feed: &Feed, cx: &Context<'_>) -> Result<Vec<GeneratedFil
             menus.entry(String::new()).or_default().push(file_name);
         } else {
             for folder in &resource.folders {
-                menus
-                    .entry(folder.clone())
-                    .or_default()
-                    .push(file_name.clone());
+                // "/" is the workspace's own menu.
+                let key = if folder.trim_matches('/').is_empty() {
+                    String::new()
+                } else {
+                    folder.clone()
+                };
+                let entries = menus.entry(key).or_default();
+                if entries.contains(&file_name) {
+                    continue;
+                }
+                entries.push(file_name.clone());
             }
         }
     }
