@@ -103,6 +103,30 @@ fn associations_come_and_go_leaving_the_users_own() {
     let again = sync_workspace(&roots, &store, &record, &feed).unwrap();
     assert_eq!((again.written, again.deleted), (0, 0));
 
+    // A refresh brings a new document icon: only its rendered sizes are
+    // rewritten, not the entries or the menu.
+    let new_icon = {
+        let frame = Frame::from_rgba(32, 32, vec![40; 32 * 32 * 4]).unwrap();
+        render_theme_pngs(&[frame], &[32]).remove(0).1
+    };
+    let record = store
+        .commit(
+            record.clone(),
+            FEED.as_bytes(),
+            &[Download {
+                url: "https://assoc.test/icons/radcdoc.png".into(),
+                kind: FileKind::Png,
+                bytes: new_icon,
+            }],
+        )
+        .unwrap();
+    let changed = sync_workspace(&roots, &store, &record, &feed).unwrap();
+    let sizes = std::fs::read_dir(roots.data_home.join("icons/hicolor"))
+        .unwrap()
+        .count();
+    assert_eq!(changed.written, sizes, "{changed:?}");
+    assert_eq!(changed.deleted, 0);
+
     let removed = remove_workspace(&roots, "assoc.test").unwrap();
     assert_eq!(removed.deleted, report.written);
     assert_eq!(std::fs::read_to_string(&mimeapps).unwrap(), USER_MIMEAPPS);
