@@ -14,7 +14,8 @@ packages=(
   procps          # ps/pgrep, used by the benchmarks
   dnsmasq-base    # a real DNS server on loopback for e-mail discovery tests
   gnome-keyring   # a real Secret Service for the stored-password tests
-  desktop-file-utils  # desktop-file-validate checks every generated entry
+  desktop-file-utils  # desktop-file-validate, update-desktop-database
+  shared-mime-info    # update-mime-database, for file types a feed brings
 )
 
 missing=()
