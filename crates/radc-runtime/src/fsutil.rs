@@ -1,8 +1,8 @@
 //! The few filesystem operations the runtime needs, done carefully.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// `$XDG_CONFIG_HOME`, or `~/.config` when it is unset or not absolute (as
@@ -16,48 +16,8 @@ pub fn xdg_state_home() -> Option<PathBuf> {
     xdg_dir("XDG_STATE_HOME", ".local/state")
 }
 
-fn xdg_dir(variable: &str, under_home: &str) -> Option<PathBuf> {
-    let absolute = |var: &str| {
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
-    absolute(variable).or_else(|| absolute("HOME").map(|home| home.join(under_home)))
-}
-
-/// Replaces `path` with `contents` so that a crash at any moment leaves
-/// either the old file or the new one: write a temporary file beside it,
-/// fsync it, rename it over the old one, fsync the directory.
-pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
+pub use radc_subscribe::fsutil::write_atomic;
+use radc_subscribe::fsutil::xdg_dir;
 
 /// Reads a file, `None` if it does not exist.
 pub fn read_optional(path: &Path) -> io::Result<Option<String>> {

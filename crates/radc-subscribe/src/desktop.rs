@@ -6,9 +6,8 @@
 //! freedesktop cache tools when they exist.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -18,6 +17,7 @@ use radc_desktop::names::workspace_stem;
 use radc_desktop::sync::{Base, Manifest, plan};
 use radc_feed::{Feed, IconKind};
 
+use crate::fsutil::xdg_dir;
 use crate::store::{Store, WorkspaceRecord};
 
 /// Where generated files go: normally `$XDG_DATA_HOME` and
@@ -32,15 +32,6 @@ pub struct Roots {
 
 impl Roots {
     pub fn from_environment() -> Option<Roots> {
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute());
-        let dir = |var: &str, fallback: &str| {
-            std::env::var_os(var)
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-                .or_else(|| home.as_ref().map(|h| h.join(fallback)))
-        };
         let data_dirs = std::env::var("XDG_DATA_DIRS")
             .ok()
             .filter(|v| !v.is_empty())
@@ -50,8 +41,8 @@ impl Roots {
             .filter(|p| p.is_absolute())
             .collect();
         Some(Roots {
-            data_home: dir("XDG_DATA_HOME", ".local/share")?,
-            config_home: dir("XDG_CONFIG_HOME", ".config")?,
+            data_home: xdg_dir("XDG_DATA_HOME", ".local/share")?,
+            config_home: xdg_dir("XDG_CONFIG_HOME", ".config")?,
             data_dirs,
         })
     }
@@ -345,28 +336,7 @@ impl SystemGlobs {
     }
 }
 
+/// Generated files are readable by everyone, like the rest of a desktop.
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().expect("generated files live in a directory");
-    fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::fsutil::write_atomic(path, bytes, 0o644)
 }

@@ -3,6 +3,7 @@
 
 pub mod desktop;
 pub mod dns;
+pub mod fsutil;
 pub mod http;
 pub mod secrets;
 pub mod store;

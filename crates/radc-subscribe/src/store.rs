@@ -27,6 +27,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::fsutil::xdg_dir;
+
 const RECORD_VERSION: u32 = 1;
 const FEED_FILE: &str = "feed.xml";
 const FILES_DIR: &str = "files";
@@ -145,19 +147,8 @@ pub struct Store {
 impl Store {
     /// The store under the XDG config and data directories.
     pub fn from_environment() -> Result<Store, StoreError> {
-        let dir = |var: &str, fallback: &str| {
-            std::env::var_os(var)
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-                .or_else(|| {
-                    std::env::var_os("HOME")
-                        .map(PathBuf::from)
-                        .filter(|p| p.is_absolute())
-                        .map(|h| h.join(fallback))
-                })
-        };
-        let config = dir("XDG_CONFIG_HOME", ".config").ok_or(StoreError::NoHome)?;
-        let data = dir("XDG_DATA_HOME", ".local/share").ok_or(StoreError::NoHome)?;
+        let config = xdg_dir("XDG_CONFIG_HOME", ".config").ok_or(StoreError::NoHome)?;
+        let data = xdg_dir("XDG_DATA_HOME", ".local/share").ok_or(StoreError::NoHome)?;
         Ok(Store::new(&config.join("radc"), &data.join("radc")))
     }
 
@@ -404,30 +395,7 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().expect("records live in a directory");
-    fs::create_dir_all(dir).map_err(io_error(dir))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io_error(&tmp))?;
-        file.write_all(bytes).map_err(io_error(&tmp))?;
-        file.sync_all().map_err(io_error(&tmp))?;
-        fs::rename(&tmp, path).map_err(io_error(path))?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::fsutil::write_atomic(path, bytes, 0o600).map_err(io_error(path))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
