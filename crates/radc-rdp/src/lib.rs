@@ -7,6 +7,9 @@
 //! sizes are bounded. Unknown settings are kept, in order, so a file can be
 //! passed on or re-signed without losing anything.
 
+pub mod freerdp;
+pub mod signature;
+
 use std::fmt;
 
 /// Largest file accepted.
