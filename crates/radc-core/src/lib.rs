@@ -11,8 +11,9 @@ pub mod error_events;
 pub mod registry;
 pub mod restype;
 pub mod runtime;
+pub mod trust;
 pub mod validate;
 
 pub use error::{ErrorKind, Result, RuntimeError};
-pub use registry::{Cookie, RegistryEvent, RemovalReason};
+pub use registry::{Cookie, Exit, Kind, RegistryEvent, RemovalReason};
 pub use runtime::RuntimeCore;

@@ -1,5 +1,6 @@
-//! The registry of live connections: every custom client (and, later, every
-//! built-in connection) that told the runtime it belongs to a workspace.
+//! The registry of live connections: every custom client that told the
+//! runtime it belongs to a workspace, and every connection the runtime
+//! launched itself.
 //!
 //! A registration goes through three states:
 //!
@@ -12,6 +13,12 @@
 //! Only `Connected` and `Disconnecting` registrations are listed and belong
 //! to a workspace: while probing, the runtime does not yet know which
 //! workspace the client is part of.
+//!
+//! A launched connection ([`Kind::Launched`]) starts `Connected`: the runtime
+//! knows its workspace and name. It has no grace deadline: the runtime ends
+//! the process itself, and the registration goes only when the process has
+//! exited ([`Registry::launched_exited`]), so an entry never outlives or
+//! predeceases its process.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -73,6 +80,43 @@ impl State {
     }
 }
 
+/// Who is behind a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A program that called `AddResource` and serves `IssueDisconnect`.
+    Client,
+    /// A connection process the runtime started itself.
+    Launched,
+}
+
+impl Kind {
+    /// The word `ListConnections` and `radc status` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Client => "custom",
+            Kind::Launched => "built-in",
+        }
+    }
+}
+
+/// How a launched process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Exit {
+    /// It exited with this status code.
+    Code(i32),
+    /// A signal with this number ended it.
+    Signal(i32),
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Exit::Code(code) => write!(f, "exited:{code}"),
+            Exit::Signal(signal) => write!(f, "signal:{signal}"),
+        }
+    }
+}
+
 /// Why a registration went away; the `reason` of `ResourceRemoved`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RemovalReason {
@@ -86,25 +130,36 @@ pub enum RemovalReason {
     /// The client did not answer `GetResourceId`/`GetResourceDisplayName`
     /// properly.
     InvalidClient,
+    /// A launched connection's process ended; shown as `exited:CODE` or
+    /// `signal:NUMBER`.
+    Exited(Exit),
 }
 
-impl RemovalReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
+impl fmt::Display for RemovalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
             RemovalReason::Removed => "removed",
             RemovalReason::ClientVanished => "client-vanished",
             RemovalReason::Disconnected => "disconnected",
             RemovalReason::InvalidClient => "invalid-client",
-        }
+            RemovalReason::Exited(exit) => return exit.fmt(f),
+        })
     }
 }
+
+/// The `peer` of launched registrations: no bus connection has an empty
+/// unique name, so it can never be a client's.
+pub const LAUNCHED_PEER: &str = "";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
     pub cookie: Cookie,
-    /// Unique bus name of the connection that added it.
+    pub kind: Kind,
+    /// Unique bus name of the connection that added it; [`LAUNCHED_PEER`]
+    /// for launched connections.
     pub peer: String,
-    /// Object path of the client's `WorkspaceClientExt1` object on `peer`.
+    /// Object path of the client's `WorkspaceClientExt1` object on `peer`;
+    /// empty for launched connections.
     pub object_path: String,
     pub workspace_id: Option<String>,
     pub display_name: Option<String>,
@@ -134,8 +189,11 @@ pub enum RegistryEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisconnectTarget {
     pub cookie: Cookie,
+    pub kind: Kind,
     pub peer: String,
     pub object_path: String,
+    /// For a launched connection, the process (and process group) to end.
+    pub pid: u32,
 }
 
 #[derive(Debug)]
@@ -175,6 +233,52 @@ impl Registry {
                 validate::for_log(object_path)
             )));
         }
+        if peer == LAUNCHED_PEER {
+            return Err(RuntimeError::invalid_args("a client needs a bus name"));
+        }
+        self.insert(Kind::Client, peer, object_path, now)
+    }
+
+    /// Records a connection the runtime launched as process `pid`; it is
+    /// listed at once.
+    pub fn add_launched(
+        &mut self,
+        workspace_id: &str,
+        display_name: &str,
+        pid: u32,
+        now: Instant,
+    ) -> Result<(Cookie, RegistryEvent)> {
+        validate::workspace_id(workspace_id)?;
+        validate::display_name("resource display name", display_name)?;
+        let cookie = self.insert(Kind::Launched, LAUNCHED_PEER, "", now)?;
+        let entry = self.entries.get_mut(&cookie).expect("just inserted");
+        entry.workspace_id = Some(workspace_id.to_owned());
+        entry.display_name = Some(display_name.to_owned());
+        entry.pid = pid;
+        entry.state = State::Connected;
+        let event = RegistryEvent::Added {
+            cookie,
+            workspace_id: workspace_id.to_owned(),
+            display_name: display_name.to_owned(),
+        };
+        Ok((cookie, event))
+    }
+
+    /// A launched connection's process ended.
+    pub fn launched_exited(&mut self, cookie: Cookie, exit: Exit) -> Option<RegistryEvent> {
+        match self.entries.get(&cookie)?.kind {
+            Kind::Launched => self.take(cookie, RemovalReason::Exited(exit)),
+            Kind::Client => None,
+        }
+    }
+
+    fn insert(
+        &mut self,
+        kind: Kind,
+        peer: &str,
+        object_path: &str,
+        now: Instant,
+    ) -> Result<Cookie> {
         let held = self.by_peer.get(peer).map_or(0, BTreeSet::len);
         if held >= MAX_REGISTRATIONS_PER_PEER {
             return Err(RuntimeError::failed(format!(
@@ -196,6 +300,7 @@ impl Registry {
             cookie,
             Registration {
                 cookie,
+                kind,
                 peer: peer.to_owned(),
                 object_path: object_path.to_owned(),
                 workspace_id: None,
@@ -256,6 +361,11 @@ impl Registry {
         let entry = self.entries.get(&cookie).ok_or_else(|| {
             RuntimeError::not_found(format!("no registration has cookie {cookie}"))
         })?;
+        if entry.kind == Kind::Launched {
+            return Err(RuntimeError::access_denied(format!(
+                "cookie {cookie} is a connection radc launched; disconnect its workspace to end it"
+            )));
+        }
         if entry.peer != peer {
             return Err(RuntimeError::access_denied(format!(
                 "cookie {cookie} was registered by another connection; only it may remove it"
@@ -268,6 +378,9 @@ impl Registry {
 
     /// `peer`'s bus connection closed: drop everything it held.
     pub fn peer_vanished(&mut self, peer: &str) -> Vec<RegistryEvent> {
+        if peer == LAUNCHED_PEER {
+            return Vec::new();
+        }
         let Some(cookies) = self.by_peer.remove(peer) else {
             return Vec::new();
         };
@@ -291,8 +404,10 @@ impl Registry {
                 }
                 DisconnectTarget {
                     cookie: r.cookie,
+                    kind: r.kind,
                     peer: r.peer.clone(),
                     object_path: r.object_path.clone(),
+                    pid: r.pid,
                 }
             })
             .collect()
@@ -300,8 +415,10 @@ impl Registry {
 
     /// `IssueDisconnect` to `cookie` has finished (answered, failed or timed
     /// out): the client now has until `deadline` to go away by itself.
+    /// Launched connections get no deadline: they go when their process does.
     pub fn arm_grace(&mut self, cookie: Cookie, deadline: Instant) {
         if let Some(entry) = self.entries.get_mut(&cookie)
+            && entry.kind == Kind::Client
             && let State::Disconnecting { deadline: d } = &mut entry.state
         {
             *d = Some(d.map_or(deadline, |old| old.min(deadline)));
@@ -407,6 +524,73 @@ mod tests {
         let c = reg.add(peer, "/client", now).unwrap();
         reg.complete_probe(c, ws, "App", 42).unwrap();
         c
+    }
+
+    #[test]
+    fn launched_connections_are_listed_at_once_and_leave_only_when_they_exit() {
+        let now = Instant::now();
+        let mut reg = Registry::new();
+        let client = connected(&mut reg, ":1.5", "ws", now);
+        let (launched, added) = reg.add_launched("ws", "Desktop", 4242, now).unwrap();
+        assert!(matches!(added, RegistryEvent::Added { cookie, .. } if cookie == launched));
+        let entry = reg.get(launched).unwrap();
+        assert_eq!(
+            (entry.kind, entry.state, entry.pid),
+            (Kind::Launched, State::Connected, 4242)
+        );
+
+        let targets = reg.begin_disconnect("ws");
+        let kinds: Vec<_> = targets.iter().map(|t| (t.kind, t.pid)).collect();
+        assert_eq!(kinds, [(Kind::Client, 42), (Kind::Launched, 4242)]);
+        let later = now + Duration::from_secs(1);
+        reg.arm_grace(client, later);
+        reg.arm_grace(launched, later);
+        assert_eq!(
+            reg.next_deadline(),
+            Some(later),
+            "no deadline for the launched one"
+        );
+        let expired = reg.on_timer(later + Duration::from_secs(60));
+        assert_eq!(
+            expired.len(),
+            1,
+            "only the client's grace ran out: {expired:?}"
+        );
+        assert!(reg.get(launched).is_some());
+
+        // Nobody on the bus can remove it or make it vanish.
+        assert_eq!(
+            reg.remove(LAUNCHED_PEER, launched).unwrap_err().kind,
+            ErrorKind::AccessDenied
+        );
+        assert!(reg.peer_vanished(LAUNCHED_PEER).is_empty());
+        assert!(reg.add(LAUNCHED_PEER, "/x", now).is_err());
+
+        let gone = reg.launched_exited(launched, Exit::Signal(15)).unwrap();
+        match gone {
+            RegistryEvent::Removed {
+                reason,
+                workspace_id,
+                ..
+            } => {
+                assert_eq!(reason.to_string(), "signal:15");
+                assert_eq!(workspace_id.as_deref(), Some("ws"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(reg.is_empty());
+        assert_eq!(reg.launched_exited(launched, Exit::Code(0)), None);
+    }
+
+    #[test]
+    fn launched_connections_are_validated_like_clients() {
+        let mut reg = Registry::new();
+        assert!(reg.add_launched("", "Desktop", 1, Instant::now()).is_err());
+        assert!(
+            reg.add_launched("ws", "two\nlines", 1, Instant::now())
+                .is_err()
+        );
+        assert!(reg.is_empty());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::credentials::CredentialCache;
 use crate::error::{Result, RuntimeError};
 use crate::error_events::ErrorEventStore;
-use crate::registry::{Cookie, DisconnectTarget, Registry, RegistryEvent, deadline_after};
+use crate::registry::{Cookie, DisconnectTarget, Exit, Registry, RegistryEvent, deadline_after};
 use crate::validate;
 
 /// How long a client has, after `IssueDisconnect` returned, to remove itself
@@ -78,6 +78,26 @@ impl RuntimeCore {
     ) -> Option<RegistryEvent> {
         self.registry
             .complete_probe(cookie, workspace_id, display_name, pid)
+    }
+
+    /// Registers a connection the runtime launched (see
+    /// [`Registry::add_launched`]).
+    pub fn add_launched(
+        &mut self,
+        workspace_id: &str,
+        display_name: &str,
+        pid: u32,
+        now: Instant,
+    ) -> Result<(Cookie, RegistryEvent)> {
+        self.registry
+            .add_launched(workspace_id, display_name, pid, now)
+    }
+
+    /// A launched connection's process ended.
+    pub fn launched_exited(&mut self, cookie: Cookie, exit: Exit) -> Option<RegistryEvent> {
+        let event = self.registry.launched_exited(cookie, exit)?;
+        self.after_removals(std::slice::from_ref(&event));
+        Some(event)
     }
 
     pub fn probe_failed(&mut self, cookie: Cookie) -> Option<RegistryEvent> {

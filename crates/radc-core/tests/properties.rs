@@ -17,7 +17,7 @@ use radc_core::credentials::{
 };
 use radc_core::error::split_hresult;
 use radc_core::error_events::{ErrorEvent, ErrorEventStore};
-use radc_core::registry::{DisconnectTarget, Registry, State};
+use radc_core::registry::{DisconnectTarget, Kind, Registry, State};
 use radc_core::restype::{MAX_EXTENSION_LEN, ResTypeTable, validate_extension, validate_launcher};
 use radc_core::{Cookie, ErrorKind, RegistryEvent, RemovalReason, RuntimeCore, RuntimeError};
 
@@ -511,8 +511,10 @@ fn run_registry(grace: Duration, ops: Vec<RegOp>) -> Result<(), TestCaseError> {
                         }
                         expected.push(DisconnectTarget {
                             cookie: *c,
+                            kind: Kind::Client,
                             peer: PEERS[r.peer].to_owned(),
                             object_path: OBJECT_PATH.to_owned(),
+                            pid: 7,
                         });
                     }
                 }
