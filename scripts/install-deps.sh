@@ -16,6 +16,10 @@ packages=(
   gnome-keyring   # a real Secret Service for the stored-password tests
   desktop-file-utils  # desktop-file-validate, update-desktop-database
   shared-mime-info    # update-mime-database, for file types a feed brings
+  freerdp2-x11        # xfreerdp, the RDP client radc launches
+  freerdp2-shadow-x11 # freerdp-shadow-cli, the real RDP server of the end-to-end tests
+  winpr-utils         # winpr-hash, for that server's SAM file
+  xvfb                # X displays for that server to shadow and for xfreerdp
 )
 
 missing=()

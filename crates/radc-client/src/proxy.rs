@@ -11,8 +11,20 @@ pub type ResourceRow = (u32, String, String, String, u32);
 /// `timeout`), detail.
 pub type DisconnectRow = (u32, String, String);
 /// One `ListConnections` row: cookie, workspace id, workspace name, display
-/// name, state, pid, unique bus name of the client, registered at (Unix ms).
-pub type ConnectionRow = (u32, String, String, String, String, u32, String, u64);
+/// name, state, pid, unique bus name of the client (empty for connections
+/// radc launched), registered at (Unix ms), kind (`custom` for a custom
+/// client, `built-in` for a connection radc launched).
+pub type ConnectionRow = (
+    u32,
+    String,
+    String,
+    String,
+    String,
+    u32,
+    String,
+    u64,
+    String,
+);
 
 #[proxy(
     interface = "org.radc.WorkspaceRegistration1",
@@ -146,6 +158,18 @@ pub trait Runtime {
     ) -> zbus::Result<(String, Vec<DisconnectRow>)>;
     /// Every listed connection, with more detail than `ListResources`.
     fn list_connections(&self) -> zbus::Result<Vec<ConnectionRow>>;
+    /// Launches a resource of a subscribed workspace (each by id or title),
+    /// opening `files` (absolute paths) in it; `environment` holds the
+    /// caller's display variables (`DISPLAY`, `WAYLAND_DISPLAY`, …).
+    /// Returns the new connection's cookie, its process id and who vouched
+    /// for its `.rdp` file.
+    fn launch(
+        &self,
+        workspace: &str,
+        resource: &str,
+        files: &[&str],
+        environment: std::collections::HashMap<&str, &str>,
+    ) -> zbus::Result<(u32, u32, String)>;
     /// Something the user should be told once: `kind` is `error-event` or
     /// `resource-dismissed`.
     #[zbus(signal)]

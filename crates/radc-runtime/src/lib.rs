@@ -12,6 +12,7 @@
 //! - an emitter that sends signals in the order the core produced them.
 
 mod fsutil;
+pub mod launcher;
 pub mod restype_store;
 mod service;
 pub mod subscriptions;
@@ -41,6 +42,8 @@ pub struct Config {
     pub machine_config_dir: PathBuf,
     /// How often each subscribed workspace is refreshed.
     pub refresh_interval: Duration,
+    /// The FreeRDP client to launch; `None` looks for one on `PATH`.
+    pub freerdp: Option<PathBuf>,
 }
 
 impl Config {
@@ -59,6 +62,7 @@ impl Config {
             user_config_dir: config_home.join("radc"),
             machine_config_dir: PathBuf::from(Self::MACHINE_CONFIG_DIR),
             refresh_interval: radc_feed::schedule::DEFAULT_INTERVAL,
+            freerdp: None,
         })
     }
 }
@@ -86,11 +90,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let (shared, outgoing) = service::Shared::new(config);
     let store =
         radc_subscribe::store::Store::from_environment().map_err(|_| Error::NoConfigHome)?;
+    let launcher = launcher::Launcher::new(shared.clone(), store.clone());
     let subs = subscriptions::Subscriptions::new(shared.clone(), store, refresh_interval);
     // Exporting through the builder makes `build` wait until method calls
     // are being received; exporting afterwards would leave a window in which
     // calls are silently dropped.
-    let conn = service::serve(zbus::connection::Builder::session()?, &shared)?
+    let conn = service::serve(zbus::connection::Builder::session()?, &shared, &launcher)?
         .serve_at(
             names::OBJECT_PATH,
             subscriptions::WorkspacesIface(subs.clone()),

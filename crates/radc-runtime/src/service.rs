@@ -1,6 +1,7 @@
 //! The D-Bus face of the runtime: one struct per interface, each a thin
 //! translation from a method call to [`radc_core`] and back.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -11,7 +12,7 @@ use radc_client::proxy::{ConnectionRow, DisconnectRow, ResourceRow};
 use radc_core::credentials::StartWorkspace;
 use radc_core::error_events::ErrorEvent;
 use radc_core::restype::ResTypeTable;
-use radc_core::{Cookie, RegistryEvent, RuntimeCore, RuntimeError, validate};
+use radc_core::{Cookie, Kind, RegistryEvent, RuntimeCore, RuntimeError, validate};
 use tokio::sync::{Notify, Semaphore, mpsc};
 use zbus::message::Header;
 use zbus::names::BusName;
@@ -21,6 +22,7 @@ use zbus::{Connection, interface};
 use zeroize::Zeroizing;
 
 use crate::Config;
+use crate::launcher::Launcher;
 use crate::restype_store::{ResTypeStore, check_launcher};
 
 /// Something to tell the world, in the order the core decided it.
@@ -105,6 +107,18 @@ impl Shared {
             .map_or(0, |d| d.as_millis() as u64)
     }
 
+    /// The launcher registered for `extension`: the user's table first, then
+    /// the machine's.
+    pub(crate) fn launcher_for(&self, extension: &str) -> Result<Option<String>, RuntimeError> {
+        for store in [&self.user_restypes, &self.machine_restypes] {
+            let table = store.load()?;
+            if let Ok(launcher) = table.get(extension) {
+                return Ok(Some(launcher.to_owned()));
+            }
+        }
+        Ok(None)
+    }
+
     fn restypes(&self, machine_wide: bool) -> &ResTypeStore {
         if machine_wide {
             &self.machine_restypes
@@ -131,7 +145,7 @@ fn log_event(event: &RegistryEvent) {
         RegistryEvent::Removed { cookie, reason, .. } => {
             tracing::debug!(
                 cookie = cookie.get(),
-                reason = reason.as_str(),
+                reason = %reason,
                 "resource removed"
             )
         }
@@ -163,7 +177,7 @@ pub(crate) async fn emit_signals(conn: Connection, mut rx: mpsc::UnboundedReceiv
                     names::OBJECT_PATH,
                     names::REGISTRATION,
                     "ResourceRemoved",
-                    &(cookie.get(), reason.as_str()),
+                    &(cookie.get(), reason.to_string()),
                 )
                 .await
             }
@@ -345,6 +359,13 @@ async fn disconnect_workspace(
         "disconnecting workspace"
     );
     let calls = targets.into_iter().map(|target| async move {
+        if target.kind == Kind::Launched {
+            let (outcome, detail) = match crate::launcher::terminate(shared, &target) {
+                Ok(()) => ("ok", String::new()),
+                Err(detail) => ("error", detail),
+            };
+            return (target.cookie.get(), outcome.to_owned(), detail);
+        }
         let permit = shared.client_calls.acquire().await;
         let call = conn.call_method(
             Some(target.peer.as_str()),
@@ -565,7 +586,7 @@ impl Scriptable {
 }
 
 /// `org.radc.Workspace1`
-pub(crate) struct Workspace(pub(crate) Arc<Shared>);
+pub(crate) struct Workspace(pub(crate) Arc<Shared>, pub(crate) Arc<Launcher>);
 
 #[interface(name = "org.radc.Workspace1")]
 impl Workspace {
@@ -577,18 +598,71 @@ impl Workspace {
         std::process::id()
     }
 
+    /// Launches the serialized `.rdp` file in `params[0]`; `params[1]`, if
+    /// given, holds Remote Desktop Connection switches, of which `/f`
+    /// (full screen) and `/window` are understood.
     async fn start_remote_application(
         &self,
         workspace_id: &str,
         params: Vec<String>,
     ) -> Result<(), WireError> {
         validate::workspace_id(workspace_id).map_err(WireError::from)?;
-        let _ = params;
-        Err(RuntimeError::not_supported(
-            "launching resources is not available in this version of radc",
-        )
-        .into())
+        let (rdp, switches) = match params.as_slice() {
+            [rdp] => (rdp, ""),
+            [rdp, switches] => (rdp, switches.as_str()),
+            _ => {
+                return Err(RuntimeError::invalid_args(format!(
+                    "expected the .rdp file and optionally its switches, got {} parameters",
+                    params.len()
+                ))
+                .into());
+            }
+        };
+        let fullscreen = parse_switches(switches)?;
+        let file = radc_rdp::RdpFile::parse(rdp.as_bytes())
+            .map_err(|e| RuntimeError::invalid_args(format!("the .rdp file is not valid: {e}")))?;
+        let display_name = [
+            "remoteapplicationname",
+            "remoteapplicationprogram",
+            "full address",
+        ]
+        .iter()
+        .find_map(|key| file.get_str(key).filter(|v| !v.trim().is_empty()))
+        .unwrap_or("Remote connection")
+        .to_owned();
+        self.1
+            .launch_rdp(crate::launcher::Request {
+                workspace_id: workspace_id.to_owned(),
+                display_name,
+                resource_id: None,
+                rdp: rdp.clone().into_bytes(),
+                files: Vec::new(),
+                environment: Default::default(),
+                fullscreen,
+            })
+            .await?;
+        Ok(())
     }
+}
+
+/// Reads the Remote Desktop Connection switches `StartRemoteApplication`
+/// may carry. Only the display mode is taken; anything else is refused
+/// rather than silently ignored.
+fn parse_switches(switches: &str) -> Result<Option<bool>, RuntimeError> {
+    let mut fullscreen = None;
+    for switch in switches.split_whitespace() {
+        match switch.to_ascii_lowercase().as_str() {
+            "/f" => fullscreen = Some(true),
+            "/window" => fullscreen = Some(false),
+            other => {
+                return Err(RuntimeError::invalid_args(format!(
+                    "unsupported switch {:?}: radc understands /f and /window",
+                    validate::for_log(other)
+                )));
+            }
+        }
+    }
+    Ok(fullscreen)
 }
 
 /// `org.radc.WorkspaceReportMessage1`
@@ -737,7 +811,10 @@ impl ResTypeRegistry {
 }
 
 /// `org.radc.Runtime1`: radc's additions.
-pub(crate) struct RuntimeExt(pub(crate) Arc<Shared>);
+pub(crate) struct RuntimeExt(pub(crate) Arc<Shared>, pub(crate) Arc<Launcher>);
+
+/// Most files one launch may open.
+const MAX_LAUNCH_FILES: usize = 32;
 
 /// Longest per-client disconnect timeout a caller may ask for.
 const MAX_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -766,6 +843,33 @@ impl RuntimeExt {
         Ok((workspace_id, rows))
     }
 
+    /// Launches a resource of a subscribed workspace (each named by id or
+    /// title), opening `files` in it. `environment` carries the caller's
+    /// display variables. Returns the cookie, the process id and a word on
+    /// who vouched for the file.
+    async fn launch(
+        &self,
+        workspace: &str,
+        resource: &str,
+        files: Vec<String>,
+        environment: HashMap<String, String>,
+    ) -> Result<(u32, u32, String), WireError> {
+        validate::bounded("workspace", workspace, validate::MAX_DISPLAY_NAME_LEN)?;
+        validate::bounded("resource", resource, validate::MAX_DISPLAY_NAME_LEN)?;
+        if files.len() > MAX_LAUNCH_FILES || environment.len() > 64 {
+            return Err(RuntimeError::invalid_args(format!(
+                "at most {MAX_LAUNCH_FILES} files and 64 environment variables"
+            ))
+            .into());
+        }
+        let files = files.into_iter().map(std::path::PathBuf::from).collect();
+        let started = self
+            .1
+            .launch_resource(workspace, resource, files, environment)
+            .await?;
+        Ok((started.cookie.get(), started.pid, started.trust))
+    }
+
     async fn list_connections(&self) -> Vec<ConnectionRow> {
         let core = self.0.core();
         core.registry()
@@ -781,6 +885,7 @@ impl RuntimeExt {
                     r.pid,
                     r.peer.clone(),
                     self.0.unix_millis(r.added_at),
+                    r.kind.as_str().to_owned(),
                 )
             })
             .collect()
@@ -799,14 +904,21 @@ impl RuntimeExt {
 pub(crate) fn serve<'a>(
     builder: zbus::connection::Builder<'a>,
     shared: &Arc<Shared>,
+    launcher: &Arc<Launcher>,
 ) -> zbus::Result<zbus::connection::Builder<'a>> {
     builder
         .serve_at(names::OBJECT_PATH, Registration(shared.clone()))?
         .serve_at(names::OBJECT_PATH, Scriptable(shared.clone()))?
-        .serve_at(names::OBJECT_PATH, Workspace(shared.clone()))?
+        .serve_at(
+            names::OBJECT_PATH,
+            Workspace(shared.clone(), launcher.clone()),
+        )?
         .serve_at(names::OBJECT_PATH, ReportMessage(shared.clone()))?
         .serve_at(names::OBJECT_PATH, ResTypeRegistry(shared.clone()))?
-        .serve_at(names::OBJECT_PATH, RuntimeExt(shared.clone()))
+        .serve_at(
+            names::OBJECT_PATH,
+            RuntimeExt(shared.clone(), launcher.clone()),
+        )
 }
 
 #[cfg(test)]

@@ -208,19 +208,10 @@ pub fn set_shown(
         .ok_or_else(|| WorkspaceError::NotSubscribed(workspace_id.to_owned()))?;
     let feed = stored_feed(store, &record)
         .ok_or_else(|| WorkspaceError::NotSubscribed(workspace_id.to_owned()))?;
-    let found = feed
-        .resources
-        .iter()
-        .find(|r| r.id == resource)
-        .or_else(|| {
-            feed.resources
-                .iter()
-                .find(|r| r.title.eq_ignore_ascii_case(resource))
-        })
-        .ok_or_else(|| WorkspaceError::NoResource {
-            workspace: workspace_id.to_owned(),
-            resource: resource.to_owned(),
-        })?;
+    let found = find_resource(&feed, resource).ok_or_else(|| WorkspaceError::NoResource {
+        workspace: workspace_id.to_owned(),
+        resource: resource.to_owned(),
+    })?;
     let id = found.id.clone();
     let record = store.modify(workspace_id, |r| {
         r.shown.remove(&id);
@@ -390,6 +381,18 @@ fn files_of(feed: &Feed) -> Vec<(Url, FileKind)> {
         }
     }
     out
+}
+
+/// A resource of a feed by id, or failing that by title (ignoring case).
+pub fn find_resource<'a>(feed: &'a Feed, resource: &str) -> Option<&'a radc_feed::Resource> {
+    feed.resources
+        .iter()
+        .find(|r| r.id == resource)
+        .or_else(|| {
+            feed.resources
+                .iter()
+                .find(|r| r.title.eq_ignore_ascii_case(resource))
+        })
 }
 
 /// The last good feed of a workspace, parsed; `None` if it cannot be read.

@@ -24,6 +24,14 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             json,
         } => disconnect(&workspace, timeout, json).await,
         Command::Restype(cmd) => restype(cmd).await,
+        Command::Launch {
+            workspace,
+            resource,
+            files,
+            wait,
+            json,
+        } => crate::launch::launch(&workspace, &resource, &files, wait, json).await,
+        Command::Trust(cmd) => crate::launch::trust(cmd),
         Command::Subscribe {
             target,
             username,
@@ -73,6 +81,7 @@ async fn daemon(args: DaemonArgs) -> Result<ExitCode> {
     config.probe_timeout = args.probe_timeout;
     config.machine_config_dir = args.machine_config_dir;
     config.refresh_interval = args.refresh_interval;
+    config.freerdp = args.freerdp;
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("a SIGTERM handler can be installed");
@@ -93,7 +102,7 @@ async fn daemon(args: DaemonArgs) -> Result<ExitCode> {
 
 /// Shows what a remote error said, without the D-Bus error name when it is
 /// one of ours (the message already starts with the HRESULT).
-fn explain(e: zbus::Error) -> anyhow::Error {
+pub(crate) fn explain(e: zbus::Error) -> anyhow::Error {
     match radc_client::Error::from(e) {
         radc_client::Error::Refused {
             kind: Some(_),
@@ -121,6 +130,8 @@ struct WorkspaceJson {
 struct ConnectionJson {
     cookie: u32,
     display_name: String,
+    /// `built-in` (launched by radc) or `custom` (a client that registered).
+    kind: String,
     state: String,
     pid: u32,
     client: String,
@@ -134,13 +145,14 @@ async fn status(json: bool) -> Result<ExitCode> {
     let rows = runtime.list_connections().await.map_err(explain)?;
     let pid = workspace.get_process_id().await.map_err(explain)?;
     let mut by_workspace: BTreeMap<(String, String), Vec<ConnectionJson>> = BTreeMap::new();
-    for (cookie, ws, name, display_name, state, pid, client, at) in rows {
+    for (cookie, ws, name, display_name, state, pid, client, at, kind) in rows {
         by_workspace
             .entry((name, ws))
             .or_default()
             .push(ConnectionJson {
                 cookie,
                 display_name,
+                kind,
                 state,
                 pid,
                 client,
@@ -180,22 +192,34 @@ async fn status(json: bool) -> Result<ExitCode> {
             "{title}: {count} connection{}",
             if count == 1 { "" } else { "s" }
         );
-        let mut table =
-            vec![["COOKIE", "RESOURCE", "STATE", "PID", "CLIENT", "FOR"].map(String::from)];
+        let mut table = vec![
+            [
+                "COOKIE", "RESOURCE", "KIND", "STATE", "PID", "CLIENT", "SINCE",
+            ]
+            .map(String::from),
+        ];
         for c in &ws.connections {
             table.push([
                 c.cookie.to_string(),
                 c.display_name.escape_debug().to_string(),
+                c.kind.clone(),
                 c.state.clone(),
                 if c.pid == 0 {
                     "-".into()
                 } else {
                     c.pid.to_string()
                 },
-                c.client.clone(),
-                age(Duration::from_millis(
-                    now.saturating_sub(c.registered_at_unix_ms),
-                )),
+                if c.client.is_empty() {
+                    "radc".into()
+                } else {
+                    c.client.clone()
+                },
+                format!(
+                    "{} ago",
+                    age(Duration::from_millis(
+                        now.saturating_sub(c.registered_at_unix_ms),
+                    ))
+                ),
             ]);
         }
         print_table(&table);

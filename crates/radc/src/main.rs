@@ -2,8 +2,10 @@
 
 mod autostart;
 mod commands;
+mod launch;
 mod workspaces;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -23,8 +25,10 @@ Exit status: 0 success, 1 error, 2 wrong usage, 3 some clients did not \
 disconnect cleanly, 4 another runtime already serves this session.
 
 Examples:
+  radc subscribe https://rdweb.contoso.com -u 'CONTOSO\\alice'
+  radc launch Contoso Calculator   start a RemoteApp (or desktop) by title
   radc status                      what is connected right now
-  radc disconnect rdweb.contoso.com
+  radc disconnect Contoso          end every connection of the workspace
   radc restype add .vnc /usr/bin/vncviewer")]
 struct Cli {
     #[command(subcommand)]
@@ -57,6 +61,47 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Start a RemoteApp or desktop of a subscribed workspace.
+    ///
+    /// The runtime checks the resource's .rdp file (a tampered signature is
+    /// refused; see `radc trust`), starts FreeRDP with the workspace's
+    /// credentials on its standard input, and tracks the connection: it
+    /// shows in `radc status` and ends with `radc disconnect`. FILEs are
+    /// opened in the RemoteApp through a redirected drive. Resources that
+    /// are not .rdp files open with the launcher registered for their
+    /// extension (`radc restype`).
+    #[command(after_help = "\
+With --wait, the exit status is the connection's: its exit code, or 128 plus \
+the signal that ended it.
+
+Examples:
+  radc launch Contoso Calculator
+  radc launch -- Contoso Word ~/report.docx
+  radc launch --wait --json Contoso 'Full Desktop'")]
+    Launch {
+        /// Workspace id or name.
+        workspace: String,
+        /// Resource id or title (`radc resources` lists them).
+        resource: String,
+        /// Local files to open in the RemoteApp.
+        files: Vec<PathBuf>,
+        /// Wait until the connection ends.
+        #[arg(long)]
+        wait: bool,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Choose whose .rdp files to trust: publishers, and the policy for
+    /// files no trusted publisher signed.
+    ///
+    /// A file signed by a publisher that a workspace vouches for (the
+    /// thumbprints given to StartWorkspace) or that you trust is launched
+    /// silently. Others, and unsigned files, follow the policy: `warn`
+    /// (the default: launched, with a warning in the log) or `refuse`. A
+    /// file whose signature does not hold is always refused.
+    #[command(subcommand)]
+    Trust(TrustCommand),
     /// Manage the programs that open resources other than .rdp files.
     #[command(subcommand)]
     Restype(RestypeCommand),
@@ -167,6 +212,47 @@ struct DaemonArgs {
     /// Directory of the machine-wide resource-type table.
     #[arg(long, value_name = "DIR", default_value = radc_runtime::Config::MACHINE_CONFIG_DIR)]
     machine_config_dir: std::path::PathBuf,
+    /// FreeRDP client to launch connections with (default: the first of
+    /// xfreerdp3, sdl-freerdp3 and xfreerdp on PATH).
+    #[arg(long, value_name = "PATH")]
+    freerdp: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum TrustCommand {
+    /// Show the policy and the publishers you trust.
+    List {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Trust a publisher, by certificate thumbprint (SHA-1 or SHA-256, as
+    /// `radc trust check` prints it) or from a file it signed.
+    Add {
+        /// Hexadecimal thumbprint; spaces and colons are ignored.
+        #[arg(required_unless_present = "from")]
+        thumbprint: Option<String>,
+        /// Trust whoever signed this .rdp file (its signature must hold).
+        #[arg(long, value_name = "FILE.rdp", conflicts_with = "thumbprint")]
+        from: Option<PathBuf>,
+        /// A name to remember the publisher by.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Stop trusting a publisher.
+    Remove { thumbprint: String },
+    /// Show or set what happens to files no trusted publisher signed.
+    Policy {
+        #[arg(value_parser = ["warn", "refuse"])]
+        policy: Option<String>,
+    },
+    /// Verify an .rdp file's signature and show its publisher.
+    Check {
+        file: PathBuf,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -339,12 +339,19 @@ async fn workspace_interface() {
     );
     assert!(ws.get_workspace_names().await.unwrap().is_empty());
 
+    // Launching itself is covered by tests/launch.rs; here, what is refused
+    // before anything starts.
     let msg = refused(
         ws.start_remote_application("rdweb.example.com", &["/app:notepad"])
             .await,
-        NOT_SUPPORTED,
+        INVALID_ARGS,
     );
-    assert!(!msg["0x80004001: ".len()..].is_empty(), "{msg}");
+    assert!(msg.contains("not valid: line 1"), "{msg}");
+    let msg = refused(
+        ws.start_remote_application("rdweb.example.com", &[]).await,
+        INVALID_ARGS,
+    );
+    assert!(msg.contains("got 0 parameters"), "{msg}");
     refused(ws.start_remote_application("", &[]).await, INVALID_ARGS);
 
     let runtime = Runtime::with_connection(conn.clone()).await.unwrap();

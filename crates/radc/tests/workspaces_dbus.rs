@@ -3,65 +3,15 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::site::Site;
 use common::{TestBus, Timeouts};
 use futures_util::StreamExt;
 use radc_client::proxy::{
     RuntimeProxy, WorkspaceReportMessageProxy, WorkspaceScriptableProxy, WorkspacesProxy,
 };
-
-struct Site {
-    child: Child,
-    port: u16,
-    root: tempfile::TempDir,
-}
-
-impl Site {
-    fn start() -> Site {
-        let root = tempfile::tempdir().unwrap();
-        publish(root.path());
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("/usr/bin/python3")
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .arg("--directory")
-            .arg(root.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the HTTP server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Site { child, port, root }
-    }
-
-    fn feed_path(&self) -> std::path::PathBuf {
-        self.root.path().join("RDWeb/Feed/webfeed.aspx")
-    }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn publish(root: &Path) {
     std::fs::create_dir_all(root.join("RDWeb/Feed")).unwrap();
@@ -90,7 +40,7 @@ fn publish(root: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_refresh_and_tell_a_failure_once() {
-    let site = Site::start();
+    let site = Site::start(publish);
     let bus = TestBus::start_with(Timeouts {
         refresh: 1.0,
         ..Timeouts::default()

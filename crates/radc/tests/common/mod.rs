@@ -6,6 +6,11 @@
 
 #![allow(dead_code)]
 
+pub mod rdp;
+
+pub mod pyclient;
+pub mod site;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -157,10 +162,23 @@ impl TestBus {
     }
 
     pub async fn start_runtime(&mut self, t: Timeouts) {
+        self.start_runtime_with(t, &[], &[]).await
+    }
+
+    /// Starts the runtime with extra `radc daemon` arguments and
+    /// environment.
+    pub async fn start_runtime_with(
+        &mut self,
+        t: Timeouts,
+        args: &[&std::ffi::OsStr],
+        env: &[(&str, &str)],
+    ) {
         let log = std::fs::File::create(self.dir.path().join("runtime.log")).unwrap();
         let child = self
             .radc()
+            .envs(env.iter().copied())
             .arg("daemon")
+            .args(args)
             .args(["--disconnect-timeout", &t.disconnect.to_string()])
             .args(["--grace", &t.grace.to_string()])
             .args(["--probe-timeout", &t.probe.to_string()])

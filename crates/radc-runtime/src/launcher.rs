@@ -1,0 +1,897 @@
+//! Launching resources: from a subscribed workspace's `.rdp` file (or the
+//! contents a D-Bus caller hands over) to a running, registered connection
+//! process.
+//!
+//! The steps, each of which can refuse with a message naming what to do:
+//!
+//! 1. find the resource and its file in the stored feed;
+//! 2. parse the `.rdp` file and verify its signature (a tampered file is
+//!    always refused; who may sign is [`radc_core::trust`]'s decision);
+//! 3. find FreeRDP and turn the signed settings into its command line;
+//! 4. start it in its own process group with the workspace's credentials on
+//!    its stdin (never on its command line), register it in the core, and
+//!    watch it until it exits.
+//!
+//! Disconnecting a workspace ends these processes: SIGTERM to the group,
+//! SIGKILL after the grace period ([`terminate`]). Their registration goes
+//! when the process has exited, with its exit status as the reason.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use radc_core::credentials::Thumbprint;
+use radc_core::error_events::ErrorEvent;
+use radc_core::registry::DisconnectTarget;
+use radc_core::trust::{self, Decision, Signer, TrustSettings};
+use radc_core::{Cookie, Exit, RuntimeError, validate};
+use radc_rdp::RdpFile;
+use radc_rdp::freerdp::{self, Version};
+use radc_rdp::signature::{self, Verdict};
+use radc_subscribe::secrets::SecretStore;
+use radc_subscribe::store::{Store, WorkspaceRecord};
+use radc_subscribe::workspace::{find_resource, stored_feed};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use zeroize::Zeroizing;
+
+use crate::service::Shared;
+
+/// `RegisterErrorEvent` type the launcher uses for failed connections.
+pub const LAUNCH_ERROR_TYPE: u32 = 2;
+
+/// FreeRDP clients looked for on `PATH`, best first.
+pub const FREERDP_CANDIDATES: [&str; 3] = ["xfreerdp3", "sdl-freerdp3", "xfreerdp"];
+
+/// Environment variables a caller of `Launch` may set for the connection
+/// process: what it needs to reach the caller's display, sound and locale.
+pub const PASSED_ENVIRONMENT: [&str; 11] = [
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "XAUTHORITY",
+    "XDG_RUNTIME_DIR",
+    "XDG_SESSION_TYPE",
+    "XDG_CURRENT_DESKTOP",
+    "PULSE_SERVER",
+    "LANG",
+    "LC_ALL",
+    "LC_MESSAGES",
+    "LC_CTYPE",
+];
+
+/// Lines of a connection's output kept to explain its failure.
+const KEPT_OUTPUT_LINES: usize = 40;
+const MAX_OUTPUT_LINE: usize = 1024;
+
+/// A connection that was started.
+#[derive(Debug, Clone)]
+pub(crate) struct Started {
+    pub cookie: Cookie,
+    pub pid: u32,
+    /// Who vouched for the file, for the caller to show.
+    pub trust: String,
+}
+
+/// What to start: the file, and who asked for what.
+pub(crate) struct Request {
+    pub workspace_id: String,
+    pub display_name: String,
+    /// The id the desktop entry was made for (window class), if any.
+    pub resource_id: Option<String>,
+    pub rdp: Vec<u8>,
+    pub files: Vec<PathBuf>,
+    pub environment: HashMap<String, String>,
+    pub fullscreen: Option<bool>,
+}
+
+/// The FreeRDP found on this system.
+#[derive(Debug, Clone)]
+struct FreeRdp {
+    path: PathBuf,
+    version: Version,
+    modified: Option<SystemTime>,
+}
+
+pub(crate) struct Launcher {
+    shared: Arc<Shared>,
+    store: Store,
+    freerdp: Mutex<Option<FreeRdp>>,
+}
+
+impl Launcher {
+    pub(crate) fn new(shared: Arc<Shared>, store: Store) -> Arc<Launcher> {
+        Arc::new(Launcher {
+            shared,
+            store,
+            freerdp: Mutex::new(None),
+        })
+    }
+
+    /// `radc launch WORKSPACE RESOURCE [FILE…]`: a resource of a subscribed
+    /// workspace, by id or title.
+    pub(crate) async fn launch_resource(
+        &self,
+        workspace: &str,
+        resource: &str,
+        files: Vec<PathBuf>,
+        environment: HashMap<String, String>,
+    ) -> Result<Started, RuntimeError> {
+        let record = self.find_workspace(workspace)?;
+        let feed = stored_feed(&self.store, &record).ok_or_else(|| {
+            RuntimeError::failed(format!(
+                "the stored feed of {} cannot be read; run `radc refresh {}`",
+                record.name, record.id
+            ))
+        })?;
+        let found = find_resource(&feed, resource).ok_or_else(|| {
+            RuntimeError::not_found(format!(
+                "{} has no resource {:?}; `radc resources {}` lists them",
+                record.name,
+                validate::for_log(resource),
+                record.id
+            ))
+        })?;
+        for file in &files {
+            if !file.is_absolute() {
+                return Err(RuntimeError::invalid_args(format!(
+                    "{} is not an absolute path",
+                    file.display()
+                )));
+            }
+        }
+        let resource_file = found
+            .hosting_terminal_servers
+            .iter()
+            .filter_map(|h| h.resource_file.as_ref())
+            .find(|f| f.url.is_some())
+            .ok_or_else(|| {
+                RuntimeError::failed(format!(
+                    "the feed gives no file to launch {} with",
+                    validate::for_log(&found.title)
+                ))
+            })?;
+        let url = resource_file.url.as_ref().expect("filtered").as_str();
+        let path = self.store.file_path(&record, url).ok_or_else(|| {
+            RuntimeError::failed(format!(
+                "the file of {} was not downloaded; run `radc refresh {}`",
+                validate::for_log(&found.title),
+                record.id
+            ))
+        })?;
+        let extension = resource_file.file_extension.to_ascii_lowercase();
+        if extension != ".rdp" {
+            return self
+                .launch_other(&record, &found.title, &extension, &path, environment)
+                .await;
+        }
+        let rdp = read_bounded(&path)?;
+        self.launch_rdp(Request {
+            workspace_id: record.id.clone(),
+            display_name: found.title.clone(),
+            resource_id: Some(found.id.clone()),
+            rdp,
+            files,
+            environment,
+            fullscreen: None,
+        })
+        .await
+    }
+
+    /// Starts FreeRDP for an `.rdp` file.
+    pub(crate) async fn launch_rdp(&self, request: Request) -> Result<Started, RuntimeError> {
+        let name = validate::for_log(&request.display_name);
+        let file = RdpFile::parse(&request.rdp).map_err(|e| {
+            RuntimeError::invalid_args(format!("the .rdp file of {name} is not valid: {e}"))
+        })?;
+        let verdict = signature::verify(&file).map_err(|e| {
+            RuntimeError::access_denied(format!(
+                "the .rdp file of {name} is refused: {e}; it may have been tampered with"
+            ))
+        })?;
+        let (workspace_thumbprints, credential) = self.cached_credential(&request.workspace_id);
+        let settings = self.trust_settings()?;
+        let (decision, file) = match &verdict {
+            Verdict::Unsigned => (
+                trust::decide(None, &workspace_thumbprints, &settings)?,
+                file,
+            ),
+            Verdict::Signed(signed) => {
+                let signer = Signer {
+                    publisher: &signed.publisher,
+                    sha1: &signed.sha1_thumbprint,
+                    sha256: &signed.sha256_thumbprint,
+                };
+                let decision = trust::decide(Some(signer), &workspace_thumbprints, &settings)?;
+                // Only what the publisher signed is used: anything added
+                // after signing could redirect drives or change the server.
+                (decision, signed.covered(&file))
+            }
+        };
+        log_decision(&request.workspace_id, &name, &decision);
+
+        let credential = match credential {
+            Some(c) => Some(c),
+            None => self.stored_credential(&request.workspace_id).await,
+        };
+        let freerdp = self.freerdp(&request.environment).await?;
+        let wm_class = match &request.resource_id {
+            Some(id) => radc_desktop::names::resource_stem(&request.workspace_id, id),
+            None => radc_desktop::names::workspace_stem(&request.workspace_id),
+        };
+        let mut args = freerdp::command_line(
+            &freerdp.version,
+            &freerdp::Launch {
+                rdp: &file,
+                wm_class: &wm_class,
+                files: &request.files,
+                credentials_from_stdin: credential.is_some(),
+                title: Some(&request.display_name),
+            },
+        )
+        .map_err(|e| {
+            RuntimeError::invalid_args(format!("the .rdp file of {name} cannot be used: {e}"))
+        })?;
+        if let Some(fullscreen) = request.fullscreen {
+            args.push(if fullscreen { "/f" } else { "-f" }.to_owned());
+        }
+        let stdin = match &credential {
+            Some(c) => {
+                args.extend(c.identity_args()?);
+                Some(c.stdin_bytes().ok_or_else(|| {
+                    RuntimeError::invalid_args(
+                        "the workspace's password holds a line break, which FreeRDP cannot be given",
+                    )
+                })?)
+            }
+            None => None,
+        };
+        let mut command = Command::new(&freerdp.path);
+        command.args(&args);
+        let started = self
+            .start(command, &request, stdin, trust_text(&decision))
+            .await?;
+        tracing::info!(
+            workspace = %validate::for_log(&request.workspace_id),
+            cookie = started.cookie.get(),
+            pid = started.pid,
+            freerdp = %freerdp.path.display(),
+            "launched {name}"
+        );
+        Ok(started)
+    }
+
+    /// A resource whose file is not `.rdp`: the launcher registered for its
+    /// extension opens it.
+    async fn launch_other(
+        &self,
+        record: &WorkspaceRecord,
+        title: &str,
+        extension: &str,
+        path: &Path,
+        environment: HashMap<String, String>,
+    ) -> Result<Started, RuntimeError> {
+        let launcher = self.shared.launcher_for(extension)?.ok_or_else(|| {
+            let why = if is_unsafe_extension(extension) {
+                format!(
+                    "{extension} files can run programs on this computer, so radc opens them \
+                     only with a launcher you registered on purpose"
+                )
+            } else {
+                format!("no launcher is registered for {extension} files")
+            };
+            RuntimeError::not_supported(format!(
+                "{} cannot be opened: {why} (`radc restype add {extension} /path/to/launcher`)",
+                validate::for_log(title)
+            ))
+        })?;
+        let mut command = Command::new(&launcher);
+        command.arg(path);
+        let request = Request {
+            workspace_id: record.id.clone(),
+            display_name: title.to_owned(),
+            resource_id: None,
+            rdp: Vec::new(),
+            files: Vec::new(),
+            environment,
+            fullscreen: None,
+        };
+        let started = self
+            .start(command, &request, None, "not an .rdp file".into())
+            .await?;
+        tracing::info!(
+            workspace = %validate::for_log(&record.id),
+            cookie = started.cookie.get(),
+            pid = started.pid,
+            launcher = %launcher,
+            "launched {} with the {extension} launcher",
+            validate::for_log(title)
+        );
+        Ok(started)
+    }
+
+    /// Spawns `command` in its own process group, registers it and watches
+    /// it until it exits.
+    async fn start(
+        &self,
+        mut command: Command,
+        request: &Request,
+        stdin: Option<Zeroizing<Vec<u8>>>,
+        trust: String,
+    ) -> Result<Started, RuntimeError> {
+        pass_environment(&mut command, &request.environment);
+        command
+            .process_group(0)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().map_err(|e| {
+            RuntimeError::failed(format!(
+                "cannot start {}: {e}",
+                command.as_std().get_program().to_string_lossy()
+            ))
+        })?;
+        let pid = child.id().unwrap_or(0);
+        if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            // A small write into an empty pipe does not block; the pipe is
+            // closed right after so the client sees the end of its input.
+            tokio::spawn(async move {
+                let _ = pipe.write_all(&bytes).await;
+                let _ = pipe.shutdown().await;
+            });
+        }
+        let output = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(keep_output(out, output.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(keep_output(err, output.clone()));
+        }
+        let cookie = {
+            let mut core = self.shared.core();
+            match core.add_launched(
+                &request.workspace_id,
+                &request.display_name,
+                pid,
+                Instant::now(),
+            ) {
+                Ok((cookie, event)) => {
+                    self.shared.publish(&core, [event]);
+                    cookie
+                }
+                Err(e) => {
+                    drop(core);
+                    signal_group(pid, rustix::process::Signal::KILL);
+                    return Err(e);
+                }
+            }
+        };
+        tokio::spawn(watch(
+            self.shared.clone(),
+            child,
+            cookie,
+            request.workspace_id.clone(),
+            request.display_name.clone(),
+            output,
+        ));
+        Ok(Started { cookie, pid, trust })
+    }
+
+    fn find_workspace(&self, workspace: &str) -> Result<WorkspaceRecord, RuntimeError> {
+        let failed = |e: radc_subscribe::store::StoreError| RuntimeError::failed(e.to_string());
+        if let Some(record) = self.store.record(workspace).map_err(failed)? {
+            return Ok(record);
+        }
+        let mut named: Vec<WorkspaceRecord> = self
+            .store
+            .list()
+            .map_err(failed)?
+            .into_iter()
+            .flatten()
+            .filter(|r| r.name.eq_ignore_ascii_case(workspace))
+            .collect();
+        match named.len() {
+            1 => Ok(named.remove(0)),
+            0 => Err(RuntimeError::not_found(format!(
+                "no workspace {:?} is subscribed; `radc workspaces` lists them",
+                validate::for_log(workspace)
+            ))),
+            n => Err(RuntimeError::invalid_args(format!(
+                "{n} workspaces are called {:?}; name one by its id",
+                validate::for_log(workspace)
+            ))),
+        }
+    }
+
+    /// The thumbprints and credential `StartWorkspace` gave for a workspace.
+    fn cached_credential(&self, workspace_id: &str) -> (Vec<Thumbprint>, Option<Credential>) {
+        let core = self.shared.core();
+        match core.credentials().get(workspace_id, Instant::now()) {
+            Some(c) => (
+                c.thumbprints.clone(),
+                Some(Credential::new(&c.user, c.password.clone())),
+            ),
+            None => (Vec::new(), None),
+        }
+    }
+
+    /// The password stored when the workspace was subscribed: one password
+    /// per workspace, as on Windows.
+    async fn stored_credential(&self, workspace_id: &str) -> Option<Credential> {
+        let record = self.store.record(workspace_id).ok()??;
+        let user = record.username?;
+        let secrets = match SecretStore::connect().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("no stored password for {}: {e}", validate::for_log(&user));
+                return None;
+            }
+        };
+        let password = secrets.load(workspace_id, &user).await.ok()??;
+        Some(Credential::new(&user, password))
+    }
+
+    fn trust_settings(&self) -> Result<TrustSettings, RuntimeError> {
+        let path = trust_path(&self.shared.config.user_config_dir);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => TrustSettings::from_json(&text)
+                .map_err(|e| RuntimeError::failed(format!("{}: {}", path.display(), e.message))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TrustSettings::default()),
+            Err(e) => Err(RuntimeError::failed(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    /// The FreeRDP client to use, probed once and again when its file
+    /// changes. The probe gets the caller's display: FreeRDP 2 opens it
+    /// even to print its version.
+    async fn freerdp(
+        &self,
+        environment: &HashMap<String, String>,
+    ) -> Result<FreeRdp, RuntimeError> {
+        let path = match &self.shared.config.freerdp {
+            Some(path) => path.clone(),
+            None => find_on_path(&FREERDP_CANDIDATES).ok_or_else(|| {
+                RuntimeError::not_supported(
+                    "no FreeRDP client was found (xfreerdp3, sdl-freerdp3 or xfreerdp); \
+                     install FreeRDP (Debian: apt install freerdp3-x11 or freerdp2-x11) \
+                     or start the runtime with --freerdp PATH",
+                )
+            })?,
+        };
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        if let Some(known) = self
+            .freerdp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            && known.path == path
+            && known.modified == modified
+        {
+            return Ok(known.clone());
+        }
+        let mut probe = Command::new(&path);
+        probe
+            .arg("/version")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        pass_environment(&mut probe, environment);
+        let output = tokio::time::timeout(Duration::from_secs(10), probe.output())
+            .await
+            .map_err(|_| {
+                RuntimeError::failed(format!("{} /version did not answer", path.display()))
+            })?
+            .map_err(|e| RuntimeError::failed(format!("cannot run {}: {e}", path.display())))?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let version = freerdp::parse_version(&text).ok_or_else(|| {
+            let errors = String::from_utf8_lossy(&output.stderr);
+            let said = text
+                .lines()
+                .chain(errors.lines())
+                .find(|l| !l.trim().is_empty());
+            RuntimeError::not_supported(format!(
+                "{} /version failed ({}){}; is a display available (DISPLAY or WAYLAND_DISPLAY)?",
+                path.display(),
+                output.status,
+                said.map(|l| format!(": {}", validate::for_log(l)))
+                    .unwrap_or_default()
+            ))
+        })?;
+        if !(2..=3).contains(&version.major) {
+            return Err(RuntimeError::not_supported(format!(
+                "{} is FreeRDP {}.{}; radc supports FreeRDP 2 and 3",
+                path.display(),
+                version.major,
+                version.minor
+            )));
+        }
+        tracing::info!(path = %path.display(), "using FreeRDP {}.{}.{}", version.major, version.minor, version.patch);
+        let found = FreeRdp {
+            path,
+            version,
+            modified,
+        };
+        *self.freerdp.lock().unwrap_or_else(|p| p.into_inner()) = Some(found.clone());
+        Ok(found)
+    }
+}
+
+/// Sets the caller's session variables (only those in
+/// [`PASSED_ENVIRONMENT`]) on a command.
+fn pass_environment(command: &mut Command, environment: &HashMap<String, String>) {
+    for (key, value) in environment {
+        if PASSED_ENVIRONMENT.contains(&key.as_str())
+            && validate::bounded("environment value", value, 4096).is_ok()
+        {
+            command.env(key, value);
+        }
+    }
+}
+
+/// The user's trust settings file.
+pub fn trust_path(user_config_dir: &Path) -> PathBuf {
+    user_config_dir.join("trust.json")
+}
+
+/// User name and password for FreeRDP's stdin.
+struct Credential {
+    user: Zeroizing<String>,
+    domain: Zeroizing<String>,
+    password: Zeroizing<String>,
+}
+
+impl Credential {
+    /// `DOMAIN\user` is split; `user@domain` stays whole (FreeRDP passes a
+    /// UPN on as it is).
+    fn new(user: &str, password: Zeroizing<String>) -> Credential {
+        let (domain, user) = match user.split_once('\\') {
+            Some((domain, user)) => (domain, user),
+            None => ("", user),
+        };
+        Credential {
+            user: Zeroizing::new(user.to_owned()),
+            domain: Zeroizing::new(domain.to_owned()),
+            password,
+        }
+    }
+
+    /// What FreeRDP's `/from-stdin:force` reads before it connects: the
+    /// password, one line. (User name and domain go on the command line:
+    /// they are not secret, and FreeRDP only prompts for them during NLA, so
+    /// a server without NLA would never get them from stdin.) `None` if the
+    /// password holds a line break, which FreeRDP would cut it at.
+    fn stdin_bytes(&self) -> Option<Zeroizing<Vec<u8>>> {
+        if self.password.contains(['\n', '\r']) {
+            return None;
+        }
+        let mut bytes = Zeroizing::new(Vec::with_capacity(self.password.len() + 1));
+        bytes.extend_from_slice(self.password.as_bytes());
+        bytes.push(b'\n');
+        Some(bytes)
+    }
+
+    /// `/u:` and `/d:` for FreeRDP.
+    fn identity_args(&self) -> Result<Vec<String>, RuntimeError> {
+        let mut args = Vec::new();
+        for (flag, value) in [("/u:", &self.user), ("/d:", &self.domain)] {
+            if value.is_empty() {
+                continue;
+            }
+            validate::identifier("user name", value, validate::MAX_USER_LEN)?;
+            args.push(format!("{flag}{}", value.as_str()));
+        }
+        Ok(args)
+    }
+}
+
+/// Ends a launched connection: SIGTERM to its process group now, SIGKILL
+/// if it is still registered (its process not yet exited) after `grace`.
+pub(crate) fn terminate(shared: &Arc<Shared>, target: &DisconnectTarget) -> Result<(), String> {
+    if target.pid == 0 {
+        return Err("the process id is unknown".into());
+    }
+    send_group(target.pid, rustix::process::Signal::TERM)
+        .map_err(|e| format!("cannot signal process group {}: {e}", target.pid))?;
+    let shared = shared.clone();
+    let (cookie, pid) = (target.cookie, target.pid);
+    tokio::spawn(async move {
+        tokio::time::sleep(shared.config.grace).await;
+        if shared.core().registry().get(cookie).is_some() {
+            tracing::warn!(
+                cookie = cookie.get(),
+                pid,
+                "still running after the grace period: killing it"
+            );
+            signal_group(pid, rustix::process::Signal::KILL);
+        }
+    });
+    Ok(())
+}
+
+fn send_group(pid: u32, signal: rustix::process::Signal) -> std::io::Result<()> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    rustix::process::kill_process_group(pid, signal).map_err(std::io::Error::from)
+}
+
+fn signal_group(pid: u32, signal: rustix::process::Signal) {
+    if let Err(e) = send_group(pid, signal) {
+        tracing::debug!(pid, "signal not delivered: {e}");
+    }
+}
+
+/// Waits for a launched process to exit, then drops its registration and
+/// tells the user once if it failed.
+async fn watch(
+    shared: Arc<Shared>,
+    mut child: Child,
+    cookie: Cookie,
+    workspace_id: String,
+    display_name: String,
+    output: Arc<Mutex<VecDeque<String>>>,
+) {
+    let exit = match child.wait().await {
+        Ok(status) => {
+            use std::os::unix::process::ExitStatusExt;
+            match (status.code(), status.signal()) {
+                (Some(code), _) => Exit::Code(code),
+                (None, Some(signal)) => Exit::Signal(signal),
+                (None, None) => Exit::Code(-1),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(
+                cookie = cookie.get(),
+                "cannot wait for the connection process: {e}"
+            );
+            Exit::Code(-1)
+        }
+    };
+    let (disconnecting, event) = {
+        let mut core = shared.core();
+        let disconnecting = core
+            .registry()
+            .get(cookie)
+            .is_some_and(|r| r.state != radc_core::registry::State::Connected);
+        let event = core.launched_exited(cookie, exit);
+        shared.publish(&core, event.clone());
+        (disconnecting, event)
+    };
+    let name = validate::for_log(&display_name);
+    let failure = (!disconnecting).then(|| failure_of(exit)).flatten();
+    let Some((message_type, text)) = failure else {
+        tracing::info!(cookie = cookie.get(), %exit, "connection to {name} ended");
+        return;
+    };
+    let tail: Vec<String> = output
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    tracing::warn!(
+        cookie = cookie.get(),
+        %exit,
+        output = %tail.join("\n"),
+        "connection to {name} failed: {text}"
+    );
+    let code = match exit {
+        Exit::Code(c) => c as u32,
+        Exit::Signal(s) => 0x100 | s as u32,
+    };
+    if event.is_none() {
+        return;
+    }
+    let Ok(error) = ErrorEvent::new(&workspace_id, LAUNCH_ERROR_TYPE, message_type, code) else {
+        return;
+    };
+    if shared.core().error_events_mut().register(error) {
+        shared.notice(&workspace_id, "error-event", format!("{name}: {text}"));
+    }
+}
+
+/// Whether an exit is a failure to tell the user about, and how.
+fn failure_of(exit: Exit) -> Option<(&'static str, String)> {
+    match exit {
+        Exit::Code(code) => describe_exit(code).map(|(kind, text)| (kind, text.to_owned())),
+        Exit::Signal(signal) => Some((
+            "connection-crashed",
+            format!("the connection process was ended by signal {signal}"),
+        )),
+    }
+}
+
+/// What a FreeRDP exit status means for the user: `None` for the ways a
+/// session normally ends (disconnected, logged off, closed by the user),
+/// else the error-event message type and a sentence. FreeRDP 2 and 3 share
+/// these codes (`XF_EXIT_*` / `freerdp_client` exit codes).
+pub fn describe_exit(code: i32) -> Option<(&'static str, &'static str)> {
+    const AUTH: &str = "authentication-failed";
+    const CONNECT: &str = "connection-failed";
+    Some(match code {
+        0 | 1 | 2 | 5 | 11 => return None,
+        3 => (
+            "session-ended",
+            "the session was ended after being idle too long",
+        ),
+        4 => (
+            "session-ended",
+            "the server gave up waiting for the sign-in",
+        ),
+        7 | 9 => (CONNECT, "the server refused the connection"),
+        10 => (AUTH, "the server wants fresh credentials"),
+        128 => (
+            "launch-failed",
+            "FreeRDP did not accept its command line (see the runtime log)",
+        ),
+        131 | 141 => (CONNECT, "the server could not be reached"),
+        // Also what FreeRDP reports when a server drops the connection
+        // after refusing the password during NLA.
+        147 => (
+            CONNECT,
+            "the connection failed: the server could not be reached or refused the sign-in",
+        ),
+        139 | 140 => (CONNECT, "the server's name could not be resolved"),
+        143 => (CONNECT, "the secure (TLS) connection to the server failed"),
+        133 => (
+            CONNECT,
+            "the server and FreeRDP agreed on no security protocol",
+        ),
+        150 => (CONNECT, "the Kerberos server could not be reached"),
+        132 | 134 | 154 | 159 => (AUTH, "sign-in failed: wrong user name or password"),
+        135 => (AUTH, "sign-in failed: the account is locked out"),
+        148 | 149 | 152 => (
+            AUTH,
+            "sign-in failed: the password has expired or must be changed",
+        ),
+        151 | 157 => (AUTH, "sign-in failed: the account is disabled or expired"),
+        155 | 156 | 158 | 144 => (
+            AUTH,
+            "sign-in failed: the account may not sign in to this server",
+        ),
+        _ => (
+            CONNECT,
+            "the connection failed (see the runtime log for FreeRDP's output)",
+        ),
+    })
+}
+
+async fn keep_output(stream: impl AsyncRead + Unpin, kept: Arc<Mutex<VecDeque<String>>>) {
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        line.truncate(MAX_OUTPUT_LINE);
+        let text = validate::for_log(String::from_utf8_lossy(&line).trim_end());
+        tracing::debug!("connection output: {text}");
+        let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() == KEPT_OUTPUT_LINES {
+            kept.pop_front();
+        }
+        kept.push_back(text);
+    }
+}
+
+fn log_decision(workspace_id: &str, name: &str, decision: &Decision) {
+    let workspace = validate::for_log(workspace_id);
+    match decision {
+        Decision::Unsigned => {
+            tracing::warn!(%workspace, "the .rdp file of {name} is not signed; launching it anyway as the policy allows")
+        }
+        Decision::UntrustedSigner {
+            publisher,
+            thumbprint,
+        } => tracing::warn!(
+            %workspace,
+            "the .rdp file of {name} is signed by {publisher:?} ({thumbprint}), whom nobody vouched for; \
+             launching it anyway as the policy allows (`radc trust add {thumbprint}` trusts it)"
+        ),
+        Decision::TrustedByWorkspace { publisher } | Decision::TrustedByUser { publisher } => {
+            tracing::info!(%workspace, "the .rdp file of {name} is signed by trusted publisher {publisher:?}")
+        }
+    }
+}
+
+fn trust_text(decision: &Decision) -> String {
+    match decision {
+        Decision::Unsigned => "unsigned".into(),
+        Decision::UntrustedSigner { publisher, .. } => {
+            format!("signed by {publisher} (not trusted)")
+        }
+        Decision::TrustedByWorkspace { publisher } => {
+            format!("signed by {publisher} (trusted by the workspace)")
+        }
+        Decision::TrustedByUser { publisher } => format!("signed by {publisher} (trusted by you)"),
+    }
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>, RuntimeError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| RuntimeError::failed(format!("cannot read {}: {e}", path.display())))?;
+    if bytes.len() > radc_rdp::MAX_FILE_BYTES {
+        return Err(RuntimeError::invalid_args(format!(
+            "{} is {} bytes; the limit is {}",
+            path.display(),
+            bytes.len(),
+            radc_rdp::MAX_FILE_BYTES
+        )));
+    }
+    Ok(bytes)
+}
+
+fn find_on_path(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    names.iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| crate::fsutil::is_executable_file(candidate))
+    })
+}
+
+/// Extensions of files that run code when opened: never opened without a
+/// launcher the user chose.
+pub fn is_unsafe_extension(extension: &str) -> bool {
+    const UNSAFE: [&str; 24] = [
+        ".exe",
+        ".com",
+        ".bat",
+        ".cmd",
+        ".msi",
+        ".ps1",
+        ".vbs",
+        ".js",
+        ".jar",
+        ".sh",
+        ".bash",
+        ".zsh",
+        ".py",
+        ".pl",
+        ".rb",
+        ".desktop",
+        ".appimage",
+        ".run",
+        ".bin",
+        ".elf",
+        ".so",
+        ".deb",
+        ".rpm",
+        ".scr",
+    ];
+    UNSAFE.contains(&extension.to_ascii_lowercase().as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_goes_to_stdin_and_only_the_identity_to_argv() {
+        let c = Credential::new("CORP\\alice", Zeroizing::new("pa ss".into()));
+        assert_eq!(&**c.stdin_bytes().unwrap(), b"pa ss\n");
+        assert_eq!(c.identity_args().unwrap(), ["/u:alice", "/d:CORP"]);
+        let c = Credential::new("alice@corp.example", Zeroizing::new("x".into()));
+        assert_eq!(c.identity_args().unwrap(), ["/u:alice@corp.example"]);
+        let c = Credential::new("alice", Zeroizing::new("x\nmallory".into()));
+        assert!(c.stdin_bytes().is_none());
+        let c = Credential::new("al\tice", Zeroizing::new("x".into()));
+        assert!(c.identity_args().is_err());
+    }
+
+    #[test]
+    fn programs_and_scripts_are_unsafe_documents_are_not() {
+        assert!(is_unsafe_extension(".EXE"));
+        assert!(is_unsafe_extension(".desktop"));
+        assert!(!is_unsafe_extension(".rdp"));
+        assert!(!is_unsafe_extension(".vnc"));
+    }
+}

@@ -1,0 +1,724 @@
+//! Launching resources with real parts: a feed on loopback, the runtime on a
+//! private bus, the real `xfreerdp` connecting to a real RDP server
+//! (`freerdp-shadow-cli` on Xvfb, checking the password with NTLM), a
+//! Python custom client in the same workspace, and `radc launch`, `radc
+//! status` and `radc disconnect` as a user runs them.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::pyclient::PyClient;
+use common::rdp::{RdpServer, XvfbDisplay};
+use common::site::Site;
+use common::{TestBus, Timeouts, eventually};
+use futures_util::StreamExt;
+use radc_client::proxy::{
+    RuntimeProxy, WorkspaceProxy, WorkspaceRegistrationProxy, WorkspaceScriptableProxy,
+    WorkspacesProxy,
+};
+use serde_json::Value;
+
+const WORKSPACE: &str = "rdweb.launch.test";
+
+/// Writes a feed with `(id, title, type, extension, file contents)`
+/// resources.
+fn publish(root: &Path, resources: &[(&str, &str, &str, &str, &[u8])]) {
+    std::fs::create_dir_all(root.join("RDWeb/Feed")).unwrap();
+    std::fs::create_dir_all(root.join("RDWeb/files")).unwrap();
+    let mut entries = String::new();
+    for (id, title, kind, extension, contents) in resources {
+        let name = format!("{id}{extension}");
+        std::fs::write(root.join("RDWeb/files").join(&name), contents).unwrap();
+        entries.push_str(&format!(
+            r#"      <Resource ID="{id}" Title="{title}" Type="{kind}">
+        <HostingTerminalServers><HostingTerminalServer>
+          <ResourceFile FileExtension="{extension}" URL="/RDWeb/files/{name}"/>
+          <TerminalServerRef Ref="host1"/>
+        </HostingTerminalServer></HostingTerminalServers>
+      </Resource>
+"#
+        ));
+    }
+    std::fs::write(
+        root.join("RDWeb/Feed/webfeed.aspx"),
+        format!(
+            r#"<?xml version="1.0" encoding="utf-8"?>
+<ResourceCollection SchemaVersion="2.1" xmlns="http://schemas.microsoft.com/ts/2007/05/tswf">
+  <Publisher ID="{WORKSPACE}" Name="Launch Test">
+    <Resources>
+{entries}    </Resources>
+    <TerminalServers><TerminalServer ID="host1" Name="host1"/></TerminalServers>
+  </Publisher>
+</ResourceCollection>
+"#
+        ),
+    )
+    .unwrap();
+}
+
+/// A FreeRDP that records its arguments and standard input, then runs the
+/// real `xfreerdp` with them.
+fn recording_freerdp(dir: &Path) -> PathBuf {
+    let script = dir.join("xfreerdp-recorder");
+    let records = dir.join("records");
+    std::fs::create_dir_all(&records).unwrap();
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n\
+             printf '%s\\n' \"$@\" > '{records}/argv.'$$\n\
+             cat > '{records}/stdin.'$$\n\
+             exec /usr/bin/xfreerdp \"$@\" < '{records}/stdin.'$$\n",
+            records = records.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// `(argv, stdin)` of every recorded connection (not the `/version` probe).
+fn recorded(dir: &Path) -> Vec<(Vec<String>, String)> {
+    let records = dir.join("records");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&records).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let Some(pid) = name.strip_prefix("argv.") else {
+            continue;
+        };
+        let argv: Vec<String> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        if argv == ["/version"] {
+            continue;
+        }
+        let stdin =
+            std::fs::read_to_string(records.join(format!("stdin.{pid}"))).unwrap_or_default();
+        out.push((argv, stdin));
+    }
+    out
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    eprintln!(
+        "{:?}: {}\nstdout:\n{}\nstderr:\n{}",
+        cmd.get_args().collect::<Vec<_>>(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn desktop_rdp(server: &RdpServer) -> Vec<u8> {
+    format!(
+        "full address:s:127.0.0.1:{}\r\nscreen mode id:i:1\r\ndesktopwidth:i:800\r\ndesktopheight:i:600\r\n",
+        server.port()
+    )
+    .into_bytes()
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie has exited: only count processes that still run.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+struct Setup {
+    bus: TestBus,
+    site: Site,
+    server: RdpServer,
+    display: XvfbDisplay,
+}
+
+impl Setup {
+    /// The runtime gets no `DISPLAY` unless `runtime_display`: `radc
+    /// launch` must pass its own.
+    async fn start(
+        extra: &[(&str, &str, &str, &str, &[u8])],
+        grace: f64,
+        runtime_display: bool,
+    ) -> Setup {
+        let server = RdpServer::start();
+        let display = XvfbDisplay::start();
+        let mut resources: Vec<(&str, &str, &str, &str, &[u8])> = Vec::new();
+        let desktop = desktop_rdp(&server);
+        resources.push(("desktop", "Full Desktop", "Desktop", ".rdp", &desktop));
+        resources.extend_from_slice(extra);
+        let site = Site::start(|root| publish(root, &resources));
+        let mut bus = TestBus::bus_only();
+        let recorder = recording_freerdp(bus.dir.path());
+        let display_env = [("DISPLAY", display.display())];
+        bus.start_runtime_with(
+            Timeouts {
+                grace,
+                ..Timeouts::default()
+            },
+            &["--freerdp".as_ref(), recorder.as_os_str()],
+            if runtime_display { &display_env } else { &[] },
+        )
+        .await;
+        let conn = bus.connect().await;
+        let workspaces = WorkspacesProxy::new(&conn).await.unwrap();
+        assert_eq!(
+            workspaces
+                .subscribe(&site.url(), "", "", true)
+                .await
+                .unwrap(),
+            WORKSPACE
+        );
+        Setup {
+            bus,
+            site,
+            server,
+            display,
+        }
+    }
+
+    fn radc(&self) -> Command {
+        let mut cmd = self.bus.radc();
+        cmd.env("DISPLAY", self.display.display());
+        cmd
+    }
+
+    async fn start_workspace(&self, password: &str, flags: u32) {
+        let conn = self.bus.connect().await;
+        let scriptable = WorkspaceScriptableProxy::new(&conn).await.unwrap();
+        let user = format!("{}\\{}", self.server.domain(), self.server.user());
+        scriptable
+            .start_workspace(WORKSPACE, &user, password, "", 0, flags)
+            .await
+            .unwrap();
+    }
+}
+
+fn status_json(setup: &Setup) -> Value {
+    let out = run(setup.radc().args(["status", "--json"]));
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_launched_desktop_and_a_custom_client_go_with_one_disconnect() {
+    let setup = Setup::start(&[], 3.0, false).await;
+    let password = setup.server.password().to_owned();
+    setup.start_workspace(&password, 0).await;
+    let mut py = PyClient::start(
+        &setup.bus,
+        &["--workspace", WORKSPACE, "--name", "Python viewer"],
+    )
+    .await;
+
+    let out = run(setup
+        .radc()
+        .args(["launch", "--json", WORKSPACE, "Full Desktop"]));
+    assert!(out.status.success());
+    let launched: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pid = launched["pid"].as_u64().unwrap() as u32;
+    assert_eq!(launched["trust"], "unsigned");
+    assert!(
+        setup.server.wait_for_session(Duration::from_secs(20)),
+        "the RDP server never saw the session; server log:\n{}",
+        setup.server.log()
+    );
+
+    // radc status: both connections, told apart by kind.
+    let status = status_json(&setup);
+    let connections = status["workspaces"][0]["connections"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(connections.len(), 2, "{status:#}");
+    let builtin = connections
+        .iter()
+        .find(|c| c["kind"] == "built-in")
+        .unwrap();
+    assert_eq!(builtin["display_name"], "Full Desktop");
+    assert_eq!(builtin["pid"], pid);
+    let custom = connections.iter().find(|c| c["kind"] == "custom").unwrap();
+    assert_eq!(custom["display_name"], "Python viewer");
+    let text = run(setup.radc().arg("status"));
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("built-in") && text.contains("custom") && text.contains(" ago"),
+        "{text}"
+    );
+
+    // The password went to FreeRDP's stdin, never to its command line.
+    let records = recorded(setup.bus.dir.path());
+    assert_eq!(records.len(), 1, "{records:?}");
+    let (argv, stdin) = &records[0];
+    assert!(argv.iter().all(|a| !a.contains(&password)), "{argv:?}");
+    assert!(
+        argv.iter().any(|a| a.starts_with("/wm-class:radc-")),
+        "{argv:?}"
+    );
+    assert!(stdin.contains(&password), "the password reached stdin");
+
+    // One disconnect ends both.
+    let started = Instant::now();
+    let out = run(setup.radc().args(["disconnect", "--json", "Launch Test"]));
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["results"].as_array().unwrap().len(), 2, "{report:#}");
+    assert!(py.line().await.starts_with("DISCONNECT"));
+    eventually(
+        Duration::from_secs(3),
+        "FreeRDP to exit within the grace period",
+        || async { !alive(pid) },
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(
+        setup.server.wait_for_no_session(Duration::from_secs(10)),
+        "the server still has the session:\n{}",
+        setup.server.log()
+    );
+    let conn = setup.bus.connect().await;
+    let registration = WorkspaceRegistrationProxy::new(&conn).await.unwrap();
+    eventually(Duration::from_secs(5), "an empty registry", || async {
+        registration.list_resources().await.unwrap().is_empty()
+    })
+    .await;
+    py.wait_exit(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_told_once_and_the_registration_says_why() {
+    let setup = Setup::start(&[], 1.0, false).await;
+    let conn = setup.bus.connect().await;
+    let runtime = RuntimeProxy::new(&conn).await.unwrap();
+    let registration = WorkspaceRegistrationProxy::new(&conn).await.unwrap();
+    let mut notices = runtime.receive_user_notice().await.unwrap();
+    let mut removed = registration.receive_resource_removed().await.unwrap();
+    setup.start_workspace("not the password", 0).await;
+
+    for attempt in 0..2 {
+        let out = run(setup
+            .radc()
+            .args(["launch", "--wait", "--json", WORKSPACE, "desktop"]));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ended = report["ended"].as_str().unwrap().to_owned();
+        assert!(ended.starts_with("exited:"), "{ended}");
+        assert_ne!(ended, "exited:0");
+        assert!(!out.status.success(), "--wait exits with FreeRDP's failure");
+        let signal = tokio::time::timeout(Duration::from_secs(5), removed.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(signal.args().unwrap().reason, ended);
+        if attempt == 0 {
+            let notice = tokio::time::timeout(Duration::from_secs(5), notices.next())
+                .await
+                .expect("the failure is told")
+                .unwrap();
+            let args = notice.args().unwrap();
+            assert_eq!(args.workspace_id, WORKSPACE);
+            assert!(
+                args.text.contains("Full Desktop") && args.text.contains("refused the sign-in"),
+                "{}",
+                args.text
+            );
+        } else {
+            assert!(
+                tokio::time::timeout(Duration::from_millis(500), notices.next())
+                    .await
+                    .is_err(),
+                "the same failure is told only once"
+            );
+        }
+    }
+    assert!(
+        setup.server.auth_failures() > 0,
+        "the server refused the password"
+    );
+    assert_eq!(setup.server.activations(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_cleared_with_the_last_resource_when_asked() {
+    let setup = Setup::start(&[], 1.0, false).await;
+    let password = setup.server.password().to_owned();
+    // WKS_FLAG_CLEAR_CREDS_ON_LAST_RESOURCE
+    setup.start_workspace(&password, 1).await;
+    let conn = setup.bus.connect().await;
+    let scriptable = WorkspaceScriptableProxy::new(&conn).await.unwrap();
+    let out = run(setup
+        .radc()
+        .args(["launch", "--json", WORKSPACE, "desktop"]));
+    assert!(out.status.success());
+    let launched: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pid = launched["pid"].as_u64().unwrap() as u32;
+    assert!(
+        setup.server.wait_for_session(Duration::from_secs(20)),
+        "{}",
+        setup.server.log()
+    );
+    assert!(
+        scriptable
+            .is_workspace_credential_specified(WORKSPACE, true)
+            .await
+            .unwrap()
+    );
+    // The connection ends on its own (the user closes the window).
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    eventually(
+        Duration::from_secs(5),
+        "the credentials to go with the last resource",
+        || async {
+            !scriptable
+                .is_workspace_credential_specified(WORKSPACE, true)
+                .await
+                .unwrap()
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_resource_types_use_their_registered_launcher_and_unsafe_ones_are_refused() {
+    let script: &[u8] = b"#!/bin/sh\necho hello\n";
+    let setup = Setup::start(
+        &[
+            (
+                "viewer",
+                "VNC Viewer",
+                "RemoteApp",
+                ".vnc",
+                b"host=127.0.0.1\n",
+            ),
+            ("tool", "Setup Tool", "RemoteApp", ".sh", script),
+        ],
+        0.5,
+        false,
+    )
+    .await;
+    // Unregistered: refused, with what to do.
+    let out = run(setup.radc().args(["launch", WORKSPACE, "VNC Viewer"]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("radc restype add .vnc"), "{err}");
+    let out = run(setup.radc().args(["launch", WORKSPACE, "Setup Tool"]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("on purpose"), "{err}");
+
+    // A launcher that ignores SIGTERM: it is killed after the grace period.
+    let launcher = setup.bus.dir.path().join("vnc-launcher");
+    let opened = setup.bus.dir.path().join("opened");
+    std::fs::write(
+        &launcher,
+        format!(
+            "#!/bin/sh\ntrap '' TERM\ncat \"$1\" > '{}'\nwhile :; do sleep 0.1; done\n",
+            opened.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run(setup.radc().args(["restype", "add", ".vnc"]).arg(&launcher));
+    assert!(out.status.success());
+    let conn = setup.bus.connect().await;
+    let registration = WorkspaceRegistrationProxy::new(&conn).await.unwrap();
+    let mut removed = registration.receive_resource_removed().await.unwrap();
+    let out = run(setup.radc().args(["launch", "--json", WORKSPACE, "viewer"]));
+    assert!(out.status.success());
+    let launched: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pid = launched["pid"].as_u64().unwrap() as u32;
+    eventually(
+        Duration::from_secs(5),
+        "the launcher to get the file",
+        || async { std::fs::read_to_string(&opened).is_ok_and(|t| t == "host=127.0.0.1\n") },
+    )
+    .await;
+    let out = run(setup.radc().args(["disconnect", WORKSPACE]));
+    assert!(out.status.success());
+    let signal = tokio::time::timeout(Duration::from_secs(5), removed.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        signal.args().unwrap().reason,
+        "signal:9",
+        "SIGTERM was ignored"
+    );
+    assert!(!alive(pid));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_remote_application_launches_the_callers_rdp_file() {
+    let setup = Setup::start(&[], 1.0, true).await;
+    let password = setup.server.password().to_owned();
+    setup.start_workspace(&password, 0).await;
+    let conn = setup.bus.connect().await;
+    let workspace = WorkspaceProxy::new(&conn).await.unwrap();
+    let registration = WorkspaceRegistrationProxy::new(&conn).await.unwrap();
+    let rdp = String::from_utf8(desktop_rdp(&setup.server)).unwrap();
+
+    let err = workspace
+        .start_remote_application(WORKSPACE, &[&rdp, "/admin"])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("/admin"), "{err}");
+    let err = workspace
+        .start_remote_application(WORKSPACE, &["not an rdp file"])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not valid"), "{err}");
+    assert!(registration.list_resources().await.unwrap().is_empty());
+
+    let mut added = registration.receive_resource_added().await.unwrap();
+    workspace
+        .start_remote_application(WORKSPACE, &[&rdp, "/window"])
+        .await
+        .unwrap();
+    let signal = tokio::time::timeout(Duration::from_secs(5), added.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let args = signal.args().unwrap();
+    assert_eq!(args.workspace_id, WORKSPACE);
+    assert!(
+        setup.server.wait_for_session(Duration::from_secs(20)),
+        "{}",
+        setup.server.log()
+    );
+    let rows = registration.list_resources().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].2, format!("127.0.0.1:{}", setup.server.port()));
+    assert!(rows[0].4 > 0, "the pid is known");
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../radc-rdp/tests/data/signed")
+        .join(name)
+}
+
+fn launch_error(setup: &Setup, resource: &str) -> String {
+    let out = run(setup.radc().args(["launch", WORKSPACE, resource]));
+    assert!(!out.status.success(), "{resource} was launched");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn launch_trust(setup: &Setup, resource: &str) -> String {
+    let out = run(setup.radc().args(["launch", "--json", WORKSPACE, resource]));
+    assert!(out.status.success(), "{resource} was refused");
+    let launched: Value = serde_json::from_slice(&out.stdout).unwrap();
+    launched["trust"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_decide_with_the_users_and_the_workspaces_trust() {
+    let signed = std::fs::read(fixture("app-sha256.rdp")).unwrap();
+    let tampered = std::fs::read(fixture("tampered-value.rdp")).unwrap();
+    let setup = Setup::start(
+        &[
+            ("notepad", "Notepad", "RemoteApp", ".rdp", &signed),
+            ("evil", "Evil Notepad", "RemoteApp", ".rdp", &tampered),
+        ],
+        0.5,
+        false,
+    )
+    .await;
+    let sha1 = std::fs::read_to_string(fixture("signer.sha1"))
+        .unwrap()
+        .trim()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .replace(':', "")
+        .to_ascii_lowercase();
+
+    // What an admin sees before trusting anyone.
+    let out = run(setup
+        .radc()
+        .args(["trust", "check", "--json"])
+        .arg(fixture("app-sha256.rdp")));
+    assert!(out.status.success());
+    let check: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(check["publisher"], "Contoso RDP Publisher");
+    assert_eq!(check["sha1_thumbprint"], sha1.as_str());
+    assert_eq!(check["trusted"], false);
+
+    // Default policy: launched, but not trusted; a tampered file never.
+    assert_eq!(
+        launch_trust(&setup, "Notepad"),
+        "signed by Contoso RDP Publisher (not trusted)"
+    );
+    let err = launch_error(&setup, "Evil Notepad");
+    assert!(err.contains("tampered"), "{err}");
+
+    // Refusing what nobody vouched for: unsigned and untrusted both go.
+    assert!(
+        run(setup.radc().args(["trust", "policy", "refuse"]))
+            .status
+            .success()
+    );
+    let err = launch_error(&setup, "Notepad");
+    assert!(err.contains(&format!("radc trust add {sha1}")), "{err}");
+    let err = launch_error(&setup, "Full Desktop");
+    assert!(err.contains("not signed"), "{err}");
+
+    // The user trusts the publisher from a file it signed.
+    let out = run(setup
+        .radc()
+        .args(["trust", "add", "--from"])
+        .arg(fixture("app-sha256.rdp")));
+    assert!(out.status.success());
+    assert_eq!(
+        launch_trust(&setup, "Notepad"),
+        "signed by Contoso RDP Publisher (trusted by you)"
+    );
+    assert!(
+        run(setup.radc().args(["trust", "remove", &sha1]))
+            .status
+            .success()
+    );
+    launch_error(&setup, "Notepad");
+
+    // Or the workspace vouches for it when it is started.
+    let sha256 = std::fs::read_to_string(fixture("signer.sha256"))
+        .unwrap()
+        .trim()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .to_owned();
+    let conn = setup.bus.connect().await;
+    let scriptable = WorkspaceScriptableProxy::new(&conn).await.unwrap();
+    scriptable
+        .start_workspace(WORKSPACE, "RADCTEST\\alice", "x", &sha256, 0, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        launch_trust(&setup, "Notepad"),
+        "signed by Contoso RDP Publisher (trusted by the workspace)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_is_opened_in_the_remoteapp_through_a_redirected_drive() {
+    let app = b"full address:s:127.0.0.1:9\r\nremoteapplicationmode:i:1\r\nremoteapplicationprogram:s:||wordpad\r\nremoteapplicationname:s:WordPad\r\n";
+    let setup = Setup::start(
+        &[("wordpad", "WordPad", "RemoteApp", ".rdp", app)],
+        0.5,
+        false,
+    )
+    .await;
+    let documents = setup.bus.dir.path().join("My Documents");
+    std::fs::create_dir_all(&documents).unwrap();
+    let letter = documents.join("letter one.txt");
+    std::fs::write(&letter, "Dear Sir").unwrap();
+    let out = run(setup
+        .radc()
+        .args(["launch", "--wait", WORKSPACE, "WordPad"])
+        .arg(&letter));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("The connection ended"));
+    let records = recorded(setup.bus.dir.path());
+    assert_eq!(records.len(), 1, "{records:?}");
+    let argv = &records[0].0;
+    let drive = format!("/drive:radc1,{}", documents.display());
+    assert!(argv.contains(&drive), "{argv:?}");
+    assert!(
+        argv.iter()
+            .any(|a| a.contains(r"\\tsclient\radc1\letter one.txt")),
+        "{argv:?}"
+    );
+    assert!(argv.contains(&"/app:||wordpad".to_owned()), "{argv:?}");
+    // A file that does not exist is the caller's mistake, found before
+    // anything starts.
+    let out = run(setup
+        .radc()
+        .args(["launch", WORKSPACE, "WordPad", "/nonexistent/file.txt"]));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open /nonexistent/file.txt"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_stored_at_subscription_signs_in_the_connection() {
+    let setup = Setup::start(&[], 1.0, false).await;
+    // A real Secret Service on the test's bus.
+    let run_dir = setup.bus.dir.path().join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    std::fs::set_permissions(&run_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut keyring = Command::new("gnome-keyring-daemon")
+        .args(["--foreground", "--unlock", "--components=secrets"])
+        .envs(setup.bus.env())
+        .env("XDG_RUNTIME_DIR", &run_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("gnome-keyring-daemon is installed (scripts/install-deps.sh)");
+    {
+        use std::io::Write;
+        let mut stdin = keyring.stdin.take().unwrap();
+        stdin.write_all(b"keyring-test-password").unwrap();
+    }
+    let conn = setup.bus.connect().await;
+    let dbus = zbus::fdo::DBusProxy::new(&conn).await.unwrap();
+    eventually(Duration::from_secs(10), "the Secret Service", || async {
+        dbus.name_has_owner("org.freedesktop.secrets".try_into().unwrap())
+            .await
+            .unwrap()
+    })
+    .await;
+
+    let user = format!("{}\\{}", setup.server.domain(), setup.server.user());
+    let mut subscribe = setup
+        .radc()
+        .args(["subscribe", "--allow-http", "--password-stdin", "-u", &user])
+        .arg(setup.site.url())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = subscribe.stdin.take().unwrap();
+        writeln!(stdin, "{}", setup.server.password()).unwrap();
+    }
+    let out = subscribe.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && !String::from_utf8_lossy(&out.stdout).contains("not stored"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = run(setup.radc().args(["launch", WORKSPACE, "Full Desktop"]));
+    assert!(out.status.success());
+    assert!(
+        setup.server.wait_for_session(Duration::from_secs(20)),
+        "the stored password did not sign in:\n{}",
+        setup.server.log()
+    );
+    let records = recorded(setup.bus.dir.path());
+    assert!(records[0].0.contains(&"/u:alice".to_owned()), "{records:?}");
+    assert!(
+        records[0]
+            .0
+            .iter()
+            .all(|a| !a.contains(setup.server.password()))
+    );
+    let _ = keyring.kill();
+    let _ = keyring.wait();
+}
