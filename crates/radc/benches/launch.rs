@@ -1,0 +1,362 @@
+//! Benchmarks of launching and of disconnecting launched connections, with
+//! real parts: the release `radc daemon` on a private bus, the real
+//! `xfreerdp` and a real RDP server (`freerdp-shadow-cli` on Xvfb). Run with
+//!
+//! ```sh
+//! cargo bench -p radc --bench launch
+//! ```
+//!
+//! and see BENCHMARKS.md for what each figure means.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::rdp::{RdpServer, XvfbDisplay};
+use common::site::Site;
+use common::{TestBus, Timeouts};
+use radc_client::proxy::{
+    RuntimeProxy, WorkspaceRegistrationProxy, WorkspaceScriptableProxy, WorkspacesProxy,
+};
+
+const WORKSPACE: &str = "rdweb.bench.test";
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+fn publish(root: &Path, server: &RdpServer) {
+    std::fs::create_dir_all(root.join("RDWeb/Feed")).unwrap();
+    std::fs::create_dir_all(root.join("RDWeb/files")).unwrap();
+    let files = [
+        (
+            "desktop",
+            format!(
+                "full address:s:127.0.0.1:{}\r\ndesktopwidth:i:640\r\ndesktopheight:i:480\r\n",
+                server.port()
+            ),
+        ),
+        // Nobody listens on port 9: FreeRDP starts and gives up at once.
+        ("probe", "full address:s:127.0.0.1:9\r\n".to_owned()),
+    ];
+    let mut entries = String::new();
+    for (id, contents) in &files {
+        std::fs::write(root.join(format!("RDWeb/files/{id}.rdp")), contents).unwrap();
+        entries.push_str(&format!(
+            r#"<Resource ID="{id}" Title="{id}" Type="Desktop"><HostingTerminalServers><HostingTerminalServer>
+<ResourceFile FileExtension=".rdp" URL="/RDWeb/files/{id}.rdp"/><TerminalServerRef Ref="h"/>
+</HostingTerminalServer></HostingTerminalServers></Resource>
+"#
+        ));
+    }
+    std::fs::write(
+        root.join("RDWeb/Feed/webfeed.aspx"),
+        format!(
+            r#"<?xml version="1.0" encoding="utf-8"?>
+<ResourceCollection SchemaVersion="2.1" xmlns="http://schemas.microsoft.com/ts/2007/05/tswf">
+<Publisher ID="{WORKSPACE}" Name="Bench"><Resources>
+{entries}</Resources><TerminalServers><TerminalServer ID="h" Name="h"/></TerminalServers></Publisher>
+</ResourceCollection>
+"#
+        ),
+    )
+    .unwrap();
+}
+
+/// A FreeRDP that notes the moment it starts (and its arguments), then
+/// becomes the real `xfreerdp`. Both the launch and the baseline run it, so
+/// its own cost is in both.
+fn stamping_freerdp(dir: &Path) -> (PathBuf, PathBuf) {
+    let script = dir.join("xfreerdp-stamp");
+    let stamps = dir.join("stamps");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$(date +%s%N) $*\" >> '{}'\nexec /usr/bin/xfreerdp \"$@\"\n",
+            stamps.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script, stamps)
+}
+
+/// Waits for stamp line `index` (0-based) and returns its time and arguments.
+fn wait_stamp(stamps: &Path, index: usize) -> (u128, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(file) = std::fs::File::open(stamps)
+            && let Some(Ok(line)) = BufReader::new(file).lines().nth(index)
+        {
+            let (at, args) = line.split_once(' ').unwrap_or((&line, ""));
+            return (at.parse().unwrap(), args.to_owned());
+        }
+        assert!(Instant::now() < deadline, "FreeRDP never started");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+fn stamp_count(stamps: &Path) -> usize {
+    std::fs::read_to_string(stamps).map_or(0, |t| t.lines().count())
+}
+
+fn since(start_ns: u128, at_ns: u128) -> Duration {
+    Duration::from_nanos(at_ns.saturating_sub(start_ns) as u64)
+}
+
+async fn launch_latency(
+    bus: &TestBus,
+    display: &XvfbDisplay,
+    script: &Path,
+    stamps: &Path,
+    rounds: usize,
+) {
+    let conn = bus.connect().await;
+    let runtime = RuntimeProxy::new(&conn).await.unwrap();
+    let env = HashMap::from([("DISPLAY", display.display())]);
+    // Warm up: the runtime probes FreeRDP once, and caches fill.
+    runtime
+        .launch(WORKSPACE, "probe", &[], env.clone())
+        .await
+        .unwrap();
+    let (_, args) = wait_stamp(stamps, stamp_count(stamps).max(1) - 1);
+    let args: Vec<String> = args.split(' ').map(str::to_owned).collect();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let (mut cli, mut dbus, mut direct) = (Vec::new(), Vec::new(), Vec::new());
+    let mut children: Vec<Child> = Vec::new();
+    for _ in 0..rounds {
+        // `radc launch` as a desktop entry runs it.
+        let n = stamp_count(stamps);
+        let start = now_ns();
+        let status = bus
+            .radc()
+            .env("DISPLAY", display.display())
+            .args(["launch", WORKSPACE, "probe"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        cli.push(since(start, wait_stamp(stamps, n).0));
+
+        // The same through one D-Bus call from a program already connected.
+        let n = stamp_count(stamps);
+        let start = now_ns();
+        runtime
+            .launch(WORKSPACE, "probe", &[], env.clone())
+            .await
+            .unwrap();
+        dbus.push(since(start, wait_stamp(stamps, n).0));
+
+        // Baseline: the same FreeRDP command started directly.
+        let n = stamp_count(stamps);
+        let start = now_ns();
+        children.push(
+            Command::new(script)
+                .args(&args)
+                .env("DISPLAY", display.display())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        direct.push(since(start, wait_stamp(stamps, n).0));
+        // Let the connections fail and exit before the next round.
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    for mut child in children {
+        let _ = child.wait();
+    }
+    println!("\n## Launch latency ({rounds} rounds, daemon warm)");
+    println!("| path | median | p90 |\n|---|---|---|");
+    for (what, samples) in [
+        ("FreeRDP command started directly (baseline)", &mut direct),
+        ("`Runtime1.Launch` over D-Bus", &mut dbus),
+        ("`radc launch` (a new process, as from a menu)", &mut cli),
+    ] {
+        let m = median(samples);
+        println!("| {what} | {} | {} |", ms(m), ms(percentile(samples, 0.9)));
+    }
+}
+
+/// Registers `count` custom clients (Python, removing themselves when told
+/// to disconnect) spread over a few processes.
+fn custom_clients(bus: &TestBus, count: usize) -> Vec<Child> {
+    let per = 25;
+    (0..count.div_ceil(per))
+        .map(|i| {
+            // Its output goes to a file: it must stay writable to the end.
+            let out = bus.dir.path().join(format!("client-{i}.out"));
+            let child = bus
+                .python("custom_client.py")
+                .args(["--workspace", WORKSPACE, "--count", &per.to_string()])
+                .args(["--on-disconnect", "remove"])
+                .stdout(std::fs::File::create(&out).unwrap())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !std::fs::read_to_string(&out).unwrap().contains("READY") {
+                assert!(Instant::now() < deadline, "a custom client did not start");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            child
+        })
+        .collect()
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+async fn disconnect_fleet(
+    bus: &TestBus,
+    server: &RdpServer,
+    display: &XvfbDisplay,
+    sessions: usize,
+    clients: usize,
+    grace: Duration,
+    round: usize,
+) {
+    let conn = bus.connect().await;
+    let runtime = RuntimeProxy::new(&conn).await.unwrap();
+    let registration = WorkspaceRegistrationProxy::new(&conn).await.unwrap();
+    let scriptable = WorkspaceScriptableProxy::new(&conn).await.unwrap();
+    let user = format!("{}\\{}", server.domain(), server.user());
+    scriptable
+        .start_workspace(WORKSPACE, &user, server.password(), "", 0, 0)
+        .await
+        .unwrap();
+    let activated = server.activations();
+    let env = HashMap::from([("DISPLAY", display.display())]);
+    let mut pids = Vec::new();
+    for _ in 0..sessions {
+        let (_, pid, _) = runtime
+            .launch(WORKSPACE, "desktop", &[], env.clone())
+            .await
+            .unwrap();
+        pids.push(pid);
+    }
+    assert!(
+        server.wait_for_activations(activated + sessions, Duration::from_secs(120)),
+        "only {} of {sessions} sessions came up",
+        server.activations() - activated
+    );
+    let mut python = custom_clients(bus, clients);
+    // Registrations are listed once the runtime has probed them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while registration.list_resources().await.unwrap().len() < sessions + clients {
+        assert!(
+            Instant::now() < deadline,
+            "the clients were never all listed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let start = Instant::now();
+    let (_, rows) = runtime.disconnect(WORKSPACE, 0).await.unwrap();
+    let replied = start.elapsed();
+    assert_eq!(rows.len(), sessions + clients);
+    let failed: Vec<_> = rows.iter().filter(|r| r.1 != "ok").collect();
+    assert!(
+        failed.is_empty(),
+        "{} did not answer ok: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    while pids.iter().any(|&pid| alive(pid)) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let processes_gone = start.elapsed();
+    while !registration.list_resources().await.unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let registry_empty = start.elapsed();
+    for child in &mut python {
+        let _ = child.wait();
+    }
+    println!(
+        "| {round} | {sessions} + {clients} | {} | {} | {} | {:.1} s |",
+        ms(replied),
+        ms(processes_gone),
+        ms(registry_empty),
+        grace.as_secs_f64()
+    );
+    assert!(server.wait_for_no_session(Duration::from_secs(30)));
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let server = RdpServer::start();
+    let display = XvfbDisplay::start();
+    let site = Site::start(|root| publish(root, &server));
+    let mut bus = TestBus::bus_only();
+    let (script, stamps) = stamping_freerdp(bus.dir.path());
+    let grace = Duration::from_secs(10);
+    bus.start_runtime_with(
+        Timeouts {
+            disconnect: 5.0,
+            grace: grace.as_secs_f64(),
+            ..Timeouts::default()
+        },
+        &["--freerdp".as_ref(), script.as_os_str()],
+        &[],
+    )
+    .await;
+    let conn = bus.connect().await;
+    WorkspacesProxy::new(&conn)
+        .await
+        .unwrap()
+        .subscribe(&site.url(), "", "", true)
+        .await
+        .unwrap();
+
+    launch_latency(
+        &bus,
+        &display,
+        &script,
+        &stamps,
+        if quick { 10 } else { 100 },
+    )
+    .await;
+
+    println!("\n## Disconnecting launched sessions and custom clients");
+    println!(
+        "| round | sessions + clients | reply | FreeRDP processes gone | registry empty | grace period |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for round in 1..=(if quick { 1 } else { 3 }) {
+        disconnect_fleet(&bus, &server, &display, 20, 100, grace, round).await;
+    }
+}
