@@ -678,7 +678,7 @@ async fn watch(
     tracing::warn!(
         cookie = cookie.get(),
         %exit,
-        output = %tail.join("\n"),
+        output = %tail.join(" ⏎ "),
         "connection to {name} failed: {text}"
     );
     let code = match exit {
