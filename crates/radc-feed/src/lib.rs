@@ -46,9 +46,11 @@
 pub mod diff;
 pub mod discovery;
 mod error;
+pub mod identity;
 mod model;
 mod parse;
 pub mod schedule;
+pub mod scope;
 
 pub use error::FeedError;
 pub use model::{
