@@ -424,7 +424,7 @@ impl Launcher {
     /// per workspace, as on Windows.
     async fn stored_credential(&self, workspace_id: &str) -> Option<Credential> {
         let record = self.store.record(workspace_id).ok()??;
-        let user = record.username?;
+        let user = record.username.clone()?;
         let secrets = match SecretStore::connect().await {
             Ok(s) => s,
             Err(e) => {
@@ -432,7 +432,7 @@ impl Launcher {
                 return None;
             }
         };
-        let password = secrets.load(workspace_id, &user).await.ok()??;
+        let password = secrets.load(&record, &user).await.ok()??;
         Some(Credential::new(&user, password))
     }
 

@@ -116,7 +116,7 @@ impl Subscriptions {
     /// and tells the user about a failure once.
     async fn refresh_one(&self, record: &WorkspaceRecord) -> Result<(), String> {
         let credentials = match &record.username {
-            Some(user) => match stored_password(&record.id, user).await {
+            Some(user) => match stored_password(record, user).await {
                 Some(password) => {
                     Some(Credentials::parse(user, password).map_err(|e| e.to_string())?)
                 }
@@ -216,9 +216,9 @@ pub(crate) async fn run_refresher(subs: Arc<Subscriptions>) {
     }
 }
 
-async fn stored_password(workspace_id: &str, user: &str) -> Option<Zeroizing<String>> {
+async fn stored_password(record: &WorkspaceRecord, user: &str) -> Option<Zeroizing<String>> {
     let secrets = SecretStore::connect().await.ok()?;
-    secrets.load(workspace_id, user).await.ok().flatten()
+    secrets.load(record, user).await.ok().flatten()
 }
 
 fn from_unix(secs: u64) -> SystemTime {
@@ -287,7 +287,7 @@ impl WorkspacesIface {
             && let Ok(secrets) = SecretStore::connect().await
             && let Err(e) = secrets
                 .store(
-                    &outcome.record.id,
+                    &outcome.record,
                     &credentials.login_name(),
                     credentials.password(),
                 )

@@ -36,6 +36,16 @@
 //!   for authentication, the download fails with
 //!   [`HttpError::AuthenticationElsewhere`].
 //!
+//! # Where files may come from
+//!
+//! A file named by the feed is fetched only within the feed's
+//! [`Scope`](radc_feed::scope::Scope): its own origin, or a host name of
+//! the same site whose addresses are no more local than the feed's own
+//! (checked on every address the name resolves to, so a name cannot lead
+//! to loopback or the intranet on a public feed's behalf). Every redirect
+//! hop is held to the same rule. Anything else fails with
+//! [`HttpError::OutsideWorkspace`] before a connection is made.
+//!
 //! Plain `http` URLs are refused unless [`FeedClientOptions::allow_http`] is
 //! set; Basic authentication is refused over plain http even then. HTTPS
 //! certificates are checked against the system's trusted roots plus, if
@@ -46,7 +56,9 @@
 //! soon as the limit is passed; every exchange is bounded by
 //! [`FeedClientOptions::timeout`].
 
+use std::collections::HashMap;
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -56,6 +68,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper_util::rt::TokioIo;
+use radc_feed::scope::{AddressKind, Scope, address_allowed};
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
 use tokio::io::{AsyncRead, AsyncWrite};
 use url::{Origin, Url};
@@ -148,6 +161,8 @@ pub enum HttpError {
     Transfer { url: Url, detail: String },
     #[error("cannot set up the HTTP client: {0}")]
     Setup(String),
+    #[error("not fetched: {reason}; a feed's files must come from its own server or domain")]
+    OutsideWorkspace { url: Url, reason: String },
 }
 
 /// A Windows account: domain (or UPN suffix), user and password.
@@ -279,6 +294,10 @@ pub struct FeedClientOptions {
     pub max_feed_bytes: usize,
     /// Largest icon or `.rdp` file accepted.
     pub max_file_bytes: usize,
+    /// Addresses to use for these host names instead of asking DNS (as
+    /// curl's `--resolve`); for test servers under made-up names. The
+    /// rules on where a feed's files may come from still apply.
+    pub resolve: Vec<(String, IpAddr)>,
 }
 
 impl Default for FeedClientOptions {
@@ -289,6 +308,7 @@ impl Default for FeedClientOptions {
             timeout: Duration::from_secs(30),
             max_feed_bytes: 32 * 1024 * 1024,
             max_file_bytes: 16 * 1024 * 1024,
+            resolve: Vec::new(),
         }
     }
 }
@@ -307,7 +327,12 @@ pub struct Fetched {
 /// An HTTP client for one workspace's feed, keeping the sign-in cookie
 /// between requests. Cheap to share behind `&`.
 pub struct FeedClient {
+    /// For the feed's own origin.
     http: reqwest::Client,
+    /// For other hosts of the feed's scope: its resolver drops addresses
+    /// the feed may not lead to.
+    foreign: reqwest::Client,
+    resolver: Resolver,
     tls: Arc<rustls::ClientConfig>,
     options: FeedClientOptions,
     session: Mutex<Session>,
@@ -331,6 +356,8 @@ impl fmt::Debug for FeedClient {
 #[derive(Default)]
 struct Session {
     origin: Option<Origin>,
+    /// Where the feed's files may come from.
+    scope: Option<Scope>,
     cookie: Option<Zeroizing<String>>,
     credentials: Option<Credentials>,
 }
@@ -364,17 +391,25 @@ impl FeedClient {
     /// Builds a client; fails only on a bad CA file.
     pub fn new(options: FeedClientOptions) -> Result<Self, HttpError> {
         let tls = Arc::new(tls_config(options.extra_ca_pem.as_deref())?);
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(rustls::ClientConfig::clone(&tls))
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(options.timeout)
-            .connect_timeout(options.timeout)
-            .no_proxy()
-            .user_agent(USER_AGENT)
-            .build()
-            .map_err(|e| HttpError::Setup(error_chain(&e)))?;
+        let resolver = Resolver::new(&options.resolve);
+        let build = |resolver: Resolver| {
+            reqwest::Client::builder()
+                .use_preconfigured_tls(rustls::ClientConfig::clone(&tls))
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(options.timeout)
+                .connect_timeout(options.timeout)
+                .no_proxy()
+                .user_agent(USER_AGENT)
+                .dns_resolver(Arc::new(resolver))
+                .build()
+                .map_err(|e| HttpError::Setup(error_chain(&e)))
+        };
+        let http = build(resolver.clone())?;
+        let foreign = build(resolver.filtering())?;
         Ok(FeedClient {
             http,
+            foreign,
+            resolver,
             tls,
             options,
             session: Mutex::new(Session::default()),
@@ -397,8 +432,10 @@ impl FeedClient {
             if session.origin.as_ref() != Some(&origin) {
                 *session = Session {
                     origin: Some(origin),
+                    scope: Some(Scope::new(url)),
                     ..Session::default()
                 };
+                self.resolver.forget_feed();
             }
             if let Some(c) = credentials {
                 session.credentials = Some(c.clone());
@@ -457,14 +494,18 @@ impl FeedClient {
         let mut logins = 0;
         loop {
             self.check_url(&url)?;
-            let (same_origin, cookie) = {
+            let (same_origin, cookie, scope) = {
                 let session = self.lock();
                 let same = session.origin.as_ref() == Some(&url.origin());
-                (same, if same { session.cookie.clone() } else { None })
+                let cookie = if same { session.cookie.clone() } else { None };
+                (same, cookie, session.scope.clone())
             };
+            if !same_origin {
+                self.check_scope(scope.as_ref(), &url).await?;
+            }
             let sent_cookie = cookie.is_some();
             let response = self
-                .send(&url, kind, cookie.as_ref().map(|c| c.as_str()))
+                .send(&url, kind, cookie.as_ref().map(|c| c.as_str()), same_origin)
                 .await?;
             let status = response.status().as_u16();
             tracing::debug!(%url, status, sent_cookie, "feed request");
@@ -550,16 +591,31 @@ impl FeedClient {
         }
     }
 
+    /// A URL off the feed's origin must be in its scope, and the feed's own
+    /// kind of address must be known before the filtering resolver runs.
+    async fn check_scope(&self, scope: Option<&Scope>, url: &Url) -> Result<(), HttpError> {
+        let outside = |reason: String| HttpError::OutsideWorkspace {
+            url: url.clone(),
+            reason,
+        };
+        let scope = scope.ok_or_else(|| outside(format!("{url} is not on a feed's server")))?;
+        scope.check(url).map_err(|e| outside(e.to_string()))?;
+        self.resolver.learn_feed(scope.feed_url()).await
+    }
+
     async fn send(
         &self,
         url: &Url,
         kind: Kind,
         cookie: Option<&str>,
+        same_origin: bool,
     ) -> Result<reqwest::Response, HttpError> {
-        let mut request = self
-            .http
-            .get(url.clone())
-            .header(header::ACCEPT, accept(kind));
+        let client = if same_origin {
+            &self.http
+        } else {
+            &self.foreign
+        };
+        let mut request = client.get(url.clone()).header(header::ACCEPT, accept(kind));
         if let Some(token) = cookie {
             let mut value = HeaderValue::from_str(&format!("{COOKIE_NAME}={token}"))
                 .map_err(|_| HttpError::Setup("unusable cookie".into()))?;
@@ -658,7 +714,7 @@ impl FeedClient {
         cookie: Option<&str>,
     ) -> Result<Answer, HttpError> {
         let limit = self.limit(kind).max(MAX_LOGIN_BODY);
-        let mut conn = Connection::open(url, &self.tls).await?;
+        let mut conn = Connection::open(url, &self.tls, &self.resolver).await?;
         let first = conn.get(url, kind, cookie, None, limit).await?;
         if first.status != 401 {
             return Ok(first);
@@ -926,6 +982,116 @@ async fn read_limited(
     }
 }
 
+/// Name resolution for the feed's files: the `resolve` overrides, then the
+/// system's resolver; in its filtering form, only addresses
+/// [`address_allowed`] for the feed's own kind of address.
+#[derive(Clone)]
+struct Resolver {
+    overrides: Arc<HashMap<String, Vec<IpAddr>>>,
+    /// The kind of the feed's own addresses, learnt before the first
+    /// request to another host; shared by the two forms.
+    feed_kind: Arc<Mutex<Option<AddressKind>>>,
+    filter: bool,
+}
+
+impl Resolver {
+    fn new(overrides: &[(String, IpAddr)]) -> Resolver {
+        let mut map: HashMap<String, Vec<IpAddr>> = HashMap::new();
+        for (name, addr) in overrides {
+            map.entry(name.to_ascii_lowercase())
+                .or_default()
+                .push(*addr);
+        }
+        Resolver {
+            overrides: Arc::new(map),
+            feed_kind: Arc::default(),
+            filter: false,
+        }
+    }
+
+    fn filtering(&self) -> Resolver {
+        Resolver {
+            filter: true,
+            ..self.clone()
+        }
+    }
+
+    fn forget_feed(&self) {
+        *self.feed_kind.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Finds out what kind of address the feed's host has, once.
+    async fn learn_feed(&self, feed_url: &Url) -> Result<(), HttpError> {
+        if self
+            .feed_kind
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+        {
+            return Ok(());
+        }
+        let host = match feed_url.host() {
+            Some(url::Host::Domain(d)) => d.to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => String::new(),
+        };
+        let addrs = self
+            .lookup(&host, 0)
+            .await
+            .map_err(|e| HttpError::Connect {
+                url: feed_url.clone(),
+                detail: e.to_string(),
+            })?;
+        let kind = AddressKind::of_host(addrs.iter().map(SocketAddr::ip));
+        *self.feed_kind.lock().unwrap_or_else(|e| e.into_inner()) = kind;
+        Ok(())
+    }
+
+    /// Every address of `host` (a name or an IP literal).
+    async fn lookup(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        if let Some(addrs) = self.overrides.get(&host.to_ascii_lowercase()) {
+            return Ok(addrs.iter().map(|ip| SocketAddr::new(*ip, port)).collect());
+        }
+        Ok(tokio::net::lookup_host((host, port)).await?.collect())
+    }
+
+    /// The addresses of `host` a request for a feed's file may go to.
+    async fn resolve_allowed(&self, host: &str) -> Result<Vec<SocketAddr>, String> {
+        let addrs = self.lookup(host, 0).await.map_err(|e| e.to_string())?;
+        if !self.filter {
+            return Ok(addrs);
+        }
+        let feed = *self.feed_kind.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(feed) = feed else {
+            return Err(format!("{host}: the feed's own address is not known"));
+        };
+        let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = addrs
+            .into_iter()
+            .partition(|a| address_allowed(feed, a.ip()));
+        if allowed.is_empty() && !refused.is_empty() {
+            let shown: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
+            return Err(format!(
+                "{host} resolves to {}, a more local network than the feed's own; \
+                 radc does not go there on a feed's behalf",
+                shown.join(", ")
+            ));
+        }
+        Ok(allowed)
+    }
+}
+
+impl reqwest::dns::Resolve for Resolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let resolver = self.clone();
+        Box::pin(async move {
+            let addrs = resolver.resolve_allowed(name.as_str()).await?;
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
@@ -936,7 +1102,11 @@ struct Connection {
 }
 
 impl Connection {
-    async fn open(url: &Url, tls: &Arc<rustls::ClientConfig>) -> Result<Self, HttpError> {
+    async fn open(
+        url: &Url,
+        tls: &Arc<rustls::ClientConfig>,
+        resolver: &Resolver,
+    ) -> Result<Self, HttpError> {
         let connect_error = |detail: String| HttpError::Connect {
             url: url.clone(),
             detail,
@@ -952,7 +1122,11 @@ impl Connection {
             url::Host::Ipv4(ip) => ip.to_string(),
             url::Host::Ipv6(ip) => ip.to_string(),
         };
-        let tcp = tokio::net::TcpStream::connect((host_name.as_str(), port))
+        let addrs = resolver
+            .lookup(&host_name, port)
+            .await
+            .map_err(|e| connect_error(e.to_string()))?;
+        let tcp = tokio::net::TcpStream::connect(addrs.as_slice())
             .await
             .map_err(|e| connect_error(e.to_string()))?;
         let _ = tcp.set_nodelay(true);
@@ -1238,6 +1412,67 @@ mod tests {
         );
         assert_eq!(server_token(&h, "NTLM"), Some(vec![0, 1, 2]));
         assert_eq!(server_token(&h, "Negotiate"), None);
+    }
+
+    /// A public feed's site may not lead to loopback, link-local or private
+    /// addresses, whatever its DNS says; a loopback feed may.
+    #[tokio::test]
+    async fn names_of_the_site_are_held_to_the_feeds_kind_of_address() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let names = [
+            ("rdweb.contoso.test", ip("93.184.216.34")),
+            ("cdn.contoso.test", ip("93.184.216.35")),
+            ("admin.contoso.test", ip("127.0.0.1")),
+            ("metadata.contoso.test", ip("169.254.169.254")),
+            ("intranet.contoso.test", ip("10.1.2.3")),
+            ("mixed.contoso.test", ip("10.1.2.4")),
+            ("mixed.contoso.test", ip("93.184.216.36")),
+        ];
+        let names: Vec<(String, IpAddr)> = names.iter().map(|(n, a)| (n.to_string(), *a)).collect();
+        let plain = Resolver::new(&names);
+        let filtering = plain.filtering();
+        let feed = Url::parse("https://rdweb.contoso.test/RDWeb/Feed/webfeed.aspx").unwrap();
+        assert!(
+            filtering.resolve_allowed("cdn.contoso.test").await.is_err(),
+            "nothing is allowed before the feed's own address is known"
+        );
+        filtering.learn_feed(&feed).await.unwrap();
+        let allowed = |host: &'static str| {
+            let filtering = filtering.clone();
+            async move { filtering.resolve_allowed(host).await }
+        };
+        assert_eq!(allowed("cdn.contoso.test").await.unwrap().len(), 1);
+        for local in [
+            "admin.contoso.test",
+            "metadata.contoso.test",
+            "intranet.contoso.test",
+        ] {
+            let err = allowed(local).await.unwrap_err();
+            assert!(err.contains("more local network"), "{local}: {err}");
+        }
+        let mixed = allowed("mixed.contoso.test").await.unwrap();
+        assert_eq!(mixed, vec![SocketAddr::new(ip("93.184.216.36"), 0)]);
+        // The unfiltering form (the feed's own origin) is not held back.
+        assert_eq!(
+            plain
+                .resolve_allowed("admin.contoso.test")
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // A feed on loopback (a test server, a local gateway) may use any.
+        let local = Resolver::new(&[
+            ("rdweb.local.test".into(), ip("127.0.0.1")),
+            ("intranet.local.test".into(), ip("10.1.2.3")),
+        ])
+        .filtering();
+        local
+            .learn_feed(&Url::parse("http://rdweb.local.test:8080/feed").unwrap())
+            .await
+            .unwrap();
+        assert!(local.resolve_allowed("intranet.local.test").await.is_ok());
     }
 
     #[test]

@@ -1,11 +1,18 @@
 //! Feed passwords in the Secret Service (GNOME Keyring, KWallet, KeePassXC…),
 //! so a refresh needs no prompt. Nothing else ever holds them: not a file,
 //! not a log, not a command line.
+//!
+//! A password belongs to a workspace's identity: its id *and* the origin
+//! its feed was subscribed from (both are item attributes), so a password
+//! is only ever found for the server it was given for, even if some other
+//! feed came to use the same workspace id.
 
 use std::collections::HashMap;
 
 use oo7::dbus::{Collection, Service};
 use zeroize::Zeroizing;
+
+use crate::store::WorkspaceRecord;
 
 const APPLICATION: &str = "radc";
 
@@ -22,6 +29,8 @@ pub enum SecretError {
     Locked,
     #[error("the Secret Service failed: {0}")]
     Failed(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl From<oo7::dbus::Error> for SecretError {
@@ -56,15 +65,16 @@ impl SecretStore {
     /// Stores (or replaces) the password of `user` for a workspace.
     pub async fn store(
         &self,
-        workspace_id: &str,
+        workspace: &WorkspaceRecord,
         user: &str,
         password: &str,
     ) -> Result<(), SecretError> {
-        let label = format!("radc: {user} on {workspace_id}");
+        let origin = workspace.origin()?;
+        let label = format!("radc: {user} on {} ({origin})", workspace.id);
         self.collection
             .create_item(
                 &label,
-                &attributes(workspace_id, Some(user)),
+                &attributes(&workspace.id, Some((&origin, user))),
                 oo7::Secret::text(password),
                 true,
                 None,
@@ -73,15 +83,17 @@ impl SecretStore {
         Ok(())
     }
 
-    /// The stored password of `user` for a workspace.
+    /// The stored password of `user` for a workspace, given for the origin
+    /// it is subscribed from.
     pub async fn load(
         &self,
-        workspace_id: &str,
+        workspace: &WorkspaceRecord,
         user: &str,
     ) -> Result<Option<Zeroizing<String>>, SecretError> {
+        let origin = workspace.origin()?;
         let items = self
             .collection
-            .search_items(&attributes(workspace_id, Some(user)))
+            .search_items(&attributes(&workspace.id, Some((&origin, user))))
             .await?;
         let Some(item) = items.first() else {
             return Ok(None);
@@ -105,9 +117,15 @@ impl SecretStore {
     }
 }
 
-fn attributes<'a>(workspace_id: &'a str, user: Option<&'a str>) -> HashMap<&'a str, &'a str> {
+/// The attributes of a workspace's items; with an origin and a user, of
+/// one password.
+fn attributes<'a>(
+    workspace_id: &'a str,
+    origin_user: Option<(&'a str, &'a str)>,
+) -> HashMap<&'a str, &'a str> {
     let mut map = HashMap::from([("application", APPLICATION), ("workspace", workspace_id)]);
-    if let Some(user) = user {
+    if let Some((origin, user)) = origin_user {
+        map.insert("origin", origin);
         map.insert("user", user);
     }
     map

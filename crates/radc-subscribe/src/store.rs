@@ -24,8 +24,10 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use radc_feed::identity::{self, IdentityError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use url::Url;
 
 use crate::fsutil::xdg_dir;
 
@@ -43,6 +45,12 @@ pub enum StoreError {
     NotSubscribed(String),
     #[error("neither XDG_CONFIG_HOME/XDG_DATA_HOME nor HOME is set to an absolute path")]
     NoHome,
+    #[error(
+        "the stored feed URL of workspace {id:?} is unusable ({reason}); unsubscribe and subscribe again"
+    )]
+    BadUrl { id: String, reason: String },
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
@@ -110,6 +118,21 @@ impl WorkspaceRecord {
             generation: 0,
             files: BTreeMap::new(),
         }
+    }
+
+    /// The URL the workspace was subscribed at. Its origin and the id make
+    /// the workspace's identity ([`radc_feed::identity`]): credentials
+    /// stored for the workspace belong to that origin.
+    pub fn url(&self) -> Result<Url, StoreError> {
+        Url::parse(&self.feed_url).map_err(|e| StoreError::BadUrl {
+            id: self.id.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The origin of [`WorkspaceRecord::url`] as text.
+    pub fn origin(&self) -> Result<String, StoreError> {
+        Ok(identity::origin_of(&self.url()?))
     }
 }
 
@@ -234,6 +257,11 @@ impl Store {
     ) -> Result<WorkspaceRecord, StoreError> {
         let _lock = self.lock(&record.id)?;
         let previous = self.record(&record.id).ok().flatten();
+        // Checked again under the lock: whatever raced with the caller's
+        // check, a workspace never moves to another origin.
+        if let Some(previous) = &previous {
+            identity::check_subscribe(&record.url()?, &record.id, Some(&previous.url()?))?;
+        }
         record.generation = previous.as_ref().map_or(1, |p| p.generation + 1);
         let dir = self.generation_dir(&record.id, record.generation);
         // A directory of that number can only be the debris of a crash.

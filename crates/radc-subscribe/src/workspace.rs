@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures_util::{StreamExt, stream};
 use radc_feed::diff::{FeedDiff, diff};
 use radc_feed::discovery::{self, DiscoveryError, Target};
+use radc_feed::identity::{self, IdentityError};
 use radc_feed::{Feed, FeedError, IconKind};
 use url::Url;
 
@@ -20,6 +21,10 @@ use crate::store::{Download, FileKind, Store, StoreError, WorkspaceRecord};
 
 /// Downloads in flight at once.
 const PARALLEL_DOWNLOADS: usize = 8;
+
+/// Most bytes stored for one workspace: its feed and every file it names.
+/// Real workspaces of a few thousand resources need a few tens of MiB.
+pub const MAX_WORKSPACE_BYTES: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
@@ -35,6 +40,15 @@ pub enum WorkspaceError {
     Downloads { count: usize, first: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(
+        "the workspace's feed and files come to more than {limit} bytes, the most radc stores \
+         for one workspace; nothing was changed"
+    )]
+    TooLarge { limit: usize },
+    #[error("not fetched: {reason}; a feed's .rdp files must come from its own server or domain")]
+    OutsideWorkspace { reason: String },
     #[error("no workspace {0:?} is subscribed; see `radc workspaces`")]
     NotSubscribed(String),
     #[error("workspace {workspace:?} has no resource {resource:?}; see `radc resources`")]
@@ -59,6 +73,8 @@ pub struct Options {
     /// Where to put the workspace's menu entries, icons and file types;
     /// `None` leaves the desktop alone.
     pub desktop: Option<Roots>,
+    /// Most bytes stored for one workspace ([`MAX_WORKSPACE_BYTES`]).
+    pub max_workspace_bytes: usize,
 }
 
 impl Default for Options {
@@ -68,6 +84,7 @@ impl Default for Options {
             ca_file: None,
             nameserver: Nameserver::System,
             desktop: None,
+            max_workspace_bytes: MAX_WORKSPACE_BYTES,
         }
     }
 }
@@ -135,6 +152,9 @@ pub async fn subscribe(
     let client = options.client()?;
     let (url, feed, body) = fetch_first(&client, &candidates, credentials).await?;
     let existing = store.record(&feed.publisher.id)?;
+    if let Some(existing) = &existing {
+        identity::check_subscribe(&url, &feed.publisher.id, Some(&existing.url()?))?;
+    }
     let mut record = existing.unwrap_or_else(|| {
         WorkspaceRecord::new(
             &feed.publisher.id,
@@ -147,16 +167,7 @@ pub async fn subscribe(
     record.username = credentials.map(Credentials::login_name);
     record.allow_http = options.http.allow_http;
     record.ca_file = options.ca_file.clone();
-    finish(
-        store,
-        &client,
-        record,
-        feed,
-        &body,
-        options.desktop.as_ref(),
-        progress,
-    )
-    .await
+    finish(store, &client, record, feed, &body, options, progress).await
 }
 
 /// Refreshes a subscribed workspace. On failure the stored state stays as
@@ -175,14 +186,16 @@ pub async fn refresh(
     let result = async {
         let url = discovery::checked_url(&record.feed_url, options.http.allow_http)?;
         let client = options.client()?;
-        let (_, feed, body) = fetch_first(&client, &[url], credentials).await?;
+        let (fetched_url, feed, body) =
+            fetch_first(&client, std::slice::from_ref(&url), credentials).await?;
+        identity::check_refresh(&record.id, &url, &fetched_url, &feed.publisher.id)?;
         finish(
             store,
             &client,
             record.clone(),
             feed,
             &body,
-            options.desktop.as_ref(),
+            &options,
             progress,
         )
         .await
@@ -292,24 +305,27 @@ async fn fetch_first(
         .unwrap_or_else(|| DiscoveryError::Empty.into()))
 }
 
-/// Downloads every file the feed names and stores the new state.
+/// Downloads every file the feed names and stores the new state as the
+/// workspace of `record`, whose identity the caller has checked.
 async fn finish(
     store: &Store,
     client: &FeedClient,
     mut record: WorkspaceRecord,
     feed: Feed,
     body: &[u8],
-    desktop_roots: Option<&Roots>,
+    options: &Options,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Outcome, WorkspaceError> {
+    debug_assert_eq!(record.id, feed.publisher.id);
     let old_feed = store
-        .record(&feed.publisher.id)?
+        .record(&record.id)?
         .and_then(|previous| stored_feed(store, &previous));
     let wanted = files_of(&feed);
     let total = wanted.len();
     progress(Progress { done: 0, total });
     let mut done = 0;
     let mut downloads = Vec::new();
+    let mut stored_bytes = body.len();
     let mut rdp_failures = Vec::new();
     let mut warnings = feed.warnings.clone();
     let mut results = stream::iter(wanted)
@@ -319,11 +335,22 @@ async fn finish(
         done += 1;
         progress(Progress { done, total });
         match (result, kind) {
-            (Ok(bytes), _) => downloads.push(Download {
-                url: url.to_string(),
-                kind,
-                bytes,
-            }),
+            (Ok(bytes), _) => {
+                stored_bytes += bytes.len();
+                if stored_bytes > options.max_workspace_bytes {
+                    return Err(WorkspaceError::TooLarge {
+                        limit: options.max_workspace_bytes,
+                    });
+                }
+                downloads.push(Download {
+                    url: url.to_string(),
+                    kind,
+                    bytes,
+                })
+            }
+            (Err(HttpError::OutsideWorkspace { reason, .. }), FileKind::Rdp) => {
+                return Err(WorkspaceError::OutsideWorkspace { reason });
+            }
             (Err(e), FileKind::Rdp) => rdp_failures.push(e.to_string()),
             (Err(e), _) => warnings.push(format!("icon not downloaded: {e}")),
         }
@@ -334,12 +361,11 @@ async fn finish(
             first: first.clone(),
         });
     }
-    record.id = feed.publisher.id.clone();
     record.name = feed.publisher.display_name().to_owned();
     record.last_refresh = Some(now());
     record.last_error = None;
     let record = store.commit(record, body, &downloads)?;
-    if let Some(roots) = desktop_roots
+    if let Some(roots) = &options.desktop
         && let Err(e) = desktop::sync_workspace(roots, store, &record, &feed)
     {
         // The subscription stands; only its menu entries are missing.

@@ -126,12 +126,28 @@ fn alice() -> Credentials {
     Credentials::parse("RADCTEST\\alice", Zeroizing::new(PASSWORD.to_owned())).unwrap()
 }
 
+/// The client of a test that names the servers `rdweb.radc.test` (the
+/// feed's) and `icons.radc.test`, one site resolved to loopback.
+fn named_client() -> FeedClient {
+    client_with(|o| {
+        for name in ["rdweb.radc.test", "icons.radc.test"] {
+            o.resolve.push((name.into(), "127.0.0.1".parse().unwrap()));
+        }
+    })
+}
+
+impl Server {
+    fn named_url(&self, host: &str, path: &str) -> Url {
+        Url::parse(&format!("{}://{host}:{}/{path}", self.scheme, self.port)).unwrap()
+    }
+}
+
 #[tokio::test]
 async fn signs_in_and_reuses_the_cookie_only_on_the_feeds_origin() {
     let s = &SERVERS.main;
     let t = "first";
-    let client = client();
-    let feed_url = s.url(&format!("{t}/normal/feed"));
+    let client = named_client();
+    let feed_url = s.named_url("rdweb.radc.test", &format!("{t}/normal/feed"));
     assert!(!client.is_signed_in());
 
     let feed = client.fetch_feed(&feed_url, Some(&alice())).await.unwrap();
@@ -175,7 +191,7 @@ async fn signs_in_and_reuses_the_cookie_only_on_the_feeds_origin() {
 
     // A file on the same origin goes with the cookie, without a new login.
     let rdp = client
-        .fetch_file(&s.url(&format!("{t}/normal/files/app.rdp")))
+        .fetch_file(&s.named_url("rdweb.radc.test", &format!("{t}/normal/files/app.rdp")))
         .await
         .unwrap();
     assert!(String::from_utf8_lossy(&rdp).contains("full address"));
@@ -187,10 +203,14 @@ async fn signs_in_and_reuses_the_cookie_only_on_the_feeds_origin() {
     );
     assert_eq!(st["logins"], 1, "{st}");
 
-    // An icon on another origin (another port) gets neither cookie nor
+    // An icon on another origin of the feed's site gets neither cookie nor
     // credentials.
     let icon = client
-        .fetch_file(&SERVERS.icons.url(&format!("{t}/icon.png")))
+        .fetch_file(
+            &SERVERS
+                .icons
+                .named_url("icons.radc.test", &format!("{t}/icon.png")),
+        )
         .await
         .unwrap();
     assert_eq!(icon, b"\x89PNG icon");
@@ -198,6 +218,44 @@ async fn signs_in_and_reuses_the_cookie_only_on_the_feeds_origin() {
     assert_eq!(st["icon_requests"].as_array().unwrap().len(), 1, "{st}");
     assert!(st["icon_requests"][0]["cookie"].is_null(), "{st}");
     assert!(st["icon_requests"][0]["authorization"].is_null(), "{st}");
+}
+
+#[tokio::test]
+async fn files_outside_the_feeds_site_are_not_fetched() {
+    let t = "scope";
+    let client = named_client();
+    let feed_url = SERVERS
+        .main
+        .named_url("rdweb.radc.test", &format!("{t}/normal/feed"));
+    client.fetch_feed(&feed_url, Some(&alice())).await.unwrap();
+    let icon_requests = || {
+        SERVERS.icons.stats(t)["icon_requests"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    // The same server by address: another origin, and not a name in the
+    // feed's site; `localhost` is not in it either.
+    for outside in [
+        SERVERS.icons.url(&format!("{t}/icon.png")),
+        SERVERS
+            .icons
+            .named_url("localhost", &format!("{t}/icon.png")),
+    ] {
+        let err = client.fetch_file(&outside).await.unwrap_err();
+        assert!(matches!(err, HttpError::OutsideWorkspace { .. }), "{err:?}");
+        assert!(err.to_string().contains(outside.as_str()), "{err}");
+    }
+    // A redirect from within the site to outside it stops at that hop.
+    let mut hop = SERVERS
+        .icons
+        .named_url("icons.radc.test", &format!("{t}/away/feed"));
+    hop.query_pairs_mut()
+        .append_pair("to", SERVERS.icons.url(&format!("{t}/icon.png")).as_str());
+    let err = client.fetch_file(&hop).await.unwrap_err();
+    assert!(matches!(err, HttpError::OutsideWorkspace { .. }), "{err:?}");
+    assert_eq!(icon_requests(), 0, "nothing reached the icon server's icon");
 }
 
 #[tokio::test]

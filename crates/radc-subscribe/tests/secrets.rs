@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use radc_subscribe::secrets::{SecretError, SecretStore};
+use radc_subscribe::store::WorkspaceRecord;
 
 struct Bus {
     daemon: Child,
@@ -138,17 +139,21 @@ fn passwords_round_trip_and_a_missing_service_is_named() {
                 Err(e) => panic!("gnome-keyring-daemon did not come up: {e}"),
             }
         };
-        assert!(store.load("ws", "CORP\\alice").await.unwrap().is_none());
-        store.store("ws", "CORP\\alice", "first").await.unwrap();
-        store.store("ws", "CORP\\alice", "sécret 2").await.unwrap();
-        store.store("ws", "CORP\\bob", "bobs").await.unwrap();
+        let ws = WorkspaceRecord::new("ws", "W", "https://rdweb.corp.test/RDWeb/Feed", 1);
+        let other = WorkspaceRecord::new("other", "O", "https://rdweb.corp.test/RDWeb/Feed", 1);
+        // The same id subscribed from another server: another identity.
+        let impostor = WorkspaceRecord::new("ws", "W", "https://feeds.hostile.test/feed", 1);
+        assert!(store.load(&ws, "CORP\\alice").await.unwrap().is_none());
+        store.store(&ws, "CORP\\alice", "first").await.unwrap();
+        store.store(&ws, "CORP\\alice", "sécret 2").await.unwrap();
+        store.store(&ws, "CORP\\bob", "bobs").await.unwrap();
         store
-            .store("other", "CORP\\alice", "elsewhere")
+            .store(&other, "CORP\\alice", "elsewhere")
             .await
             .unwrap();
         assert_eq!(
             store
-                .load("ws", "CORP\\alice")
+                .load(&ws, "CORP\\alice")
                 .await
                 .unwrap()
                 .unwrap()
@@ -156,12 +161,20 @@ fn passwords_round_trip_and_a_missing_service_is_named() {
             "sécret 2",
             "a second store replaces the first"
         );
+        assert!(
+            store
+                .load(&impostor, "CORP\\alice")
+                .await
+                .unwrap()
+                .is_none(),
+            "a password is found only for the origin it was given for"
+        );
         assert_eq!(store.forget("ws").await.unwrap(), 2);
-        assert!(store.load("ws", "CORP\\alice").await.unwrap().is_none());
-        assert!(store.load("ws", "CORP\\bob").await.unwrap().is_none());
+        assert!(store.load(&ws, "CORP\\alice").await.unwrap().is_none());
+        assert!(store.load(&ws, "CORP\\bob").await.unwrap().is_none());
         assert_eq!(
             store
-                .load("other", "CORP\\alice")
+                .load(&other, "CORP\\alice")
                 .await
                 .unwrap()
                 .unwrap()

@@ -62,7 +62,12 @@ fn a_kill_at_any_moment_leaves_a_whole_state() {
         child.wait().unwrap();
 
         let Some(record) = store.record(ID).unwrap() else {
-            assert_eq!(round, 0, "the state vanished after round {round}");
+            // On a loaded machine the first writers may die before their
+            // first commit; once a state exists it must never vanish.
+            assert!(
+                seen_generations.is_empty(),
+                "the state vanished after round {round}"
+            );
             continue;
         };
         let feed = store.feed(&record).unwrap();

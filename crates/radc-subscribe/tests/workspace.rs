@@ -285,3 +285,46 @@ fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_over_its_byte_budget_keeps_its_last_state() {
+    let site = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    publish(site.path(), &[("calc", "Calculator")]);
+    let server = Server::start(site.path());
+    let store = Store::new(&home.path().join("config"), &home.path().join("data"));
+    let input = format!("http://127.0.0.1:{}", server.port);
+    let first = workspace::subscribe(&store, &input, None, &options(), &|_| {})
+        .await
+        .unwrap();
+
+    // The feed grows past what one workspace may store: a large .rdp file.
+    publish(site.path(), &[("calc", "Calculator"), ("big", "Big")]);
+    std::fs::write(
+        site.path().join("RDWeb/Pages/rdp/big.rdp"),
+        vec![b'x'; 64 * 1024],
+    )
+    .unwrap();
+    let limit = 48 * 1024;
+    let small = Options {
+        max_workspace_bytes: limit,
+        ..options()
+    };
+    let err = workspace::refresh(&store, "rdweb.test", None, &small, &|_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, WorkspaceError::TooLarge { limit: l } if l == limit),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("49152 bytes"), "{err}");
+    let kept = store.record("rdweb.test").unwrap().unwrap();
+    assert_eq!(kept.generation, first.record.generation);
+    assert_eq!(kept.files, first.record.files);
+    assert_eq!(kept.last_error.as_deref(), Some(err.to_string().as_str()));
+    // Within the default budget the same feed is fine.
+    let grown = workspace::refresh(&store, "rdweb.test", None, &options(), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(grown.feed.resources.len(), 2);
+}

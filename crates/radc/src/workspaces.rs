@@ -162,11 +162,7 @@ async fn remember(record: &WorkspaceRecord, credentials: &Credentials) -> Option
     let result = async {
         let secrets = SecretStore::connect().await?;
         secrets
-            .store(
-                &record.id,
-                &credentials.login_name(),
-                credentials.password(),
-            )
+            .store(record, &credentials.login_name(), credentials.password())
             .await
     }
     .await;
@@ -234,7 +230,7 @@ pub async fn refresh(
 
 async fn stored_credentials(record: &WorkspaceRecord, user: &str) -> Result<Credentials> {
     let stored = match SecretStore::connect().await {
-        Ok(secrets) => secrets.load(&record.id, user).await.ok().flatten(),
+        Ok(secrets) => secrets.load(record, user).await.ok().flatten(),
         Err(_) => None,
     };
     let password = match stored {

@@ -124,7 +124,15 @@ def make_certs(certdir):
         .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [
+                    x509.DNSName("localhost"),
+                    # Names in one made-up site, which the tests resolve to
+                    # loopback themselves: a feed's files may come from
+                    # another host only within the feed's site.
+                    x509.DNSName("rdweb.radc.test"),
+                    x509.DNSName("icons.radc.test"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
             ),
             critical=False,
         )
