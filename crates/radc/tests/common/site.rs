@@ -9,6 +9,8 @@ pub struct Site {
     child: Child,
     pub port: u16,
     pub root: tempfile::TempDir,
+    /// The server's request log (kept outside the served directory).
+    log: tempfile::NamedTempFile,
 }
 
 impl Site {
@@ -16,6 +18,7 @@ impl Site {
     pub fn start(publish: impl FnOnce(&Path)) -> Site {
         let root = tempfile::tempdir().unwrap();
         publish(root.path());
+        let log = tempfile::NamedTempFile::new().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -32,7 +35,7 @@ impl Site {
             .arg("--directory")
             .arg(root.path())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -40,7 +43,21 @@ impl Site {
             assert!(Instant::now() < deadline, "the HTTP server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Site { child, port, root }
+        Site {
+            child,
+            port,
+            root,
+            log,
+        }
+    }
+
+    /// The request lines the server logged so far (`GET /path HTTP/1.1`).
+    pub fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(self.log.path())
+            .unwrap()
+            .lines()
+            .filter_map(|l| Some(l.split_once('"')?.1.split_once('"')?.0.to_owned()))
+            .collect()
     }
 
     pub fn url(&self) -> String {
