@@ -50,7 +50,8 @@ pub enum FeedError {
         /// The element's name.
         element: &'static str,
     },
-    /// A required attribute is missing or empty.
+    /// A required attribute is missing or empty, or holds nothing but
+    /// whitespace and invisible characters (see [`crate::text`]).
     #[error("{location}: missing or empty required attribute {attribute}")]
     MissingAttribute {
         /// The element that should carry it.

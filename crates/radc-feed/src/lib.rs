@@ -14,8 +14,10 @@
 //!
 //! - no DTD ([`FeedError::DtdNotAllowed`]), so no entity expansion;
 //! - bounded input size and XML node count ([`limits`]);
-//! - every kept string is bounded and free of control characters; required
-//!   ones (IDs, folder names, ...) are non-empty;
+//! - every kept string has its bidirectional controls and invisible
+//!   characters removed ([`text::strip_invisible`]), is trimmed, bounded and
+//!   free of control characters; required ones (IDs, folder names, ...) are
+//!   non-empty after that;
 //! - every URL is resolved against the feed URL and must be http or https.
 //!
 //! Strings in the model are still untrusted: IDs, aliases and folder names
@@ -49,6 +51,7 @@ mod error;
 mod model;
 mod parse;
 pub mod schedule;
+pub mod text;
 
 pub use error::FeedError;
 pub use model::{
