@@ -9,8 +9,8 @@ use url::Url;
 
 use crate::error::{FeedError, quote};
 use crate::limits::{
-    MAX_DESCRIPTION_BYTES, MAX_FEED_BYTES, MAX_ID_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES,
-    MAX_XML_NODES,
+    MAX_DESCRIPTION_BYTES, MAX_FEED_BYTES, MAX_ICONS_PER_RESOURCE, MAX_ID_BYTES, MAX_NAME_BYTES,
+    MAX_RESOURCES, MAX_URL_BYTES, MAX_XML_NODES,
 };
 use crate::model::{
     Feed, FileExtension, HostingTerminalServer, Icon, IconKind, Publisher, Resource, ResourceFile,
@@ -412,6 +412,16 @@ impl FeedReader<'_> {
             .iter()
             .map(|server| server.id.as_str())
             .collect();
+        // Counted before any is read: each resource becomes files on disk
+        // (an entry, icons at several sizes, a downloaded .rdp file), so the
+        // count bounds that work, not just memory.
+        let listed = items(publisher, "Resources", "Resource").count();
+        if listed > MAX_RESOURCES {
+            return Err(FeedError::TooManyResources {
+                count: listed,
+                limit: MAX_RESOURCES,
+            });
+        }
         let mut seen_ids: HashSet<String> = HashSet::new();
         let mut resources = Vec::new();
         for (index, node) in items(publisher, "Resources", "Resource").enumerate() {
@@ -456,6 +466,21 @@ impl FeedReader<'_> {
         let last_updated = optional_text(node, "LastUpdated", MAX_NAME_BYTES, place)?;
         let executable_name = optional_text(node, "ExecutableName", MAX_NAME_BYTES, place)?;
         let show_by_default = optional_bool(node, "ShowByDefault", place)?.unwrap_or(true);
+
+        // Every icon is a download and a decode at several sizes; the
+        // resource's own and its file types' icons count together.
+        let icon_count = first_feed_child(node, "Icons").map_or(0, |list| icon_nodes(list).count())
+            + items(node, "FileExtensions", "FileExtension")
+                .filter_map(|extension| first_feed_child(extension, "FileAssociationIcons"))
+                .map(|list| icon_nodes(list).count())
+                .sum::<usize>();
+        if icon_count > MAX_ICONS_PER_RESOURCE {
+            return Err(FeedError::TooManyIcons {
+                location: place.render(None),
+                count: icon_count,
+                limit: MAX_ICONS_PER_RESOURCE,
+            });
+        }
 
         let icons = match first_feed_child(node, "Icons") {
             Some(list) => self.read_icons(list, &id, "Icons")?,
