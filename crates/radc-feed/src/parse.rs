@@ -144,8 +144,9 @@ fn items<'a, 'input: 'a>(
 /// value (invisible characters removed, then trimmed), or `None` when
 /// absent or when nothing visible is left.
 ///
-/// This is the one place every kept string of the model passes through
-/// (URLs go through [`checked_url_text`] instead).
+/// Every attribute value the model keeps passes through here; URLs go
+/// through [`checked_url_text`] instead, and the one kept element name
+/// (an unknown icon kind) through [`icon_kind`].
 fn checked_text<'v>(
     value: Option<&'v str>,
     max_bytes: usize,
