@@ -111,3 +111,102 @@ print(json.dumps({"type": ctype, "apps": apps, "radc": writer}))
     );
     assert!(seen["radc"].as_array().unwrap().len() >= 2, "{seen}");
 }
+
+/// A feed whose names try to look like something else: a right-to-left
+/// override turning "gpj.exe" into "exe.jpg", zero-width characters inside
+/// a familiar name, and a bidi isolate, in titles, the workspace name and a
+/// folder name.
+const SPOOFING_FEED: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>
+<ResourceCollection SchemaVersion=\"2.1\" xmlns=\"http://schemas.microsoft.com/ts/2007/05/tswf\">
+  <Publisher ID=\"rdweb.example.test\" Name=\"Example\u{202E}spA\">
+    <Resources>
+      <Resource ID=\"invoice\" Title=\"Invoice\u{202E}gpj.exe\" Type=\"RemoteApp\">
+        <Folders><Folder Name=\"/Fin\u{2067}ance\u{2069}\"/></Folders>
+      </Resource>
+      <Resource ID=\"calc\" Title=\"Cal\u{200B}cu\u{200D}la\u{FEFF}tor\" Type=\"RemoteApp\"/>
+      <Resource ID=\"isolate\" Title=\"&#x2067;x&#x2069;\" Type=\"RemoteApp\"/>
+    </Resources>
+  </Publisher>
+</ResourceCollection>";
+
+#[test]
+fn hidden_characters_in_feed_names_never_reach_the_menu() {
+    let base = Url::parse("https://rdweb.example.test/RDWeb/Feed/webfeed.aspx").unwrap();
+    let feed = radc_feed::parse(SPOOFING_FEED.as_bytes(), &base).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let icons = BTreeMap::new();
+    let files = workspace_files(
+        &feed,
+        &Context {
+            program: "/bin/sh",
+            shown: &|r| r.show_by_default,
+            known_mime_type: &|_| None,
+            icons: &icons,
+            extension_icons: &BTreeMap::new(),
+        },
+    )
+    .unwrap();
+    for file in &files {
+        let text = String::from_utf8(file.contents.clone()).unwrap();
+        assert_eq!(
+            radc_feed::text::strip_invisible(&text),
+            text,
+            "{} holds a hidden character",
+            file.path
+        );
+        let path = base_dir(root.path(), file.base).join(&file.path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &file.contents).unwrap();
+    }
+    for file in files
+        .iter()
+        .filter(|f| matches!(f.base, Base::Applications | Base::DesktopDirectories))
+    {
+        let out = run(Command::new("desktop-file-validate")
+            .arg(base_dir(root.path(), file.base).join(&file.path)));
+        assert!(out.is_empty(), "{}: {out}", file.path);
+    }
+
+    let script = r#"
+import json, os, sys
+from gi.repository import Gio, GLib
+names = {}
+for directory in sys.argv[1:]:
+    for entry in sorted(os.listdir(directory)):
+        path = os.path.join(directory, entry)
+        if entry.endswith(".desktop"):
+            info = Gio.DesktopAppInfo.new_from_filename(path)
+            names[info.get_string("X-Radc-Resource")] = info.get_name()
+        else:
+            directory_entry = GLib.KeyFile()
+            directory_entry.load_from_file(path, GLib.KeyFileFlags.NONE)
+            names["directory:" + entry] = directory_entry.get_locale_string(
+                "Desktop Entry", "Name", None)
+print(json.dumps(names))
+"#;
+    let out = run(Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(root.path().join("data/applications"))
+        .arg(root.path().join("data/desktop-directories")));
+    let seen: BTreeMap<String, String> = serde_json::from_str(&out).unwrap();
+    let resources: BTreeMap<&str, &str> = seen
+        .iter()
+        .filter(|(key, _)| !key.starts_with("directory:"))
+        .map(|(key, name)| (key.as_str(), name.as_str()))
+        .collect();
+    assert_eq!(
+        resources,
+        BTreeMap::from([
+            ("calc", "Calculator"),
+            ("invoice", "Invoicegpj.exe"),
+            ("isolate", "x"),
+        ])
+    );
+    let mut directories: Vec<&str> = seen
+        .iter()
+        .filter(|(key, _)| key.starts_with("directory:"))
+        .map(|(_, name)| name.as_str())
+        .collect();
+    directories.sort_unstable();
+    assert_eq!(directories, ["ExamplespA", "Finance"], "{seen:?}");
+}

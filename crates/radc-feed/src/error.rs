@@ -32,6 +32,27 @@ pub enum FeedError {
         /// The limit.
         limit: u32,
     },
+    /// The feed lists more resources than [`crate::limits::MAX_RESOURCES`].
+    #[error("the feed lists {count} resources; radc accepts at most {limit}")]
+    TooManyResources {
+        /// How many `<Resource>` elements the feed lists.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A resource lists more icons than
+    /// [`crate::limits::MAX_ICONS_PER_RESOURCE`].
+    #[error(
+        "{location}: the resource lists {count} icons (its own and its file types'); radc accepts at most {limit}"
+    )]
+    TooManyIcons {
+        /// The resource, e.g. `Resource[ID="calc"]`.
+        location: String,
+        /// Its icons and its file extensions' icons together.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// Not well-formed XML; the message comes from the XML parser and
     /// includes the line and column.
     #[error("feed is not well-formed XML: {0}")]
@@ -50,7 +71,8 @@ pub enum FeedError {
         /// The element's name.
         element: &'static str,
     },
-    /// A required attribute is missing or empty.
+    /// A required attribute is missing or empty, or holds nothing but
+    /// whitespace and invisible characters (see [`crate::text`]).
     #[error("{location}: missing or empty required attribute {attribute}")]
     MissingAttribute {
         /// The element that should carry it.

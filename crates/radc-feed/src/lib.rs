@@ -14,8 +14,12 @@
 //!
 //! - no DTD ([`FeedError::DtdNotAllowed`]), so no entity expansion;
 //! - bounded input size and XML node count ([`limits`]);
-//! - every kept string is bounded and free of control characters; required
-//!   ones (IDs, folder names, ...) are non-empty;
+//! - every kept string has its bidirectional controls and invisible
+//!   characters removed ([`text::strip_invisible`]), is trimmed, bounded and
+//!   free of control characters; required ones (IDs, folder names, ...) are
+//!   non-empty after that;
+//! - bounded work per feed: at most [`limits::MAX_RESOURCES`] resources and
+//!   [`limits::MAX_ICONS_PER_RESOURCE`] icons per resource;
 //! - every URL is resolved against the feed URL and must be http or https.
 //!
 //! Strings in the model are still untrusted: IDs, aliases and folder names
@@ -51,6 +55,7 @@ mod model;
 mod parse;
 pub mod schedule;
 pub mod scope;
+pub mod text;
 
 pub use error::FeedError;
 pub use model::{
@@ -76,4 +81,14 @@ pub mod limits {
     pub const MAX_DESCRIPTION_BYTES: usize = 4096;
     /// URLs, before resolution.
     pub const MAX_URL_BYTES: usize = 8192;
+    /// Most `<Resource>` elements a feed may list (duplicates included).
+    /// Each one becomes a downloaded `.rdp` file, a desktop entry and icons,
+    /// so this bounds the disk and time a refresh can cost. It is far above
+    /// what a usable application menu holds.
+    pub const MAX_RESOURCES: usize = 2_000;
+    /// Most icons one resource may list: its own `<Icons>` and the
+    /// `<FileAssociationIcons>` of all its file extensions together. Each
+    /// is downloaded and rendered at several sizes; RD Web Access lists two
+    /// (`IconRaw` and `Icon32`) per resource and per extension.
+    pub const MAX_ICONS_PER_RESOURCE: usize = 16;
 }

@@ -2,8 +2,10 @@
 //!
 //! Every string in this model comes from the server and is **untrusted**.
 //! The parser guarantees that strings are trimmed, non-empty where the
-//! protocol needs a value, bounded in length (see [`crate::limits`]) and
-//! free of control characters (so they are safe to log and to show). It does
+//! protocol needs a value, bounded in length (see [`crate::limits`]), free
+//! of control characters and free of bidirectional controls and invisible
+//! characters (see [`crate::text`]), so they are safe to log and to show
+//! and are shown as they are. It does
 //! *not* make them safe as file names: IDs, aliases and folder names may
 //! contain `/`, `\`, `..` or anything else printable. A later layer must map
 //! them to file names itself.

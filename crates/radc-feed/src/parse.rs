@@ -1,6 +1,7 @@
 //! From bytes to [`Feed`]: XML parsing with roxmltree, then a walk over the
 //! known elements that validates every value it keeps.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use roxmltree::{Document, Node, ParsingOptions};
@@ -8,13 +9,14 @@ use url::Url;
 
 use crate::error::{FeedError, quote};
 use crate::limits::{
-    MAX_DESCRIPTION_BYTES, MAX_FEED_BYTES, MAX_ID_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES,
-    MAX_XML_NODES,
+    MAX_DESCRIPTION_BYTES, MAX_FEED_BYTES, MAX_ICONS_PER_RESOURCE, MAX_ID_BYTES, MAX_NAME_BYTES,
+    MAX_RESOURCES, MAX_URL_BYTES, MAX_XML_NODES,
 };
 use crate::model::{
     Feed, FileExtension, HostingTerminalServer, Icon, IconKind, Publisher, Resource, ResourceFile,
     ResourceType, TerminalServer,
 };
+use crate::text::strip_invisible;
 
 /// The XML namespace of MS-TSWP feeds. Elements in this namespace or in no
 /// namespace are read; elements in any other namespace are ignored.
@@ -58,7 +60,9 @@ pub fn parse(bytes: &[u8], base_url: &Url) -> Result<Feed, FeedError> {
         roxmltree::Error::NodesLimitReached => FeedError::TooManyNodes {
             limit: MAX_XML_NODES,
         },
-        other => FeedError::Xml(other.to_string()),
+        // The parser's message can quote element and attribute names from
+        // the feed, and XML names may hold zero-width and tag characters.
+        other => FeedError::Xml(strip_invisible(&other.to_string()).into_owned()),
     })?;
     FeedReader {
         base_url,
@@ -136,20 +140,64 @@ fn items<'a, 'input: 'a>(
         .flat_map(move |list| feed_children(list, item))
 }
 
-/// Checks an attribute value against the common rules; returns the trimmed
-/// value, or `None` when absent or blank.
+/// Checks an attribute value against the common rules; returns the kept
+/// value (invisible characters removed, then trimmed), or `None` when
+/// absent or when nothing visible is left.
+///
+/// Every attribute value the model keeps passes through here; URLs go
+/// through [`checked_url_text`] instead, and the one kept element name
+/// (an unknown icon kind) through [`icon_kind`].
 fn checked_text<'v>(
     value: Option<&'v str>,
     max_bytes: usize,
+    place: Place,
+    attribute: &'static str,
+) -> Result<Option<Cow<'v, str>>, FeedError> {
+    let Some(raw) = value else {
+        return Ok(None);
+    };
+    // Removal comes before trimming so that "\u{200B} Notes" and
+    // "Notes \u{FEFF}" both become "Notes", and a value of only
+    // invisible characters and spaces counts as empty.
+    let kept = match strip_invisible(raw) {
+        Cow::Borrowed(value) => Cow::Borrowed(value.trim()),
+        Cow::Owned(value) => Cow::Owned(value.trim().to_owned()),
+    };
+    if kept.is_empty() {
+        return Ok(None);
+    }
+    check_kept(&kept, raw.trim(), max_bytes, place, attribute)?;
+    Ok(Some(kept))
+}
+
+/// Like [`checked_text`] but leaves invisible characters in place: they
+/// may be part of a path the server expects, and a parsed [`Url`] is
+/// serialized as ASCII (percent-encoded, IDNA hosts), so none of them
+/// reaches anything shown.
+fn checked_url_text<'v>(
+    value: Option<&'v str>,
     place: Place,
     attribute: &'static str,
 ) -> Result<Option<&'v str>, FeedError> {
     let Some(value) = value.map(str::trim).filter(|value| !value.is_empty()) else {
         return Ok(None);
     };
+    check_kept(value, value, MAX_URL_BYTES, place, attribute)?;
+    Ok(Some(value))
+}
+
+/// Length and control-character rules for a kept value; errors quote the
+/// value as the feed had it.
+fn check_kept(
+    value: &str,
+    as_written: &str,
+    max_bytes: usize,
+    place: Place,
+    attribute: &'static str,
+) -> Result<(), FeedError> {
     let invalid = |reason: String| FeedError::InvalidValue {
         location: place.render(Some(attribute)),
-        value: quote(value),
+        value: quote(as_written),
         reason,
     };
     if value.len() > max_bytes {
@@ -166,7 +214,7 @@ fn checked_text<'v>(
             control
         )));
     }
-    Ok(Some(value))
+    Ok(())
 }
 
 fn optional_text(
@@ -175,7 +223,7 @@ fn optional_text(
     max_bytes: usize,
     place: Place,
 ) -> Result<Option<String>, FeedError> {
-    Ok(checked_text(node.attribute(attribute), max_bytes, place, attribute)?.map(str::to_owned))
+    Ok(checked_text(node.attribute(attribute), max_bytes, place, attribute)?.map(Cow::into_owned))
 }
 
 fn required_text(
@@ -207,7 +255,7 @@ fn optional_bool(
     } else {
         Err(FeedError::InvalidValue {
             location: place.render(Some(attribute)),
-            value: quote(value),
+            value: quote(&value),
             reason: "not a boolean (true, false, 1 or 0)".to_owned(),
         })
     }
@@ -231,7 +279,9 @@ fn parse_dimensions(value: &str) -> Option<(u32, u32)> {
 }
 
 fn icon_kind(element_name: &str) -> IconKind {
-    match element_name {
+    // XML names may contain zero-width joiners, U+FEFF and tag characters.
+    let element_name = strip_invisible(element_name);
+    match element_name.as_ref() {
         "IconRaw" => IconKind::Raw,
         "Icon" => IconKind::Generic,
         other => match other["Icon".len()..].parse::<u32>() {
@@ -239,6 +289,15 @@ fn icon_kind(element_name: &str) -> IconKind {
             Err(_) => IconKind::Other(other.to_owned()),
         },
     }
+}
+
+/// The `Icon*` children of an `<Icons>` or `<FileAssociationIcons>`.
+fn icon_nodes<'a, 'input: 'a>(list: Node<'a, 'input>) -> impl Iterator<Item = Node<'a, 'input>> {
+    list.children().filter(|child| {
+        child.is_element()
+            && child.tag_name().name().starts_with("Icon")
+            && matches!(child.tag_name().namespace(), None | Some(TSWF_NAMESPACE))
+    })
 }
 
 struct FeedReader<'b> {
@@ -354,6 +413,16 @@ impl FeedReader<'_> {
             .iter()
             .map(|server| server.id.as_str())
             .collect();
+        // Counted before any is read: each resource becomes files on disk
+        // (an entry, icons at several sizes, a downloaded .rdp file), so the
+        // count bounds that work, not just memory.
+        let listed = items(publisher, "Resources", "Resource").count();
+        if listed > MAX_RESOURCES {
+            return Err(FeedError::TooManyResources {
+                count: listed,
+                limit: MAX_RESOURCES,
+            });
+        }
         let mut seen_ids: HashSet<String> = HashSet::new();
         let mut resources = Vec::new();
         for (index, node) in items(publisher, "Resources", "Resource").enumerate() {
@@ -398,6 +467,21 @@ impl FeedReader<'_> {
         let last_updated = optional_text(node, "LastUpdated", MAX_NAME_BYTES, place)?;
         let executable_name = optional_text(node, "ExecutableName", MAX_NAME_BYTES, place)?;
         let show_by_default = optional_bool(node, "ShowByDefault", place)?.unwrap_or(true);
+
+        // Every icon is a download and a decode at several sizes; the
+        // resource's own and its file types' icons count together.
+        let icon_count = first_feed_child(node, "Icons").map_or(0, |list| icon_nodes(list).count())
+            + items(node, "FileExtensions", "FileExtension")
+                .filter_map(|extension| first_feed_child(extension, "FileAssociationIcons"))
+                .map(|list| icon_nodes(list).count())
+                .sum::<usize>();
+        if icon_count > MAX_ICONS_PER_RESOURCE {
+            return Err(FeedError::TooManyIcons {
+                location: place.render(None),
+                count: icon_count,
+                limit: MAX_ICONS_PER_RESOURCE,
+            });
+        }
 
         let icons = match first_feed_child(node, "Icons") {
             Some(list) => self.read_icons(list, &id, "Icons")?,
@@ -469,11 +553,7 @@ impl FeedReader<'_> {
         list_name: &'static str,
     ) -> Result<Vec<Icon>, FeedError> {
         let mut icons = Vec::new();
-        for node in list.children().filter(|child| {
-            child.is_element()
-                && child.tag_name().name().starts_with("Icon")
-                && matches!(child.tag_name().namespace(), None | Some(TSWF_NAMESPACE))
-        }) {
+        for node in icon_nodes(list) {
             let element_name = node.tag_name().name();
             let place = Place::Resource {
                 id: resource_id,
@@ -486,12 +566,12 @@ impl FeedReader<'_> {
                 "Dimensions",
             )? {
                 Some(text) => {
-                    let parsed = parse_dimensions(text);
+                    let parsed = parse_dimensions(&text);
                     if parsed.is_none() {
                         self.warnings.push(format!(
                             "{}: ignored unreadable value {}",
                             place.render(Some("Dimensions")),
-                            quote(text)
+                            quote(&text)
                         ));
                     }
                     parsed
@@ -566,8 +646,7 @@ impl FeedReader<'_> {
         attribute: &'static str,
         place: Place,
     ) -> Result<Option<Url>, FeedError> {
-        let Some(raw) = checked_text(node.attribute(attribute), MAX_URL_BYTES, place, attribute)?
-        else {
+        let Some(raw) = checked_url_text(node.attribute(attribute), place, attribute)? else {
             return Ok(None);
         };
         let url = self

@@ -313,3 +313,195 @@ fn bad_booleans_are_errors() {
     let error = error_of(&feed_with_resource(r#"ID="a" ShowByDefault="maybe""#, ""));
     assert!(error.to_string().contains("@ShowByDefault"), "{error}");
 }
+
+// ------------------------------------------- characters that hide or reorder
+
+#[test]
+fn bidi_controls_and_invisible_characters_are_removed_from_every_name() {
+    let body = r#"<?xml version="1.0" encoding="utf-8"?>
+<ResourceCollection SchemaVersion="2.1" xmlns="http://schemas.microsoft.com/ts/2007/05/tswf">
+  <Publisher ID="ws&#x200B;1" Name="Work&#x202E;space" Description="All &#x2067;apps&#x2069;"
+             DisplayFolder="/&#xAD;" LastUpdated="2024&#x200E;">
+    <SubFolders><Folder Name="/Off&#x200D;ice"/></SubFolders>
+    <Resources>
+      <Resource ID="inv&#x2060;oice" Alias="al&#xFEFF;ias" Title="Invoice&#x202E;gpj.exe"
+                Type="Remote&#x200C;App" ExecutableName="calc&#x200F;.exe">
+        <Icons><Icon32 Dimensions="32&#x2063;x32" FileType="P&#xE0001;ng" FileURL="/i.png"/></Icons>
+        <FileExtensions>
+          <FileExtension Name=".t&#x061C;xt" PrimaryHandler="tr&#x180E;ue"/>
+        </FileExtensions>
+        <Folders><Folder Name="/To&#xFFF9;ols&#xFFFB;"/></Folders>
+        <HostingTerminalServers><HostingTerminalServer>
+          <ResourceFile FileExtension=".r&#x2066;dp" URL="/x.rdp"/>
+          <TerminalServerRef Ref="h&#x202A;ost"/>
+        </HostingTerminalServer></HostingTerminalServers>
+      </Resource>
+      <Resource ID="calc" Title="Cal&#x200B;cu&#x200D;la&#xFEFF;tor"/>
+      <Resource ID="iso" Title="&#x2067;x&#x2069;"/>
+    </Resources>
+    <TerminalServers><TerminalServer ID="host" Name="Ho&#x202D;st&#x202C;"/></TerminalServers>
+  </Publisher>
+</ResourceCollection>"#;
+    let feed = parse_str(body).unwrap();
+    assert!(feed.warnings.is_empty(), "{:?}", feed.warnings);
+    let publisher = &feed.publisher;
+    assert_eq!(publisher.id, "ws1");
+    assert_eq!(publisher.name.as_deref(), Some("Workspace"));
+    assert_eq!(publisher.description.as_deref(), Some("All apps"));
+    assert_eq!(publisher.display_folder.as_deref(), Some("/"));
+    assert_eq!(publisher.last_updated.as_deref(), Some("2024"));
+    assert_eq!(publisher.sub_folders, ["/Office"]);
+
+    let titles: Vec<_> = feed.resources.iter().map(|r| r.title.as_str()).collect();
+    assert_eq!(titles, ["Invoicegpj.exe", "Calculator", "x"]);
+    let invoice = &feed.resources[0];
+    assert_eq!(invoice.id, "invoice");
+    assert_eq!(invoice.alias.as_deref(), Some("alias"));
+    assert_eq!(invoice.resource_type, radc_feed::ResourceType::RemoteApp);
+    assert_eq!(invoice.executable_name.as_deref(), Some("calc.exe"));
+    assert_eq!(invoice.icons[0].dimensions, Some((32, 32)));
+    assert_eq!(invoice.icons[0].file_type.as_deref(), Some("Png"));
+    assert_eq!(invoice.file_extensions[0].name, ".txt");
+    assert_eq!(invoice.file_extensions[0].primary_handler, Some(true));
+    assert_eq!(invoice.folders, ["/Tools"]);
+    let hosting = &invoice.hosting_terminal_servers[0];
+    assert_eq!(
+        hosting.resource_file.as_ref().unwrap().file_extension,
+        ".rdp"
+    );
+    assert_eq!(hosting.terminal_server_ref.as_deref(), Some("host"));
+    assert_eq!(feed.terminal_servers[0].name.as_deref(), Some("Host"));
+}
+
+#[test]
+fn values_left_empty_by_removal_are_treated_as_empty() {
+    // An optional title falls back to the alias, then the ID, as when it
+    // is absent.
+    let feed = parse_str(&feed_with_resource(
+        r#"ID="notes" Alias="Notes" Title="&#x202E; &#x200B;&#xFEFF; ""#,
+        "",
+    ))
+    .unwrap();
+    assert_eq!(feed.resources[0].title, "Notes");
+
+    // A required one is refused, naming the attribute.
+    let error = error_of(&feed_with_resource(r#"ID="&#x2066;&#x200B;&#x2069;""#, ""));
+    assert_eq!(
+        error,
+        FeedError::MissingAttribute {
+            location: "Resource #1".to_owned(),
+            attribute: "ID"
+        }
+    );
+    let error = error_of(&feed_with_resource(
+        r#"ID="f""#,
+        r#"<Folders><Folder Name="&#xAD;"/></Folders>"#,
+    ));
+    assert_eq!(
+        error.to_string(),
+        r#"Resource[ID="f"]/Folders/Folder: missing or empty required attribute Name"#
+    );
+
+    // A file extension without a visible name is skipped as one without
+    // a name is.
+    let feed = parse_str(&feed_with_resource(
+        r#"ID="e""#,
+        r#"<FileExtensions><FileExtension Name="&#x200B;"/></FileExtensions>"#,
+    ))
+    .unwrap();
+    assert!(feed.resources[0].file_extensions.is_empty());
+    assert_eq!(feed.warnings.len(), 1, "{:?}", feed.warnings);
+}
+
+#[test]
+fn removal_does_not_hide_control_characters_or_lift_limits() {
+    let error = error_of(&feed_with_resource(
+        r#"ID="ok" Title="a&#x200B;&#10;&#x202E;b""#,
+        "",
+    ));
+    let message = error.to_string();
+    assert!(message.contains("control character"), "{message}");
+    assert!(
+        message.contains("\\u{202e}"),
+        "quoted as written: {message}"
+    );
+
+    // The limit applies to what is kept, so padding does not count...
+    let title = format!("{}{}", "A".repeat(1024), "\u{200B}".repeat(1000));
+    let feed = parse_str(&feed_with_resource(
+        &format!(r#"ID="p" Title="{title}""#),
+        "",
+    ))
+    .unwrap();
+    assert_eq!(feed.resources[0].title, "A".repeat(1024));
+    // ...and cannot be used to sneak a longer name through.
+    let title = format!("{}\u{200B}", "A".repeat(1025));
+    let error = error_of(&feed_with_resource(
+        &format!(r#"ID="p" Title="{title}""#),
+        "",
+    ));
+    assert!(error.to_string().contains("1025 bytes long"), "{error}");
+}
+
+#[test]
+fn ids_equal_after_removal_are_duplicates() {
+    let feed = parse_str(&feed_with_resource(
+        r#"ID="calc" Title="Calculator"/><Resource ID="ca&#x200B;lc" Title="Impostor""#,
+        "",
+    ))
+    .unwrap();
+    assert_eq!(feed.resources.len(), 1);
+    assert_eq!(feed.resources[0].title, "Calculator");
+    assert!(
+        feed.warnings[0].contains("duplicate resource ID"),
+        "{:?}",
+        feed.warnings
+    );
+}
+
+#[test]
+fn urls_keep_their_characters_percent_encoded() {
+    // A URL names a file on the server; removing characters would fetch a
+    // different one. A parsed URL is ASCII, so nothing invisible is shown.
+    let feed = parse_str(&feed_with_resource(
+        r#"ID="u""#,
+        r#"<Icons><IconRaw FileURL="/icons/a&#x200B;b.ico"/></Icons>"#,
+    ))
+    .unwrap();
+    let url = feed.resources[0].icons[0].url.as_ref().unwrap();
+    assert_eq!(url.path(), "/icons/a%E2%80%8Bb.ico");
+    assert!(url.as_str().is_ascii());
+}
+
+#[test]
+fn icon_element_names_lose_invisible_characters() {
+    let feed = parse_str(&feed_with_resource(
+        r#"ID="i""#,
+        "<Icons><Icon\u{200D}Png\u{E0041} FileURL=\"/a.png\"/><Icon\u{200C}48 FileURL=\"/b.png\"/></Icons>",
+    ))
+    .unwrap();
+    let kinds: Vec<_> = feed.resources[0]
+        .icons
+        .iter()
+        .map(|i| i.kind.clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            radc_feed::IconKind::Other("IconPng".to_owned()),
+            radc_feed::IconKind::Sized(48)
+        ]
+    );
+}
+
+#[test]
+fn xml_errors_do_not_carry_invisible_characters() {
+    let error =
+        error_of("<ResourceCollection><Publisher ID='p'></Pub\u{200D}lisher></ResourceCollection>");
+    let message = error.to_string();
+    assert!(matches!(error, FeedError::Xml(_)), "{error:?}");
+    // The parser quotes both tag names; the closing one, cleaned, reads
+    // as a second "Publisher".
+    assert_eq!(message.matches("Publisher").count(), 2, "{message:?}");
+    assert!(!message.contains('\u{200D}'), "{message:?}");
+}

@@ -1,14 +1,19 @@
-//! Property tests: `parse` never panics, and a generated model written out
-//! as XML by a small test-only writer parses back to the same model.
+//! Property tests: `parse` never panics, a generated model written out
+//! as XML by a small test-only writer parses back to the same model (also
+//! with invisible characters sprinkled into every value), and removing
+//! invisible characters leaves none, changes nothing twice and nothing
+//! visible.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use proptest::prelude::*;
+use radc_feed::text::strip_invisible;
 use radc_feed::{
     Feed, FileExtension, HostingTerminalServer, Icon, IconKind, Publisher, Resource, ResourceFile,
     ResourceType, TerminalServer, parse,
 };
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 use url::Url;
 
 fn base() -> Url {
@@ -163,7 +168,90 @@ fn attr_element(out: &mut String, element: &str, name: &str, value: &str) {
     out.push_str("/>");
 }
 
+/// Inserts `noise` (cycled; `None` inserts nothing) after characters of
+/// every feed attribute value except URLs, never inside an entity
+/// reference.
+fn sprinkle(xml: &str, noise: &[Option<char>]) -> String {
+    let mut out = String::with_capacity(xml.len() * 2);
+    let mut rest = xml;
+    let mut next = noise.iter().cycle();
+    while let Some(start) = rest.find("=\"") {
+        let name_start = rest[..start].rfind(' ').map_or(0, |space| space + 1);
+        // URLs are kept as written; the rest are XML's own.
+        let untouched = matches!(
+            &rest[name_start..start],
+            "URL" | "FileURL" | "xmlns" | "version" | "encoding"
+        );
+        out.push_str(&rest[..start + 2]);
+        rest = &rest[start + 2..];
+        let end = rest.find('"').expect("closing quote");
+        let mut in_entity = false;
+        for ch in rest[..end].chars() {
+            out.push(ch);
+            in_entity = match ch {
+                '&' => true,
+                ';' => false,
+                _ => in_entity,
+            };
+            if !untouched
+                && !in_entity
+                && let Some(Some(extra)) = next.next()
+            {
+                out.push(*extra);
+            }
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 // ------------------------------------------------------------ generators
+
+/// Every character the parser must remove from what it keeps: the
+/// bidirectional controls, the invisible characters named in the crate's
+/// documentation (the whole tag block, assigned or not) and Unicode
+/// general category Cf.
+fn must_be_removed(ch: char) -> bool {
+    matches!(
+        ch,
+        '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}'
+            | '\u{200B}'..='\u{200D}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{FEFF}'
+            | '\u{180E}'
+            | '\u{00AD}'
+            | '\u{E0001}'..='\u{E007F}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    ) || ch.general_category() == GeneralCategory::Format
+}
+
+/// Characters to hide in text: the named bidirectional and invisible ones,
+/// tag characters and interlinear annotations, and any other Cf character.
+fn invisible_char() -> impl Strategy<Value = char> {
+    prop_oneof![
+        prop::sample::select(vec![
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
+            '\u{2068}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}', '\u{200B}', '\u{200C}',
+            '\u{200D}', '\u{2060}', '\u{2061}', '\u{2062}', '\u{2063}', '\u{2064}', '\u{FEFF}',
+            '\u{180E}', '\u{00AD}', '\u{FFF9}', '\u{FFFA}', '\u{FFFB}',
+        ]),
+        (0xE0001u32..=0xE007F).prop_map(|code| char::from_u32(code).unwrap()),
+        any::<char>().prop_filter("a format character", |ch| {
+            ch.general_category() == GeneralCategory::Format
+        }),
+    ]
+}
+
+/// Any text, with invisible characters mixed in often.
+fn text_with_invisibles() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop_oneof![any::<char>(), invisible_char()], 0..48)
+        .prop_map(|chars| chars.into_iter().collect())
+}
 
 /// Non-empty, already trimmed, printable, with XML specials and non-ASCII
 /// so the writer's escaping is exercised.
@@ -412,6 +500,41 @@ proptest! {
     #[test]
     fn parse_never_panics_on_feed_like_markup(text in feedish_text()) {
         let _ = parse(text.as_bytes(), &base());
+    }
+
+    #[test]
+    fn removal_leaves_no_bidi_control_or_format_character(text in text_with_invisibles()) {
+        let kept = strip_invisible(&text);
+        prop_assert!(!kept.chars().any(must_be_removed), "{:?} -> {:?}", text, kept);
+        // Only removal: what is left is the visible characters in order.
+        let visible: String = text.chars().filter(|&ch| !must_be_removed(ch)).collect();
+        prop_assert_eq!(kept.as_ref(), visible.as_str());
+    }
+
+    #[test]
+    fn removal_is_idempotent(text in text_with_invisibles()) {
+        let once = strip_invisible(&text).into_owned();
+        let twice = strip_invisible(&once);
+        prop_assert_eq!(twice.as_ref(), once.as_str());
+    }
+
+    #[test]
+    fn text_without_invisible_characters_passes_unchanged(text in any::<String>()) {
+        let text: String = text.chars().filter(|&ch| !must_be_removed(ch)).collect();
+        let kept = strip_invisible(&text);
+        prop_assert!(matches!(kept, std::borrow::Cow::Borrowed(_)));
+        prop_assert_eq!(kept.as_ref(), text.as_str());
+    }
+
+    #[test]
+    fn invisible_characters_in_every_value_are_removed_by_parse(
+        feed in feed(),
+        noise in prop::collection::vec(prop::option::of(invisible_char()), 1..8),
+    ) {
+        let xml = sprinkle(&write_feed(&feed), &noise);
+        let parsed = parse(xml.as_bytes(), &base())
+            .map_err(|error| TestCaseError::fail(format!("{error}\n{xml}")))?;
+        prop_assert_eq!(parsed, feed);
     }
 
     #[test]

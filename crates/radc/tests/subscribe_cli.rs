@@ -212,3 +212,216 @@ fn subscribe_with_ntlm_then_list_and_unsubscribe() {
         text(&out.stderr)
     );
 }
+
+/// A plain HTTP server on loopback serving a directory, standing in for an
+/// RD Web Access server without sign-in: the feed is a file the test
+/// rewrites between commands.
+struct StaticSite {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Child,
+}
+
+impl StaticSite {
+    fn start() -> StaticSite {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("/usr/bin/python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--directory")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the HTTP server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        StaticSite { dir, port, child }
+    }
+
+    fn feed_url(&self) -> String {
+        format!("http://127.0.0.1:{}/RDWeb/Feed/webfeed.aspx", self.port)
+    }
+
+    /// Serves a feed listing these `(id, title)` resources (titles are
+    /// inserted as given, so they may hold character references) and their
+    /// `.rdp` files.
+    fn publish(&self, resources: &[(String, String)]) {
+        let feed_dir = self.dir.path().join("RDWeb/Feed");
+        let rdp_dir = self.dir.path().join("rdp");
+        std::fs::create_dir_all(&feed_dir).unwrap();
+        std::fs::create_dir_all(&rdp_dir).unwrap();
+        let mut feed = String::from(
+            r#"<?xml version="1.0" encoding="utf-8"?>
+<ResourceCollection SchemaVersion="2.1" xmlns="http://schemas.microsoft.com/ts/2007/05/tswf">
+  <Publisher ID="rdweb.test" Name="Test Apps"><Resources>
+"#,
+        );
+        for (id, title) in resources {
+            feed.push_str(&format!(
+                r#"<Resource ID="{id}" Title="{title}" Type="RemoteApp"><HostingTerminalServers><HostingTerminalServer><ResourceFile FileExtension=".rdp" URL="/rdp/{id}.rdp"/></HostingTerminalServer></HostingTerminalServers></Resource>
+"#
+            ));
+            std::fs::write(
+                rdp_dir.join(format!("{id}.rdp")),
+                format!("full address:s:{id}.test\n"),
+            )
+            .unwrap();
+        }
+        feed.push_str("</Resources></Publisher></ResourceCollection>\n");
+        std::fs::write(feed_dir.join("webfeed.aspx"), feed).unwrap();
+    }
+}
+
+impl Drop for StaticSite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn resources(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(id, title)| (id.to_string(), title.to_string()))
+        .collect()
+}
+
+/// The `Name=` of every desktop entry radc wrote, sorted.
+fn entry_names(home: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(home.join("data/applications"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "desktop"))
+        .flat_map(|path| {
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .lines()
+                .filter_map(|line| line.strip_prefix("Name=").map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn titles_that_hide_or_reorder_characters_are_stored_and_shown_clean() {
+    let site = StaticSite::start();
+    site.publish(&resources(&[
+        // A right-to-left override, written raw and as a reference.
+        ("invoice", "Invoice\u{202E}gpj.exe"),
+        ("calc", "Cal&#x200B;cu\u{200D}la&#xFEFF;tor"),
+        ("isolate", "&#x2067;x&#x2069;"),
+    ]));
+    let home = tempfile::tempdir().unwrap();
+    let out = radc(
+        home.path(),
+        &["subscribe", &site.feed_url(), "--allow-http"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let out = radc(home.path(), &["resources", "--json"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut titles: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| (row["id"].as_str().unwrap(), row["title"].as_str().unwrap()))
+        .collect();
+    titles.sort_unstable();
+    assert_eq!(
+        titles,
+        [
+            ("calc", "Calculator"),
+            ("invoice", "Invoicegpj.exe"),
+            ("isolate", "x")
+        ]
+    );
+
+    // The plain listing reaches a terminal too.
+    let out = radc(home.path(), &["resources"], "");
+    let listing = text(&out.stdout);
+    assert!(listing.contains("Invoicegpj.exe"), "{listing}");
+    assert!(
+        !listing.contains(['\u{202E}', '\u{200B}', '\u{200D}', '\u{FEFF}', '\u{2067}']),
+        "{listing:?}"
+    );
+
+    assert_eq!(
+        entry_names(home.path()),
+        ["Calculator", "Invoicegpj.exe", "x"]
+    );
+}
+
+/// `count` resources `app0`, `app1`, ... titled `App 0`, ...
+fn many(count: usize) -> Vec<(String, String)> {
+    (0..count)
+        .map(|index| (format!("app{index}"), format!("App {index}")))
+        .collect()
+}
+
+#[test]
+fn a_refresh_to_an_oversized_feed_fails_and_keeps_the_previous_resources() {
+    let site = StaticSite::start();
+    site.publish(&many(2));
+    let home = tempfile::tempdir().unwrap();
+    let out = radc(
+        home.path(),
+        &["subscribe", &site.feed_url(), "--allow-http"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    site.publish(&many(2001));
+    let limit_message = "the feed lists 2001 resources; radc accepts at most 2000";
+    let out = radc(home.path(), &["refresh", "--allow-http"], "");
+    assert_ne!(out.status.code(), Some(0));
+    let err = text(&out.stderr);
+    assert!(err.contains(limit_message), "{err}");
+
+    let out = radc(home.path(), &["refresh", "--allow-http", "--json"], "");
+    assert_ne!(out.status.code(), Some(0));
+    let err = text(&out.stderr);
+    assert!(err.contains(limit_message), "{err}");
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|error| panic!("{error}: {}", text(&out.stdout)));
+    assert_eq!(report[0]["id"], "rdweb.test");
+    let last_error = report[0]["last_error"].as_str().unwrap_or_default();
+    assert!(last_error.contains(limit_message), "{report}");
+
+    // Nothing of the refused feed was stored: the two resources remain,
+    // in the listing and in the menu.
+    let out = radc(home.path(), &["resources", "--json"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["app0", "app1"]);
+    assert_eq!(entry_names(home.path()), ["App 0", "App 1"]);
+    let out = radc(home.path(), &["workspaces", "--json"], "");
+    let workspaces: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(workspaces[0]["resource_count"], 2);
+}
