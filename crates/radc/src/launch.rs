@@ -54,9 +54,8 @@ pub async fn launch(
     };
     // The connection needs the caller's display; the runtime may have been
     // started from elsewhere.
-    let environment: Vec<(&str, String)> = radc_runtime::launcher::PASSED_ENVIRONMENT
-        .iter()
-        .filter_map(|key| Some((*key, std::env::var(key).ok()?)))
+    let environment: Vec<(&str, String)> = radc_runtime::launcher::passed_environment()
+        .filter_map(|key| Some((key, std::env::var(key).ok()?)))
         .collect();
     let environment: HashMap<&str, &str> =
         environment.iter().map(|(k, v)| (*k, v.as_str())).collect();
