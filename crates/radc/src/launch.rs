@@ -127,7 +127,7 @@ fn load_trust(path: &Path) -> Result<TrustSettings> {
 }
 
 fn save_trust(path: &Path, settings: &TrustSettings) -> Result<()> {
-    radc_runtime::write_atomic(path, settings.to_json().as_bytes(), 0o600)
+    radc_runtime::write_private(path, settings.to_json().as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
