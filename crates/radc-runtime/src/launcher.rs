@@ -66,7 +66,8 @@ const SOUND_GROUP: &[&str] = &[
     "PIPEWIRE_REMOTE",
 ];
 
-/// Locale: FreeRDP sends the keyboard layout and language from it.
+/// Locale: FreeRDP tells the server the client's locale from `LANG`, and
+/// launchers speak the user's language.
 const LOCALE_GROUP: &[&str] = &[
     "LANG",
     "LANGUAGE",
@@ -107,7 +108,7 @@ const CALLER_GROUPS: [&[&str]; 5] = [
 /// the user is and where their files are. A caller on the bus never sets
 /// these (they are the same user's anyway, and a different `HOME` or bus
 /// would only redirect the connection's files and calls).
-const RUNTIME_ONLY: [&str; 11] = [
+const RUNTIME_ONLY: [&str; 12] = [
     "HOME",
     "USER",
     "LOGNAME",
@@ -121,6 +122,9 @@ const RUNTIME_ONLY: [&str; 11] = [
     "DBUS_SESSION_BUS_ADDRESS",
     // Where the user's Kerberos tickets are, for NLA with Kerberos.
     "KRB5CCNAME",
+    // FreeRDP's temporary files (WinPR's GetTempPath): a session may point
+    // it at a private directory instead of the shared /tmp.
+    "TMPDIR",
 ];
 
 /// `PATH` when the runtime has none with an absolute directory in it.
@@ -152,14 +156,16 @@ pub fn passed_environment() -> impl Iterator<Item = &'static str> {
 /// - From the runtime only: `HOME`, `USER`, `LOGNAME`, `XDG_CONFIG_HOME`,
 ///   `XDG_DATA_HOME`, `XDG_CACHE_HOME`, `XDG_STATE_HOME`,
 ///   `XDG_CONFIG_DIRS`, `XDG_DATA_DIRS`, `DBUS_SESSION_BUS_ADDRESS`,
-///   `KRB5CCNAME`.
+///   `KRB5CCNAME`, `TMPDIR`.
 /// - `PATH`: the runtime's own, keeping only absolute directories (a
 ///   relative one would find programs in whatever directory the runtime
 ///   was started from), or [`DEFAULT_PATH`]. Never the caller's.
 ///
-/// FreeRDP reads nothing else that a connection needs; its `WLOG_*`
-/// logging variables are left out on purpose (they can make it write log
-/// files anywhere).
+/// Left out on purpose although FreeRDP reads them: `WLOG_*` (its logging,
+/// which can make it write log files anywhere) and the proxy variables
+/// (`https_proxy`, `no_proxy`: a connection goes where its `.rdp` file
+/// says, through the gateway the file names, not through whatever proxy
+/// the runtime happened to be started with).
 pub fn launch_environment(
     own: impl Fn(&str) -> Option<OsString>,
     caller: &HashMap<String, String>,
@@ -1097,6 +1103,7 @@ mod tests {
         own.extend([
             ("PATH", "/usr/bin"),
             ("KRB5CCNAME", "KCM:"),
+            ("TMPDIR", "/tmp/user/1000"),
             ("LD_PRELOAD", "/tmp/evil.so"),
             ("LD_LIBRARY_PATH", "/tmp"),
             ("http_proxy", "http://proxy:3128"),
@@ -1118,7 +1125,7 @@ mod tests {
         let allowed: Vec<&str> = DOCUMENTED
             .iter()
             .copied()
-            .chain(["PATH", "KRB5CCNAME"])
+            .chain(["PATH", "KRB5CCNAME", "TMPDIR"])
             .collect();
         for key in env.keys() {
             assert!(allowed.contains(key), "{key} is not on the list");
@@ -1128,6 +1135,7 @@ mod tests {
         assert_eq!(env["DBUS_SESSION_BUS_ADDRESS"], "runtime");
         assert_eq!(env["DISPLAY"], ":7");
         assert_eq!(env["KRB5CCNAME"], "KCM:");
+        assert_eq!(env["TMPDIR"], "/tmp/user/1000");
         // Every caller-settable variable is one `radc launch` sends.
         let passed: Vec<&str> = passed_environment().collect();
         for key in passed.iter() {

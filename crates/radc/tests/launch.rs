@@ -741,7 +741,7 @@ async fn the_password_stored_at_subscription_signs_in_the_connection() {
 
 /// Every variable a launched process may have: the list documented at
 /// `radc_runtime::launcher::launch_environment`, written out again here.
-const ALLOWED_ENVIRONMENT: [&str; 40] = [
+const ALLOWED_ENVIRONMENT: [&str; 41] = [
     "DISPLAY",
     "WAYLAND_DISPLAY",
     "XAUTHORITY",
@@ -781,6 +781,7 @@ const ALLOWED_ENVIRONMENT: [&str; 40] = [
     "XDG_DATA_DIRS",
     "DBUS_SESSION_BUS_ADDRESS",
     "KRB5CCNAME",
+    "TMPDIR",
     "PATH",
 ];
 
