@@ -9,7 +9,8 @@
 //!    always refused; who may sign is [`radc_core::trust`]'s decision);
 //! 3. find FreeRDP and turn the signed settings into its command line;
 //! 4. start it in its own process group with the workspace's credentials on
-//!    its stdin (never on its command line), register it in the core, and
+//!    its stdin (never on its command line) and an environment built from
+//!    an allow-list ([`launch_environment`]), register it in the core, and
 //!    watch it until it exits.
 //!
 //! Disconnecting a workspace ends these processes: SIGTERM to the group,

@@ -153,7 +153,9 @@ impl Store {
     }
 
     /// A store whose records live in `config/workspaces` and data in
-    /// `data/workspaces`.
+    /// `data/workspaces`. `config` and `data` are radc's own directories:
+    /// they, and everything the store creates in them, are kept private
+    /// (0700 directories, 0600 files).
     pub fn new(config: &Path, data: &Path) -> Store {
         Store {
             records: config.join("workspaces"),
