@@ -16,8 +16,8 @@ pub fn xdg_state_home() -> Option<PathBuf> {
     xdg_dir("XDG_STATE_HOME", ".local/state")
 }
 
-pub use radc_subscribe::fsutil::write_atomic;
 use radc_subscribe::fsutil::xdg_dir;
+pub use radc_subscribe::fsutil::{open_private_log, write_atomic, write_private};
 
 /// Reads a file, `None` if it does not exist.
 pub fn read_optional(path: &Path) -> io::Result<Option<String>> {

@@ -9,7 +9,8 @@
 //!    always refused; who may sign is [`radc_core::trust`]'s decision);
 //! 3. find FreeRDP and turn the signed settings into its command line;
 //! 4. start it in its own process group with the workspace's credentials on
-//!    its stdin (never on its command line), register it in the core, and
+//!    its stdin (never on its command line) and an environment built from
+//!    an allow-list ([`launch_environment`]), register it in the core, and
 //!    watch it until it exits.
 //!
 //! Disconnecting a workspace ends these processes: SIGTERM to the group,
@@ -17,6 +18,7 @@
 //! when the process has exited, with its exit status as the reason.
 
 use std::collections::{HashMap, VecDeque};
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -45,21 +47,180 @@ pub const LAUNCH_ERROR_TYPE: u32 = 2;
 /// FreeRDP clients looked for on `PATH`, best first.
 pub const FREERDP_CANDIDATES: [&str; 3] = ["xfreerdp3", "sdl-freerdp3", "xfreerdp"];
 
-/// Environment variables a caller of `Launch` may set for the connection
-/// process: what it needs to reach the caller's display, sound and locale.
-pub const PASSED_ENVIRONMENT: [&str; 11] = [
+/// The display and session: FreeRDP and most launchers open a window.
+const DISPLAY_GROUP: &[&str] = &[
     "DISPLAY",
     "WAYLAND_DISPLAY",
     "XAUTHORITY",
-    "XDG_RUNTIME_DIR",
     "XDG_SESSION_TYPE",
     "XDG_CURRENT_DESKTOP",
-    "PULSE_SERVER",
-    "LANG",
-    "LC_ALL",
-    "LC_MESSAGES",
-    "LC_CTYPE",
 ];
+
+/// Sound: where PulseAudio clients (FreeRDP's `rdpsnd`/`audin` backend) and
+/// PipeWire clients find the sound server.
+const SOUND_GROUP: &[&str] = &[
+    "PULSE_SERVER",
+    "PULSE_COOKIE",
+    "PULSE_SINK",
+    "PULSE_SOURCE",
+    "PIPEWIRE_RUNTIME_DIR",
+    "PIPEWIRE_REMOTE",
+];
+
+/// Locale: FreeRDP tells the server the client's locale from `LANG`, and
+/// launchers speak the user's language.
+const LOCALE_GROUP: &[&str] = &[
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_ADDRESS",
+    "LC_COLLATE",
+    "LC_CTYPE",
+    "LC_IDENTIFICATION",
+    "LC_MEASUREMENT",
+    "LC_MESSAGES",
+    "LC_MONETARY",
+    "LC_NAME",
+    "LC_NUMERIC",
+    "LC_PAPER",
+    "LC_TELEPHONE",
+    "LC_TIME",
+];
+
+/// The variables a caller of `Launch` may pass, in groups whose members
+/// must agree with each other: each group is taken whole from the caller
+/// when the caller set any of it, else whole from the runtime's own
+/// environment. (Mixing the caller's `DISPLAY` with the runtime's
+/// `WAYLAND_DISPLAY` could open the window on another display; the
+/// caller's `LANG` under the runtime's `LC_ALL` would not be the caller's
+/// locale.)
+const CALLER_GROUPS: [&[&str]; 5] = [
+    DISPLAY_GROUP,
+    SOUND_GROUP,
+    LOCALE_GROUP,
+    // Where the Wayland socket, the sound server's socket and the session's
+    // other sockets are.
+    &["XDG_RUNTIME_DIR"],
+    // FreeRDP sends the client's time zone to the server.
+    &["TZ"],
+];
+
+/// Variables that only ever come from the runtime's own environment: who
+/// the user is and where their files are. A caller on the bus never sets
+/// these (they are the same user's anyway, and a different `HOME` or bus
+/// would only redirect the connection's files and calls).
+const RUNTIME_ONLY: [&str; 12] = [
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_CACHE_HOME",
+    "XDG_STATE_HOME",
+    "XDG_CONFIG_DIRS",
+    "XDG_DATA_DIRS",
+    // The bus the runtime serves on, which is the caller's session bus.
+    "DBUS_SESSION_BUS_ADDRESS",
+    // Where the user's Kerberos tickets are, for NLA with Kerberos.
+    "KRB5CCNAME",
+    // FreeRDP's temporary files (WinPR's GetTempPath): a session may point
+    // it at a private directory instead of the shared /tmp.
+    "TMPDIR",
+];
+
+/// `PATH` when the runtime has none with an absolute directory in it.
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// Longest value of a caller's variable that is passed on.
+const MAX_ENVIRONMENT_VALUE: usize = 4096;
+
+/// The variables `radc launch` sends to the runtime: every one a caller may
+/// set (see [`launch_environment`]).
+pub fn passed_environment() -> impl Iterator<Item = &'static str> {
+    CALLER_GROUPS.into_iter().flatten().copied()
+}
+
+/// The whole environment of every process the launcher starts (FreeRDP,
+/// its `/version` probe, and the launchers of other resource types): built
+/// from nothing, never inherited, so nothing the runtime was started with
+/// (`LD_PRELOAD`, proxy settings, tokens, `RADC_*`) reaches a connection,
+/// and nothing a caller sends beyond what is listed here does either.
+///
+/// - From the caller (`environment` of `Launch`), each group whole, or else
+///   the same group from the runtime (`own`): the display (`DISPLAY`,
+///   `WAYLAND_DISPLAY`, `XAUTHORITY`, `XDG_SESSION_TYPE`,
+///   `XDG_CURRENT_DESKTOP`); sound (`PULSE_SERVER`, `PULSE_COOKIE`,
+///   `PULSE_SINK`, `PULSE_SOURCE`, `PIPEWIRE_RUNTIME_DIR`,
+///   `PIPEWIRE_REMOTE`); the locale (`LANG`, `LANGUAGE`, `LC_ALL` and the
+///   `LC_*` categories); `XDG_RUNTIME_DIR`; `TZ`. A caller's value that is
+///   empty or longer than 4096 bytes counts as not set.
+/// - From the runtime only: `HOME`, `USER`, `LOGNAME`, `XDG_CONFIG_HOME`,
+///   `XDG_DATA_HOME`, `XDG_CACHE_HOME`, `XDG_STATE_HOME`,
+///   `XDG_CONFIG_DIRS`, `XDG_DATA_DIRS`, `DBUS_SESSION_BUS_ADDRESS`,
+///   `KRB5CCNAME`, `TMPDIR`.
+/// - `PATH`: the runtime's own, keeping only absolute directories (a
+///   relative one would find programs in whatever directory the runtime
+///   was started from), or [`DEFAULT_PATH`]. Never the caller's.
+///
+/// Left out on purpose although FreeRDP reads them: `WLOG_*` (its logging,
+/// which can make it write log files anywhere) and the proxy variables
+/// (`https_proxy`, `no_proxy`: a connection goes where its `.rdp` file
+/// says, through the gateway the file names, not through whatever proxy
+/// the runtime happened to be started with).
+pub fn launch_environment(
+    own: impl Fn(&str) -> Option<OsString>,
+    caller: &HashMap<String, String>,
+) -> Vec<(&'static str, OsString)> {
+    let from_caller = |key: &str| {
+        caller
+            .get(key)
+            .filter(|v| !v.is_empty() && v.len() <= MAX_ENVIRONMENT_VALUE)
+            .map(OsString::from)
+    };
+    let own = |key: &str| own(key).filter(|v| !v.is_empty());
+    let mut out = Vec::new();
+    for group in CALLER_GROUPS {
+        let caller_set = group.iter().any(|key| from_caller(key).is_some());
+        for &key in group {
+            let value = if caller_set {
+                from_caller(key)
+            } else {
+                own(key)
+            };
+            out.extend(value.map(|v| (key, v)));
+        }
+    }
+    for key in RUNTIME_ONLY {
+        out.extend(own(key).map(|v| (key, v)));
+    }
+    out.push(("PATH", safe_path(own("PATH"))));
+    out
+}
+
+/// The absolute directories of a `PATH`, or [`DEFAULT_PATH`] if none.
+fn safe_path(path: Option<OsString>) -> OsString {
+    let dirs: Vec<PathBuf> = path
+        .as_deref()
+        .map(std::env::split_paths)
+        .into_iter()
+        .flatten()
+        .filter(|dir| dir.is_absolute())
+        .collect();
+    if dirs.is_empty() {
+        return DEFAULT_PATH.into();
+    }
+    std::env::join_paths(dirs).unwrap_or_else(|_| DEFAULT_PATH.into())
+}
+
+/// A command for `program` with [`launch_environment`] as its whole
+/// environment: the one way the launcher starts a process.
+fn launch_command(program: impl AsRef<OsStr>, caller: &HashMap<String, String>) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env_clear()
+        .envs(launch_environment(|key| std::env::var_os(key), caller));
+    command
+}
 
 /// Lines of a connection's output kept to explain its failure.
 const KEPT_OUTPUT_LINES: usize = 40;
@@ -247,7 +408,7 @@ impl Launcher {
             }
             None => None,
         };
-        let mut command = Command::new(&freerdp.path);
+        let mut command = launch_command(&freerdp.path, &request.environment);
         command.args(&args);
         let started = self
             .start(command, &request, stdin, trust_text(&decision))
@@ -286,7 +447,7 @@ impl Launcher {
                 validate::for_log(title)
             ))
         })?;
-        let mut command = Command::new(&launcher);
+        let mut command = launch_command(&launcher, &environment);
         command.arg(path);
         let request = Request {
             workspace_id: record.id.clone(),
@@ -320,7 +481,6 @@ impl Launcher {
         stdin: Option<Zeroizing<Vec<u8>>>,
         trust: String,
     ) -> Result<Started, RuntimeError> {
-        pass_environment(&mut command, &request.environment);
         command
             .process_group(0)
             .stdin(if stdin.is_some() {
@@ -474,12 +634,11 @@ impl Launcher {
         {
             return Ok(known.clone());
         }
-        let mut probe = Command::new(&path);
+        let mut probe = launch_command(&path, environment);
         probe
             .arg("/version")
             .stdin(Stdio::null())
             .kill_on_drop(true);
-        pass_environment(&mut probe, environment);
         let output = tokio::time::timeout(Duration::from_secs(10), probe.output())
             .await
             .map_err(|_| {
@@ -517,18 +676,6 @@ impl Launcher {
         };
         *self.freerdp.lock().unwrap_or_else(|p| p.into_inner()) = Some(found.clone());
         Ok(found)
-    }
-}
-
-/// Sets the caller's session variables (only those in
-/// [`PASSED_ENVIRONMENT`]) on a command.
-fn pass_environment(command: &mut Command, environment: &HashMap<String, String>) {
-    for (key, value) in environment {
-        if PASSED_ENVIRONMENT.contains(&key.as_str())
-            && validate::bounded("environment value", value, 4096).is_ok()
-        {
-            command.env(key, value);
-        }
     }
 }
 
@@ -829,8 +976,9 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, RuntimeError> {
     Ok(bytes)
 }
 
+/// The first of `names` in the `PATH` FreeRDP is started with.
 fn find_on_path(names: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
+    let path = safe_path(std::env::var_os("PATH"));
     names.iter().find_map(|name| {
         std::env::split_paths(&path)
             .map(|dir| dir.join(name))
@@ -885,6 +1033,174 @@ mod tests {
         assert!(c.stdin_bytes().is_none());
         let c = Credential::new("al\tice", Zeroizing::new("x".into()));
         assert!(c.identity_args().is_err());
+    }
+
+    /// The documented list, written out independently of the constants.
+    const DOCUMENTED: [&str; 38] = [
+        "DISPLAY",
+        "WAYLAND_DISPLAY",
+        "XAUTHORITY",
+        "XDG_SESSION_TYPE",
+        "XDG_CURRENT_DESKTOP",
+        "PULSE_SERVER",
+        "PULSE_COOKIE",
+        "PULSE_SINK",
+        "PULSE_SOURCE",
+        "PIPEWIRE_RUNTIME_DIR",
+        "PIPEWIRE_REMOTE",
+        "LANG",
+        "LANGUAGE",
+        "LC_ALL",
+        "LC_ADDRESS",
+        "LC_COLLATE",
+        "LC_CTYPE",
+        "LC_IDENTIFICATION",
+        "LC_MEASUREMENT",
+        "LC_MESSAGES",
+        "LC_MONETARY",
+        "LC_NAME",
+        "LC_NUMERIC",
+        "LC_PAPER",
+        "LC_TELEPHONE",
+        "LC_TIME",
+        "XDG_RUNTIME_DIR",
+        "TZ",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "XDG_CACHE_HOME",
+        "XDG_STATE_HOME",
+        "XDG_CONFIG_DIRS",
+        "XDG_DATA_DIRS",
+        "DBUS_SESSION_BUS_ADDRESS",
+    ];
+
+    fn env_of(
+        own: &[(&str, &str)],
+        caller: &[(&str, &str)],
+    ) -> std::collections::BTreeMap<&'static str, String> {
+        let own: HashMap<String, OsString> = own
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        let caller: HashMap<String, String> = caller
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let pairs = launch_environment(|key| own.get(key).cloned(), &caller);
+        let map: std::collections::BTreeMap<_, _> = pairs
+            .iter()
+            .map(|(k, v)| (*k, v.to_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(map.len(), pairs.len(), "each variable once: {pairs:?}");
+        map
+    }
+
+    #[test]
+    fn only_listed_variables_reach_a_launched_process() {
+        let mut own: Vec<(&str, &str)> = DOCUMENTED.iter().map(|k| (*k, "runtime")).collect();
+        own.extend([
+            ("PATH", "/usr/bin"),
+            ("KRB5CCNAME", "KCM:"),
+            ("TMPDIR", "/tmp/user/1000"),
+            ("LD_PRELOAD", "/tmp/evil.so"),
+            ("LD_LIBRARY_PATH", "/tmp"),
+            ("http_proxy", "http://proxy:3128"),
+            ("HTTPS_PROXY", "http://proxy:3128"),
+            ("RADC_LOG", "debug"),
+            ("GITHUB_TOKEN", "secret"),
+            ("SSH_AUTH_SOCK", "/run/agent"),
+            ("WLOG_LEVEL", "TRACE"),
+        ]);
+        let caller = [
+            ("DISPLAY", ":7"),
+            ("PATH", "/home/mallory/bin"),
+            ("LD_PRELOAD", "/tmp/evil.so"),
+            ("HOME", "/home/mallory"),
+            ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/tmp/other"),
+            ("GITHUB_TOKEN", "secret"),
+        ];
+        let env = env_of(&own, &caller);
+        let allowed: Vec<&str> = DOCUMENTED
+            .iter()
+            .copied()
+            .chain(["PATH", "KRB5CCNAME", "TMPDIR"])
+            .collect();
+        for key in env.keys() {
+            assert!(allowed.contains(key), "{key} is not on the list");
+        }
+        assert_eq!(env["PATH"], "/usr/bin", "never the caller's PATH");
+        assert_eq!(env["HOME"], "runtime");
+        assert_eq!(env["DBUS_SESSION_BUS_ADDRESS"], "runtime");
+        assert_eq!(env["DISPLAY"], ":7");
+        assert_eq!(env["KRB5CCNAME"], "KCM:");
+        assert_eq!(env["TMPDIR"], "/tmp/user/1000");
+        // Every caller-settable variable is one `radc launch` sends.
+        let passed: Vec<&str> = passed_environment().collect();
+        for key in passed.iter() {
+            assert!(DOCUMENTED.contains(key), "{key}");
+        }
+        for key in ["HOME", "PATH", "DBUS_SESSION_BUS_ADDRESS", "USER"] {
+            assert!(!passed.contains(&key), "{key} is the runtime's alone");
+        }
+    }
+
+    #[test]
+    fn each_group_comes_whole_from_the_caller_or_whole_from_the_runtime() {
+        let own = [
+            ("DISPLAY", ":0"),
+            ("WAYLAND_DISPLAY", "wayland-0"),
+            ("XDG_SESSION_TYPE", "wayland"),
+            ("LANG", "de_DE.UTF-8"),
+            ("LC_ALL", "C"),
+            ("PULSE_SERVER", "unix:/run/pulse"),
+            ("XDG_RUNTIME_DIR", "/run/user/1000"),
+            ("TZ", "Europe/Berlin"),
+        ];
+        // The caller on X11 with its own locale: none of the runtime's
+        // display or locale is mixed in; sound and the rest fall back.
+        let env = env_of(
+            &own,
+            &[
+                ("DISPLAY", ":5"),
+                ("XDG_SESSION_TYPE", "x11"),
+                ("LANG", "fr_FR.UTF-8"),
+            ],
+        );
+        assert_eq!(env.get("DISPLAY").map(String::as_str), Some(":5"));
+        assert_eq!(env.get("XDG_SESSION_TYPE").map(String::as_str), Some("x11"));
+        assert!(!env.contains_key("WAYLAND_DISPLAY"), "{env:?}");
+        assert_eq!(env.get("LANG").map(String::as_str), Some("fr_FR.UTF-8"));
+        assert!(!env.contains_key("LC_ALL"), "{env:?}");
+        assert_eq!(env["PULSE_SERVER"], "unix:/run/pulse");
+        assert_eq!(env["XDG_RUNTIME_DIR"], "/run/user/1000");
+        assert_eq!(env["TZ"], "Europe/Berlin");
+
+        // A caller that sends nothing (StartRemoteApplication) gets the
+        // runtime's session.
+        let env = env_of(&own, &[]);
+        assert_eq!(env["DISPLAY"], ":0");
+        assert_eq!(env["WAYLAND_DISPLAY"], "wayland-0");
+        assert_eq!(env["LC_ALL"], "C");
+
+        // Empty and oversized values count as not sent.
+        let long = "x".repeat(MAX_ENVIRONMENT_VALUE + 1);
+        let env = env_of(&own, &[("DISPLAY", ""), ("LANG", &long), ("TZ", "UTC")]);
+        assert_eq!(env["DISPLAY"], ":0");
+        assert_eq!(env["LANG"], "de_DE.UTF-8");
+        assert_eq!(env["TZ"], "UTC");
+    }
+
+    #[test]
+    fn path_keeps_only_absolute_directories() {
+        let env = env_of(&[("PATH", ".:/usr/local/bin::bin:/usr/bin")], &[]);
+        assert_eq!(env["PATH"], "/usr/local/bin:/usr/bin");
+        assert_eq!(env_of(&[("PATH", ".:bin")], &[])["PATH"], DEFAULT_PATH);
+        assert_eq!(env_of(&[], &[])["PATH"], DEFAULT_PATH);
+        // Nothing set, nothing invented but PATH.
+        assert_eq!(env_of(&[], &[]).len(), 1);
     }
 
     #[test]

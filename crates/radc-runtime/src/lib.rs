@@ -24,7 +24,7 @@ use futures_util::StreamExt;
 use radc_client::names;
 use zbus::fdo::{self, RequestNameFlags, RequestNameReply};
 
-pub use fsutil::{write_atomic, xdg_config_home, xdg_state_home};
+pub use fsutil::{open_private_log, write_atomic, write_private, xdg_config_home, xdg_state_home};
 
 /// How the runtime behaves; every field has a sensible default.
 #[derive(Debug, Clone)]

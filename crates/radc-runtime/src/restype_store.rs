@@ -56,8 +56,15 @@ impl ResTypeStore {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut table = self.load()?;
         let out = change(&mut table)?;
-        fsutil::write_atomic(&self.path, table.to_json().as_bytes(), self.mode)
-            .map_err(|e| self.io_error("write", e))?;
+        let json = table.to_json();
+        if self.mode & 0o077 == 0 {
+            // A table only its owner may read is the user's, in a directory
+            // of radc's own that is kept private as well.
+            fsutil::write_private(&self.path, json.as_bytes())
+        } else {
+            fsutil::write_atomic(&self.path, json.as_bytes(), self.mode)
+        }
+        .map_err(|e| self.io_error("write", e))?;
         Ok(out)
     }
 

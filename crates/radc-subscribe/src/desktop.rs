@@ -336,7 +336,8 @@ impl SystemGlobs {
     }
 }
 
-/// Generated files are readable by everyone, like the rest of a desktop.
+/// Generated files name the user's workspaces and resources, and only the
+/// user's own session reads them: private, like everything radc stores.
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    crate::fsutil::write_atomic(path, bytes, 0o644)
+    crate::fsutil::write_atomic(path, bytes, crate::fsutil::PRIVATE_FILE)
 }

@@ -1,10 +1,23 @@
 //! Filesystem helpers shared by everything that stores state: the XDG base
-//! directories and crash-safe file replacement.
+//! directories, crash-safe file replacement, and the modes of what radc
+//! writes.
+//!
+//! What radc keeps holds workspace names, feed URLs, user names and the
+//! runtime's log of them: files are [`PRIVATE_FILE`], and directories radc
+//! creates are [`PRIVATE_DIR`]. Modes are set explicitly, not left to the
+//! umask, because the umask is the user's choice for the files *they*
+//! create (also through a launched connection's redirected drives, which
+//! inherit the runtime's umask).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// Mode of every file radc writes for the user.
+pub const PRIVATE_FILE: u32 = 0o600;
+/// Mode of every directory radc creates for the user.
+pub const PRIVATE_DIR: u32 = 0o700;
 
 /// An XDG base directory: `$variable` if it is set to an absolute path,
 /// else `$HOME/under_home` (as the XDG Base Directory specification says).
@@ -17,15 +30,84 @@ pub fn xdg_dir(variable: &str, under_home: &str) -> Option<PathBuf> {
     absolute(variable).or_else(|| absolute("HOME").map(|home| home.join(under_home)))
 }
 
+/// Creates `dir` and its missing parents, each with exactly `mode`.
+/// Directories that exist are left as they are: they may be shared ones
+/// such as `~/.local/share`.
+pub fn create_dirs(dir: &Path, mode: u32) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dirs(parent, mode)?;
+    }
+    match DirBuilder::new().mode(mode).create(dir) {
+        // The umask may have taken bits away that `mode` asks for.
+        Ok(()) => fs::set_permissions(dir, Permissions::from_mode(mode)),
+        // Created meanwhile by another process.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A directory that is radc's own (`$XDG_CONFIG_HOME/radc` and the like):
+/// created [`PRIVATE_DIR`] with any missing parents, and made private if
+/// it exists with access for group or others (as older versions of radc
+/// left it).
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    create_dirs(dir, PRIVATE_DIR)?;
+    let mode = fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        fs::set_permissions(dir, Permissions::from_mode(mode & 0o7700))?;
+    }
+    Ok(())
+}
+
+/// Replaces a file in one of radc's own directories (which is made
+/// private, see [`private_dir`]) with a [`PRIVATE_FILE`].
+pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        private_dir(dir)?;
+    }
+    write_atomic(path, contents, PRIVATE_FILE)
+}
+
+/// Opens a log file of radc's for appending: created [`PRIVATE_FILE`] in a
+/// [`private_dir`], and made private if it exists with access for group or
+/// others.
+pub fn open_private_log(path: &Path) -> io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        private_dir(dir)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(PRIVATE_FILE)
+        .open(path)?;
+    let mode = file.metadata()?.permissions().mode();
+    if mode & 0o077 != 0 {
+        file.set_permissions(Permissions::from_mode(mode & 0o7700))?;
+    }
+    Ok(file)
+}
+
+/// The mode of directories made to hold a file of `file_mode`: whoever may
+/// read the file may also enter them.
+fn dir_mode_for(file_mode: u32) -> u32 {
+    let read = file_mode & 0o044;
+    PRIVATE_DIR | read | (read >> 2)
+}
+
 /// Replaces `path` with `contents` so that a crash at any moment leaves
 /// either the old file or the new one: write a temporary file beside it,
-/// fsync it, rename it over the old one, fsync the directory.
+/// fsync it, rename it over the old one, fsync the directory. The file gets
+/// exactly `mode`; missing directories are created for it (private unless
+/// `mode` lets others read the file).
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
+    create_dirs(dir, dir_mode_for(mode))?;
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
@@ -40,6 +122,9 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
             .truncate(true)
             .mode(mode)
             .open(&tmp)?;
+        // Exactly `mode`: neither the umask nor a stale temporary file of
+        // the same name decides it.
+        file.set_permissions(Permissions::from_mode(mode))?;
         file.write_all(contents)?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -49,4 +134,60 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn private_files_get_private_directories_and_shared_ones_are_left_alone() {
+        let root = tempfile::tempdir().unwrap();
+        let shared = root.path().join("share");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, Permissions::from_mode(0o755)).unwrap();
+        let file = shared.join("new/deeper/entry.desktop");
+        write_atomic(&file, b"x", PRIVATE_FILE).unwrap();
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&shared.join("new")), 0o700);
+        assert_eq!(mode(&shared.join("new/deeper")), 0o700);
+        assert_eq!(mode(&shared), 0o755, "an existing directory is not radc's");
+
+        // A file replaced with another mode has the new one.
+        fs::set_permissions(&file, Permissions::from_mode(0o644)).unwrap();
+        write_atomic(&file, b"y", PRIVATE_FILE).unwrap();
+        assert_eq!(mode(&file), 0o600);
+
+        // A file meant for everyone gets directories everyone may enter.
+        let public = root.path().join("etc/radc/table.json");
+        write_atomic(&public, b"{}", 0o644).unwrap();
+        assert_eq!(mode(&public), 0o644);
+        assert_eq!(mode(public.parent().unwrap()), 0o755);
+    }
+
+    #[test]
+    fn radcs_own_directories_and_log_are_made_private() {
+        let root = tempfile::tempdir().unwrap();
+        let own = root.path().join("state/radc");
+        fs::create_dir_all(&own).unwrap();
+        fs::set_permissions(&own, Permissions::from_mode(0o755)).unwrap();
+        let log = own.join("daemon.log");
+        fs::write(&log, "earlier\n").unwrap();
+        fs::set_permissions(&log, Permissions::from_mode(0o644)).unwrap();
+        let mut file = open_private_log(&log).unwrap();
+        file.write_all(b"later\n").unwrap();
+        assert_eq!(fs::read_to_string(&log).unwrap(), "earlier\nlater\n");
+        assert_eq!(mode(&log), 0o600);
+        assert_eq!(mode(&own), 0o700);
+
+        let fresh = root.path().join("config/radc/trust.json");
+        write_private(&fresh, b"{}").unwrap();
+        assert_eq!(mode(&fresh), 0o600);
+        assert_eq!(mode(&root.path().join("config")), 0o700);
+        assert_eq!(mode(&root.path().join("config/radc")), 0o700);
+    }
 }

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::fsutil::xdg_dir;
+use crate::fsutil::{PRIVATE_DIR, PRIVATE_FILE, create_dirs, private_dir, xdg_dir};
 
 const RECORD_VERSION: u32 = 1;
 const FEED_FILE: &str = "feed.xml";
@@ -176,7 +176,9 @@ impl Store {
     }
 
     /// A store whose records live in `config/workspaces` and data in
-    /// `data/workspaces`.
+    /// `data/workspaces`. `config` and `data` are radc's own directories:
+    /// they, and everything the store creates in them, are kept private
+    /// (0700 directories, 0600 files).
     pub fn new(config: &Path, data: &Path) -> Store {
         Store {
             records: config.join("workspaces"),
@@ -267,7 +269,8 @@ impl Store {
         // A directory of that number can only be the debris of a crash.
         remove_dir_if_exists(&dir)?;
         let files_dir = dir.join(FILES_DIR);
-        fs::create_dir_all(&files_dir).map_err(io_error(&files_dir))?;
+        private_dirs(&self.data)?;
+        create_dirs(&files_dir, PRIVATE_DIR).map_err(io_error(&files_dir))?;
         write_new(&dir.join(FEED_FILE), feed)?;
         record.files.clear();
         for download in downloads {
@@ -313,13 +316,13 @@ impl Store {
     /// refresher and a `radc refresh`, say): an advisory lock on a file
     /// beside the records, released when the guard drops.
     fn lock(&self, id: &str) -> Result<File, StoreError> {
-        fs::create_dir_all(&self.records).map_err(io_error(&self.records))?;
+        private_dirs(&self.records)?;
         let path = self.records.join(format!(".{}.lock", workspace_key(id)));
         let file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(0o600)
+            .mode(PRIVATE_FILE)
             .open(&path)
             .map_err(io_error(&path))?;
         file.lock().map_err(io_error(&path))?;
@@ -411,11 +414,20 @@ fn read_record(path: &Path) -> Result<WorkspaceRecord, StoreError> {
     Ok(record)
 }
 
+/// `radc/workspaces` under the config or data directory: both levels are
+/// radc's own, and private (they name every subscribed workspace).
+fn private_dirs(workspaces: &Path) -> Result<(), StoreError> {
+    for dir in workspaces.parent().into_iter().chain([workspaces]) {
+        private_dir(dir).map_err(io_error(dir))?;
+    }
+    Ok(())
+}
+
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(PRIVATE_FILE)
         .open(path)
         .map_err(io_error(path))?;
     file.write_all(bytes).map_err(io_error(path))?;
@@ -423,7 +435,7 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    crate::fsutil::write_atomic(path, bytes, 0o600).map_err(io_error(path))
+    crate::fsutil::write_atomic(path, bytes, PRIVATE_FILE).map_err(io_error(path))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
@@ -497,6 +509,47 @@ mod tests {
         assert!(store.file_path(&second, "https://h/a.rdp").is_none());
         let generations = fs::read_dir(store.workspace_dir("ws")).unwrap().count();
         assert_eq!(generations, 1);
+    }
+
+    #[test]
+    fn everything_stored_is_private_even_under_directories_left_open() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (config, data) = (dir.path().join("config/radc"), dir.path().join("data/radc"));
+        // As an older version left them.
+        for open in [&config, &data] {
+            fs::create_dir_all(open.join("workspaces")).unwrap();
+            for d in [open.clone(), open.join("workspaces")] {
+                fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        }
+        let store = Store::new(&config, &data);
+        let record = WorkspaceRecord::new("ws", "Apps", "https://h/RDWeb/Feed/webfeed.aspx", 10);
+        let record = store
+            .commit(record, b"<feed/>", &[rdp("https://h/a.rdp", "one")])
+            .unwrap();
+        store.record_error("ws", Some("offline")).unwrap();
+        let mut seen = 0;
+        let mut stack = vec![config, data];
+        while let Some(path) = stack.pop() {
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let mode = meta.permissions().mode() & 0o777;
+            if meta.is_dir() {
+                assert_eq!(mode, 0o700, "{}", path.display());
+                stack.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else {
+                assert_eq!(mode, 0o600, "{}", path.display());
+                seen += 1;
+            }
+        }
+        // The record, its lock, the feed and the .rdp file.
+        assert!(seen >= 3, "{seen}");
+        assert!(
+            store
+                .file_path(&record, "https://h/a.rdp")
+                .unwrap()
+                .exists()
+        );
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! Finding the runtime, and starting it when nobody has.
 
-use std::fs::OpenOptions;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -95,11 +94,10 @@ fn log_path() -> Option<PathBuf> {
 
 fn spawn_daemon(log: Option<&PathBuf>) -> Result<std::process::Child> {
     let exe = std::env::current_exe().context("cannot find the radc executable")?;
+    // The log names workspaces, feed URLs and users: only the user may
+    // read it, also when an older version left it readable by all.
     let stderr = log
-        .and_then(|path| {
-            std::fs::create_dir_all(path.parent()?).ok()?;
-            OpenOptions::new().create(true).append(true).open(path).ok()
-        })
+        .and_then(|path| radc_runtime::open_private_log(path).ok())
         .map_or_else(Stdio::null, Stdio::from);
     Command::new(exe)
         .arg("daemon")

@@ -54,9 +54,8 @@ pub async fn launch(
     };
     // The connection needs the caller's display; the runtime may have been
     // started from elsewhere.
-    let environment: Vec<(&str, String)> = radc_runtime::launcher::PASSED_ENVIRONMENT
-        .iter()
-        .filter_map(|key| Some((*key, std::env::var(key).ok()?)))
+    let environment: Vec<(&str, String)> = radc_runtime::launcher::passed_environment()
+        .filter_map(|key| Some((key, std::env::var(key).ok()?)))
         .collect();
     let environment: HashMap<&str, &str> =
         environment.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -128,7 +127,7 @@ fn load_trust(path: &Path) -> Result<TrustSettings> {
 }
 
 fn save_trust(path: &Path, settings: &TrustSettings) -> Result<()> {
-    radc_runtime::write_atomic(path, settings.to_json().as_bytes(), 0o600)
+    radc_runtime::write_private(path, settings.to_json().as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
 }
 

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
@@ -421,6 +422,14 @@ async fn commands_start_the_runtime_when_it_is_missing() {
     let dbus = zbus::fdo::DBusProxy::new(&conn).await.unwrap();
     let name = || zbus::names::BusName::try_from("org.radc.Runtime").unwrap();
     assert!(!dbus.name_has_owner(name()).await.unwrap());
+    // A log an older version left readable by everyone.
+    let log_dir = bus.dir.path().join("state/radc");
+    let log_path = log_dir.join("daemon.log");
+    std::fs::create_dir_all(&log_dir).unwrap();
+    std::fs::write(&log_path, "an earlier run\n").unwrap();
+    for (path, mode) in [(&log_dir, 0o755), (&log_path, 0o644)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
 
     // A command finding no runtime starts one and is served by it. (Should
     // this hang: the runtime claims its name before zbus's object-server
@@ -437,9 +446,14 @@ async fn commands_start_the_runtime_when_it_is_missing() {
     assert_eq!(report["runtime_pid"], pid);
     assert_eq!(report["workspaces"], serde_json::json!([]));
     assert_eq!(daemons_on(&bus), vec![pid], "one runtime, started by radc");
-    let log = std::fs::read_to_string(bus.dir.path().join("state/radc/daemon.log"))
+    let log = std::fs::read_to_string(&log_path)
         .expect("the started runtime logs under $XDG_STATE_HOME/radc");
     assert!(log.contains("serving"), "{log}");
+    assert!(log.starts_with("an earlier run\n"), "appended: {log}");
+    // It names workspaces and users: only the user may read it.
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&log_path), 0o600);
+    assert_eq!(mode(&log_dir), 0o700);
 
     // The next command uses it.
     let out = radc(&bus, &["status"]).await;

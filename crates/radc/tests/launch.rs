@@ -60,8 +60,10 @@ fn publish(root: &Path, resources: &[(&str, &str, &str, &str, &[u8])]) {
     .unwrap();
 }
 
-/// A FreeRDP that records its arguments and standard input, then runs the
-/// real `xfreerdp` with them.
+/// A FreeRDP that records its arguments, standard input and environment
+/// (as the runtime gave it: `/proc/$$/environ` is what the shell was
+/// started with, before it adds `PWD` of its own), then runs the real
+/// `xfreerdp` with them.
 fn recording_freerdp(dir: &Path) -> PathBuf {
     let script = dir.join("xfreerdp-recorder");
     let records = dir.join("records");
@@ -70,6 +72,7 @@ fn recording_freerdp(dir: &Path) -> PathBuf {
         &script,
         format!(
             "#!/bin/sh\n\
+             cat /proc/$$/environ > '{records}/environ.'$$\n\
              printf '%s\\n' \"$@\" > '{records}/argv.'$$\n\
              cat > '{records}/stdin.'$$\n\
              exec /usr/bin/xfreerdp \"$@\" < '{records}/stdin.'$$\n",
@@ -153,6 +156,16 @@ impl Setup {
         grace: f64,
         runtime_display: bool,
     ) -> Setup {
+        Self::start_with_env(extra, grace, runtime_display, &[]).await
+    }
+
+    /// Also with `runtime_env` in the runtime's own environment.
+    async fn start_with_env(
+        extra: &[(&str, &str, &str, &str, &[u8])],
+        grace: f64,
+        runtime_display: bool,
+        runtime_env: &[(&str, &str)],
+    ) -> Setup {
         let server = RdpServer::start();
         let display = XvfbDisplay::start();
         let mut resources: Vec<(&str, &str, &str, &str, &[u8])> = Vec::new();
@@ -162,14 +175,17 @@ impl Setup {
         let site = Site::start(|root| publish(root, &resources));
         let mut bus = TestBus::bus_only();
         let recorder = recording_freerdp(bus.dir.path());
-        let display_env = [("DISPLAY", display.display())];
+        let mut env = runtime_env.to_vec();
+        if runtime_display {
+            env.push(("DISPLAY", display.display()));
+        }
         bus.start_runtime_with(
             Timeouts {
                 grace,
                 ..Timeouts::default()
             },
             &["--freerdp".as_ref(), recorder.as_os_str()],
-            if runtime_display { &display_env } else { &[] },
+            &env,
         )
         .await;
         let conn = bus.connect().await;
@@ -721,4 +737,311 @@ async fn the_password_stored_at_subscription_signs_in_the_connection() {
     );
     let _ = keyring.kill();
     let _ = keyring.wait();
+}
+
+/// Every variable a launched process may have: the list documented at
+/// `radc_runtime::launcher::launch_environment`, written out again here.
+const ALLOWED_ENVIRONMENT: [&str; 41] = [
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "XAUTHORITY",
+    "XDG_SESSION_TYPE",
+    "XDG_CURRENT_DESKTOP",
+    "PULSE_SERVER",
+    "PULSE_COOKIE",
+    "PULSE_SINK",
+    "PULSE_SOURCE",
+    "PIPEWIRE_RUNTIME_DIR",
+    "PIPEWIRE_REMOTE",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_ADDRESS",
+    "LC_COLLATE",
+    "LC_CTYPE",
+    "LC_IDENTIFICATION",
+    "LC_MEASUREMENT",
+    "LC_MESSAGES",
+    "LC_MONETARY",
+    "LC_NAME",
+    "LC_NUMERIC",
+    "LC_PAPER",
+    "LC_TELEPHONE",
+    "LC_TIME",
+    "XDG_RUNTIME_DIR",
+    "TZ",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_CACHE_HOME",
+    "XDG_STATE_HOME",
+    "XDG_CONFIG_DIRS",
+    "XDG_DATA_DIRS",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "KRB5CCNAME",
+    "TMPDIR",
+    "PATH",
+];
+
+/// What the runtime is started with that no launched process may see.
+const RUNTIME_SECRETS: [(&str, &str); 6] = [
+    ("RADC_TEST_SECRET", "runtime-secret-4711"),
+    ("SOME_TOKEN", "token-4712"),
+    // A library that does not exist: ld.so only warns about it.
+    ("LD_PRELOAD", "/nonexistent/radc-test-preload.so"),
+    ("http_proxy", "http://127.0.0.1:9"),
+    // The caller's display and locale replace these as a whole.
+    ("WAYLAND_DISPLAY", "radc-test-wayland-4713"),
+    ("LC_ALL", "radc-test-locale-4714"),
+];
+
+/// What a caller sends besides its display: none of it may be used.
+const CALLER_EXTRAS: [(&str, &str); 3] = [
+    ("PATH", "/caller/bin-4715"),
+    ("LD_PRELOAD", "/caller/preload-4716.so"),
+    ("CALLER_TOKEN", "caller-secret-4717"),
+];
+
+fn parse_environ(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
+    bytes
+        .split(|b| *b == 0)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            let text = String::from_utf8_lossy(v);
+            let (key, value) = text.split_once('=').unwrap_or((&text, ""));
+            (key.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+/// Checks a launched process's environment against what the runtime and
+/// the caller were given. `shell_adds` names variables the test's own
+/// wrapper shell adds on `exec`.
+fn check_environment(
+    what: &str,
+    env: &std::collections::BTreeMap<String, String>,
+    setup: &Setup,
+    shell_adds: &[&str],
+) {
+    for key in env.keys() {
+        assert!(
+            ALLOWED_ENVIRONMENT.contains(&key.as_str()) || shell_adds.contains(&key.as_str()),
+            "{what}: {key} is not on the list: {env:#?}"
+        );
+    }
+    for (key, value) in RUNTIME_SECRETS.iter().chain(&CALLER_EXTRAS) {
+        assert!(
+            env.values().all(|v| !v.contains(value)),
+            "{what}: the value of {key} leaked: {env:#?}"
+        );
+    }
+    for key in ["RADC_LOG", "RADC_TEST_SECRET", "SOME_TOKEN", "LD_PRELOAD"] {
+        assert!(!env.contains_key(key), "{what}: {key}");
+    }
+    // The caller's display and session, and its locale instead of the
+    // runtime's.
+    assert_eq!(env["DISPLAY"], setup.display.display(), "{what}");
+    assert_eq!(env["XDG_SESSION_TYPE"], "x11", "{what}");
+    assert_eq!(env["LANG"], "C.UTF-8", "{what}");
+    assert!(!env.contains_key("WAYLAND_DISPLAY"), "{what}: {env:#?}");
+    assert!(!env.contains_key("LC_ALL"), "{what}: {env:#?}");
+    // The user's home, bus and the runtime's PATH (without relative
+    // directories), never the caller's.
+    let home = setup.bus.dir.path().display().to_string();
+    assert_eq!(env["HOME"], home, "{what}");
+    assert_eq!(env["DBUS_SESSION_BUS_ADDRESS"], setup.bus.address, "{what}");
+    assert_eq!(
+        env["XDG_CONFIG_HOME"],
+        setup.bus.config_home().display().to_string(),
+        "{what}"
+    );
+    let runtime_path: Vec<PathBuf> = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .filter(|p| p.is_absolute())
+        .collect();
+    let runtime_path = std::env::join_paths(runtime_path).unwrap();
+    assert_eq!(env["PATH"], runtime_path.to_str().unwrap(), "{what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launched_processes_get_only_the_listed_environment() {
+    let mut runtime_env = RUNTIME_SECRETS.to_vec();
+    // A display of the runtime's own that would fail: the caller's is used.
+    runtime_env.push(("DISPLAY", ":4718"));
+    let setup = Setup::start_with_env(
+        &[(
+            "viewer",
+            "VNC Viewer",
+            "RemoteApp",
+            ".vnc",
+            b"host=127.0.0.1\n",
+        )],
+        1.0,
+        false,
+        &runtime_env,
+    )
+    .await;
+    let password = setup.server.password().to_owned();
+    setup.start_workspace(&password, 0).await;
+    let conn = setup.bus.connect().await;
+    let runtime = RuntimeProxy::new(&conn).await.unwrap();
+    let mut caller: std::collections::HashMap<&str, &str> = CALLER_EXTRAS.into_iter().collect();
+    caller.extend([
+        ("DISPLAY", setup.display.display()),
+        ("XDG_SESSION_TYPE", "x11"),
+        ("LANG", "C.UTF-8"),
+    ]);
+
+    // FreeRDP: the probe and the connection as started, and the running
+    // connection as the system sees it.
+    let (_, pid, _) = runtime
+        .launch(WORKSPACE, "Full Desktop", &[], caller.clone())
+        .await
+        .unwrap();
+    assert!(
+        setup.server.wait_for_session(Duration::from_secs(20)),
+        "FreeRDP did not connect on the caller's display; server log:\n{}\nruntime log:\n{}",
+        setup.server.log(),
+        setup.bus.runtime_log()
+    );
+    let live = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    check_environment(
+        "running FreeRDP",
+        &parse_environ(&live),
+        &setup,
+        // The recording wrapper's `exec` adds its working directory.
+        &["PWD"],
+    );
+    let records = setup.bus.dir.path().join("records");
+    let mut started = 0;
+    for entry in std::fs::read_dir(&records).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if let Some(of) = name.strip_prefix("environ.") {
+            let argv = std::fs::read_to_string(records.join(format!("argv.{of}"))).unwrap();
+            let what = if argv.trim() == "/version" {
+                "FreeRDP /version"
+            } else {
+                "FreeRDP"
+            };
+            check_environment(
+                what,
+                &parse_environ(&std::fs::read(&path).unwrap()),
+                &setup,
+                &[],
+            );
+            started += 1;
+        }
+    }
+    assert_eq!(started, 2, "the probe and the connection were recorded");
+
+    // A launcher of another resource type. Python does not touch its
+    // initial environment, so /proc shows exactly what it was given.
+    let launcher = setup.bus.dir.path().join("vnc-launcher");
+    std::fs::write(
+        &launcher,
+        format!("#!{}\nimport time\ntime.sleep(60)\n", common::PYTHON),
+    )
+    .unwrap();
+    std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run(setup.radc().args(["restype", "add", ".vnc"]).arg(&launcher));
+    assert!(out.status.success());
+    let (_, pid, _) = runtime
+        .launch(WORKSPACE, "VNC Viewer", &[], caller)
+        .await
+        .unwrap();
+    let live = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    check_environment("the .vnc launcher", &parse_environ(&live), &setup, &[]);
+
+    // Stored trust settings too, for the check of file modes.
+    assert!(
+        run(setup.radc().args(["trust", "policy", "warn"]))
+            .status
+            .success()
+    );
+    let out = run(setup.radc().args(["disconnect", WORKSPACE]));
+    assert!(out.status.success());
+    eventually(
+        Duration::from_secs(5),
+        "the launched processes to end",
+        || async { !alive(pid) },
+    )
+    .await;
+    assert_private_files(&setup.bus);
+}
+
+/// Every file radc wrote under the test's home is 0600, and every directory
+/// radc created is 0700: all of `radc/` under the config, data and state
+/// directories, and the shared directories (`~/.local/share/applications`
+/// and the like) that did not exist before radc wrote into them. Returns
+/// how many files were checked.
+fn assert_private_files(bus: &TestBus) -> usize {
+    let home = bus.dir.path();
+    // What the harness itself created.
+    let harness = [
+        home.to_owned(),
+        home.join("config"),
+        home.join("state"),
+        home.join("etc"),
+    ];
+    let radc_roots = [
+        home.join("config/radc"),
+        home.join(".local/share/radc"),
+        home.join("state/radc"),
+    ];
+    let mut files = Vec::new();
+    let mut stack = vec![home.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let radcs = radc_roots.iter().any(|r| path.starts_with(r))
+                    || (name.starts_with("radc-") && !path.starts_with(home.join("records")))
+                    || path == home.join("config/mimeapps.list");
+                if radcs {
+                    files.push(path);
+                }
+            }
+        }
+    }
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let mut dirs = std::collections::BTreeSet::new();
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+        for dir in file.ancestors().skip(1) {
+            if harness.iter().any(|h| h == dir) || !dir.starts_with(home) {
+                break;
+            }
+            dirs.insert(dir.to_owned());
+        }
+    }
+    for dir in &dirs {
+        assert_eq!(mode(dir), 0o700, "{}", dir.display());
+    }
+    // What must be there after subscribing, launching and changing the
+    // trust and resource-type settings.
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(home).unwrap().display().to_string())
+        .collect();
+    for wanted in [
+        "config/radc/trust.json",
+        "config/radc/restypes.json",
+        "config/radc/workspaces/",
+        ".local/share/radc/workspaces/",
+        ".local/share/radc/desktop/",
+        ".local/share/applications/radc-",
+    ] {
+        assert!(
+            names.iter().any(|n| n.starts_with(wanted)),
+            "nothing under {wanted} in {names:#?}"
+        );
+    }
+    files.len()
 }
