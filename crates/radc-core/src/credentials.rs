@@ -110,6 +110,8 @@ pub struct Credential {
     /// authenticated; `None` for "until cleared".
     pub lifetime: Option<Duration>,
     pub expires_at: Option<Instant>,
+    /// The bus peer that gave it (`StartWorkspace`'s caller).
+    pub given_by: String,
 }
 
 impl fmt::Debug for Credential {
@@ -133,6 +135,8 @@ pub struct StartWorkspace<'a> {
     pub workspace_params: &'a str,
     pub timeout_minutes: i32,
     pub flags: u32,
+    /// The caller's unique bus name.
+    pub given_by: &'a str,
 }
 
 #[derive(Debug, Default)]
@@ -187,6 +191,7 @@ impl CredentialCache {
                 authenticated: args.flags & WKS_FLAG_CREDS_AUTHENTICATED != 0,
                 lifetime,
                 expires_at: lifetime.map(|l| deadline_after(now, l)),
+                given_by: args.given_by.to_owned(),
             },
         );
         Ok(())
@@ -204,6 +209,22 @@ impl CredentialCache {
     }
 
     /// The live credential of a workspace.
+    /// The credential a connection of a workspace may sign in with. A file
+    /// from the workspace's own feed (`brought_by` is `None`) may use the
+    /// workspace's credential; an `.rdp` file a bus client brings
+    /// (`StartRemoteApplication`) only the credential that same client
+    /// gave, so no client can send credentials another gave to a server of
+    /// its choosing.
+    pub fn for_connection(
+        &self,
+        workspace_id: &str,
+        brought_by: Option<&str>,
+        now: Instant,
+    ) -> Option<&Credential> {
+        self.get(workspace_id, now)
+            .filter(|c| brought_by.is_none_or(|peer| peer == c.given_by))
+    }
+
     pub fn get(&self, workspace_id: &str, now: Instant) -> Option<&Credential> {
         self.entries
             .get(workspace_id)
@@ -293,7 +314,19 @@ mod tests {
             workspace_params: "",
             timeout_minutes: timeout,
             flags,
+            given_by: ":1.test",
         }
+    }
+
+    #[test]
+    fn brought_files_get_only_their_bringers_credentials() {
+        let now = Instant::now();
+        let mut cache = CredentialCache::new();
+        cache.start(args("ws", 0, 0), now).unwrap();
+        assert!(cache.for_connection("ws", None, now).is_some());
+        assert!(cache.for_connection("ws", Some(":1.test"), now).is_some());
+        assert!(cache.for_connection("ws", Some(":1.99"), now).is_none());
+        assert!(cache.for_connection("other", None, now).is_none());
     }
 
     #[test]

@@ -260,6 +260,7 @@ mod tests {
                     workspace_params: "",
                     timeout_minutes: 0,
                     flags,
+                    given_by: ":1.test",
                 },
                 now,
             )

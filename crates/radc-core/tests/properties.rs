@@ -585,6 +585,7 @@ fn run_registry(grace: Duration, ops: Vec<RegOp>) -> Result<(), TestCaseError> {
                         workspace_params: "",
                         timeout_minutes: 0,
                         flags,
+                        given_by: ":1.test",
                     },
                     now,
                 );
@@ -928,6 +929,7 @@ fn run_creds(ops: Vec<CredOp>) -> Result<(), TestCaseError> {
                         workspace_params: &a.params.value,
                         timeout_minutes: a.timeout,
                         flags: a.flags,
+                        given_by: ":1.test",
                     },
                     now,
                 );
@@ -1036,6 +1038,7 @@ proptest! {
                 workspace_params: &params,
                 timeout_minutes: timeout,
                 flags,
+                given_by: ":1.test",
             },
             now,
         );

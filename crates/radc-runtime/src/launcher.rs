@@ -29,6 +29,7 @@ use radc_core::error_events::ErrorEvent;
 use radc_core::registry::DisconnectTarget;
 use radc_core::trust::{self, Decision, Signer, TrustSettings};
 use radc_core::{Cookie, Exit, RuntimeError, validate};
+use radc_feed::scope::Scope;
 use radc_rdp::RdpFile;
 use radc_rdp::freerdp::{self, Version};
 use radc_rdp::signature::{self, Verdict};
@@ -241,6 +242,10 @@ pub(crate) struct Request {
     pub display_name: String,
     /// The id the desktop entry was made for (window class), if any.
     pub resource_id: Option<String>,
+    /// `None` for a file of the workspace's own feed; the bus name of the
+    /// client that brought it otherwise (`StartRemoteApplication`), which
+    /// decides which credentials it may use.
+    pub brought_by: Option<String>,
     pub rdp: Vec<u8>,
     pub files: Vec<PathBuf>,
     pub environment: HashMap<String, String>,
@@ -313,7 +318,21 @@ impl Launcher {
                     validate::for_log(&found.title)
                 ))
             })?;
-        let url = resource_file.url.as_ref().expect("filtered").as_str();
+        let url = resource_file.url.as_ref().expect("filtered");
+        // What was stored before feeds were held to their scope may come
+        // from anywhere; it is not launched with the workspace's
+        // credentials.
+        let home = record
+            .url()
+            .map_err(|e| RuntimeError::failed(e.to_string()))?;
+        Scope::new(&home).check(url).map_err(|e| {
+            RuntimeError::access_denied(format!(
+                "the file of {} is not used: {e}; run `radc refresh {}`",
+                validate::for_log(&found.title),
+                record.id
+            ))
+        })?;
+        let url = url.as_str();
         let path = self.store.file_path(&record, url).ok_or_else(|| {
             RuntimeError::failed(format!(
                 "the file of {} was not downloaded; run `radc refresh {}`",
@@ -332,6 +351,7 @@ impl Launcher {
             workspace_id: record.id.clone(),
             display_name: found.title.clone(),
             resource_id: Some(found.id.clone()),
+            brought_by: None,
             rdp,
             files,
             environment,
@@ -351,7 +371,8 @@ impl Launcher {
                 "the .rdp file of {name} is refused: {e}; it may have been tampered with"
             ))
         })?;
-        let (workspace_thumbprints, credential) = self.cached_credential(&request.workspace_id);
+        let (workspace_thumbprints, credential) =
+            self.cached_credential(&request.workspace_id, request.brought_by.as_deref());
         let settings = self.trust_settings()?;
         let (decision, file) = match &verdict {
             Verdict::Unsigned => (
@@ -372,9 +393,14 @@ impl Launcher {
         };
         log_decision(&request.workspace_id, &name, &decision);
 
+        // The password stored at subscription is for the workspace's own
+        // files only, never for a file a client brings.
         let credential = match credential {
             Some(c) => Some(c),
-            None => self.stored_credential(&request.workspace_id).await,
+            None if request.brought_by.is_none() => {
+                self.stored_credential(&request.workspace_id).await
+            }
+            None => None,
         };
         let freerdp = self.freerdp(&request.environment).await?;
         let wm_class = match &request.resource_id {
@@ -453,6 +479,7 @@ impl Launcher {
             workspace_id: record.id.clone(),
             display_name: title.to_owned(),
             resource_id: None,
+            brought_by: None,
             rdp: Vec::new(),
             files: Vec::new(),
             environment,
@@ -569,9 +596,16 @@ impl Launcher {
     }
 
     /// The thumbprints and credential `StartWorkspace` gave for a workspace.
-    fn cached_credential(&self, workspace_id: &str) -> (Vec<Thumbprint>, Option<Credential>) {
+    fn cached_credential(
+        &self,
+        workspace_id: &str,
+        brought_by: Option<&str>,
+    ) -> (Vec<Thumbprint>, Option<Credential>) {
         let core = self.shared.core();
-        match core.credentials().get(workspace_id, Instant::now()) {
+        match core
+            .credentials()
+            .for_connection(workspace_id, brought_by, Instant::now())
+        {
             Some(c) => (
                 c.thumbprints.clone(),
                 Some(Credential::new(&c.user, c.password.clone())),

@@ -508,8 +508,10 @@ impl Scriptable {
         workspace_params: &str,
         timeout_minutes: i32,
         flags: u32,
+        #[zbus(header)] header: Header<'_>,
     ) -> Result<(), WireError> {
         let password = Zeroizing::new(password);
+        let given_by = sender(&header)?;
         self.0.core().credentials_mut().start(
             StartWorkspace {
                 workspace_id,
@@ -518,6 +520,7 @@ impl Scriptable {
                 workspace_params,
                 timeout_minutes,
                 flags,
+                given_by: &given_by,
             },
             Instant::now(),
         )?;
@@ -605,7 +608,9 @@ impl Workspace {
         &self,
         workspace_id: &str,
         params: Vec<String>,
+        #[zbus(header)] header: Header<'_>,
     ) -> Result<(), WireError> {
+        let caller = sender(&header)?;
         validate::workspace_id(workspace_id).map_err(WireError::from)?;
         let (rdp, switches) = match params.as_slice() {
             [rdp] => (rdp, ""),
@@ -635,6 +640,7 @@ impl Workspace {
                 workspace_id: workspace_id.to_owned(),
                 display_name,
                 resource_id: None,
+                brought_by: Some(caller),
                 rdp: rdp.clone().into_bytes(),
                 files: Vec::new(),
                 environment: Default::default(),

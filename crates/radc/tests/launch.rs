@@ -481,8 +481,15 @@ async fn other_resource_types_use_their_registered_launcher_and_unsafe_ones_are_
 async fn start_remote_application_launches_the_callers_rdp_file() {
     let setup = Setup::start(&[], 1.0, true).await;
     let password = setup.server.password().to_owned();
-    setup.start_workspace(&password, 0).await;
+    // The client that brings the file gave the workspace's credentials.
     let conn = setup.bus.connect().await;
+    let user = format!("{}\\{}", setup.server.domain(), setup.server.user());
+    WorkspaceScriptableProxy::new(&conn)
+        .await
+        .unwrap()
+        .start_workspace(WORKSPACE, &user, &password, "", 0, 0)
+        .await
+        .unwrap();
     let workspace = WorkspaceProxy::new(&conn).await.unwrap();
     let registration = WorkspaceRegistrationProxy::new(&conn).await.unwrap();
     let rdp = String::from_utf8(desktop_rdp(&setup.server)).unwrap();
@@ -519,6 +526,36 @@ async fn start_remote_application_launches_the_callers_rdp_file() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].2, format!("127.0.0.1:{}", setup.server.port()));
     assert!(rows[0].4 > 0, "the pid is known");
+    let records = recorded(setup.bus.dir.path());
+    assert_eq!(records.len(), 1);
+    assert!(
+        records[0].1.contains(&password),
+        "the bringer's credentials"
+    );
+
+    // Another client bringing a file for the same workspace gets neither
+    // those credentials nor the workspace's stored ones: it could name any
+    // server in its file.
+    let other = setup.bus.connect().await;
+    WorkspaceProxy::new(&other)
+        .await
+        .unwrap()
+        .start_remote_application(WORKSPACE, &[&rdp])
+        .await
+        .unwrap();
+    assert!(common::rdp::wait_until(Duration::from_secs(10), || {
+        recorded(setup.bus.dir.path()).len() == 2
+    }));
+    for (argv, stdin) in recorded(setup.bus.dir.path()) {
+        if !stdin.contains(&password) {
+            assert!(
+                !argv.iter().any(|a| a.starts_with("/from-stdin")),
+                "{argv:?}"
+            );
+            return;
+        }
+    }
+    panic!("the second client's connection got the first client's password");
 }
 
 fn fixture(name: &str) -> PathBuf {
