@@ -2,9 +2,12 @@
 //! as a user runs them, against the test RD Web Access server (TLS with a
 //! test CA, sign-in through pyspnego's independent NTLM implementation).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 
+use common::site::Site;
 use serde_json::Value;
 
 const PYTHON: &str = "/opt/radc-test-venv/bin/python";
@@ -213,87 +216,37 @@ fn subscribe_with_ntlm_then_list_and_unsubscribe() {
     );
 }
 
-/// A plain HTTP server on loopback serving a directory, standing in for an
-/// RD Web Access server without sign-in: the feed is a file the test
-/// rewrites between commands.
-struct StaticSite {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Child,
+fn feed_url(site: &Site) -> String {
+    format!("{}/RDWeb/Feed/webfeed.aspx", site.url())
 }
 
-impl StaticSite {
-    fn start() -> StaticSite {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("/usr/bin/python3")
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .arg("--directory")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the HTTP server did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        StaticSite { dir, port, child }
-    }
-
-    fn feed_url(&self) -> String {
-        format!("http://127.0.0.1:{}/RDWeb/Feed/webfeed.aspx", self.port)
-    }
-
-    /// Serves a feed listing these `(id, title)` resources (titles are
-    /// inserted as given, so they may hold character references) and their
-    /// `.rdp` files.
-    fn publish(&self, resources: &[(String, String)]) {
-        let feed_dir = self.dir.path().join("RDWeb/Feed");
-        let rdp_dir = self.dir.path().join("rdp");
-        std::fs::create_dir_all(&feed_dir).unwrap();
-        std::fs::create_dir_all(&rdp_dir).unwrap();
-        let mut feed = String::from(
-            r#"<?xml version="1.0" encoding="utf-8"?>
+/// Serves a feed listing these `(id, title)` resources (titles are
+/// inserted as given, so they may hold character references) and their
+/// `.rdp` files.
+fn publish(site: &Site, resources: &[(String, String)]) {
+    let feed_dir = site.root.path().join("RDWeb/Feed");
+    let rdp_dir = site.root.path().join("rdp");
+    std::fs::create_dir_all(&feed_dir).unwrap();
+    std::fs::create_dir_all(&rdp_dir).unwrap();
+    let mut feed = String::from(
+        r#"<?xml version="1.0" encoding="utf-8"?>
 <ResourceCollection SchemaVersion="2.1" xmlns="http://schemas.microsoft.com/ts/2007/05/tswf">
   <Publisher ID="rdweb.test" Name="Test Apps"><Resources>
 "#,
-        );
-        for (id, title) in resources {
-            feed.push_str(&format!(
-                r#"<Resource ID="{id}" Title="{title}" Type="RemoteApp"><HostingTerminalServers><HostingTerminalServer><ResourceFile FileExtension=".rdp" URL="/rdp/{id}.rdp"/></HostingTerminalServer></HostingTerminalServers></Resource>
+    );
+    for (id, title) in resources {
+        feed.push_str(&format!(
+            r#"<Resource ID="{id}" Title="{title}" Type="RemoteApp"><HostingTerminalServers><HostingTerminalServer><ResourceFile FileExtension=".rdp" URL="/rdp/{id}.rdp"/></HostingTerminalServer></HostingTerminalServers></Resource>
 "#
-            ));
-            std::fs::write(
-                rdp_dir.join(format!("{id}.rdp")),
-                format!("full address:s:{id}.test\n"),
-            )
-            .unwrap();
-        }
-        feed.push_str("</Resources></Publisher></ResourceCollection>\n");
-        std::fs::write(feed_dir.join("webfeed.aspx"), feed).unwrap();
+        ));
+        std::fs::write(
+            rdp_dir.join(format!("{id}.rdp")),
+            format!("full address:s:{id}.test\n"),
+        )
+        .unwrap();
     }
-}
-
-impl Drop for StaticSite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    feed.push_str("</Resources></Publisher></ResourceCollection>\n");
+    std::fs::write(feed_dir.join("webfeed.aspx"), feed).unwrap();
 }
 
 fn resources(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -322,17 +275,20 @@ fn entry_names(home: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn titles_that_hide_or_reorder_characters_are_stored_and_shown_clean() {
-    let site = StaticSite::start();
-    site.publish(&resources(&[
-        // A right-to-left override, written raw and as a reference.
-        ("invoice", "Invoice\u{202E}gpj.exe"),
-        ("calc", "Cal&#x200B;cu\u{200D}la&#xFEFF;tor"),
-        ("isolate", "&#x2067;x&#x2069;"),
-    ]));
+    let site = Site::start(|_| {});
+    publish(
+        &site,
+        &resources(&[
+            // A right-to-left override, written raw and as a reference.
+            ("invoice", "Invoice\u{202E}gpj.exe"),
+            ("calc", "Cal&#x200B;cu\u{200D}la&#xFEFF;tor"),
+            ("isolate", "&#x2067;x&#x2069;"),
+        ]),
+    );
     let home = tempfile::tempdir().unwrap();
     let out = radc(
         home.path(),
-        &["subscribe", &site.feed_url(), "--allow-http"],
+        &["subscribe", &feed_url(&site), "--allow-http"],
         "",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -380,17 +336,17 @@ fn many(count: usize) -> Vec<(String, String)> {
 
 #[test]
 fn a_refresh_to_an_oversized_feed_fails_and_keeps_the_previous_resources() {
-    let site = StaticSite::start();
-    site.publish(&many(2));
+    let site = Site::start(|_| {});
+    publish(&site, &many(2));
     let home = tempfile::tempdir().unwrap();
     let out = radc(
         home.path(),
-        &["subscribe", &site.feed_url(), "--allow-http"],
+        &["subscribe", &feed_url(&site), "--allow-http"],
         "",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
-    site.publish(&many(2001));
+    publish(&site, &many(2001));
     let limit_message = "the feed lists 2001 resources; radc accepts at most 2000";
     let out = radc(home.path(), &["refresh", "--allow-http"], "");
     assert_ne!(out.status.code(), Some(0));
