@@ -112,7 +112,12 @@ pub fn is_shown(record: &WorkspaceRecord, resource: &radc_feed::Resource) -> boo
 /// Removes every desktop file radc wrote for a workspace, including those
 /// a killed sync may have written.
 pub fn remove_workspace(roots: &Roots, workspace_id: &str) -> Result<SyncReport, String> {
-    apply(roots, workspace_id, Vec::new(), false)
+    let report = apply(roots, workspace_id, Vec::new(), false)?;
+    // The plan removes a manifest that listed files; one that listed none
+    // (written by an older radc) goes here.
+    let path = roots.manifest_path(workspace_id);
+    remove_with_temp(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(report)
 }
 
 /// Carries out the sync plan of a workspace, step by step in the order
