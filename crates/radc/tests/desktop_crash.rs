@@ -333,7 +333,7 @@ fn difference(got: &BTreeMap<String, String>, want: &BTreeMap<String, String>) -
     for (k, v) in got {
         match want.get(k) {
             None => lines.push(format!("+ {k}")),
-            Some(w) if w != v => lines.push(format!("~ {k}: {v} instead of {w}")),
+            Some(w) if w != v => lines.push(format!("~ {k}: {} instead of {}", cut(v), cut(w))),
             _ => {}
         }
     }
@@ -345,6 +345,13 @@ fn difference(got: &BTreeMap<String, String>, want: &BTreeMap<String, String>) -
     let total = lines.len();
     lines.truncate(20);
     format!("{total} differences, first: {lines:#?}")
+}
+
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(300) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
 }
 
 /// Waits until nothing of the process group `pgid` runs any more: a killed
