@@ -5,7 +5,7 @@
 //! MIME globs, writes atomically, keeps the manifest, and runs the
 //! freedesktop cache tools when they exist.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -14,10 +14,10 @@ use std::process::Command;
 use radc_desktop::icons::{self, Limits, THEME_SIZES};
 use radc_desktop::layout::{Context, Rendered, workspace_files};
 use radc_desktop::names::workspace_stem;
-use radc_desktop::sync::{Base, Manifest, plan};
+use radc_desktop::sync::{Base, Manifest, Step, plan};
 use radc_feed::{Feed, IconKind};
 
-use crate::fsutil::xdg_dir;
+use crate::fsutil::{remove_temp, remove_with_temp, xdg_dir};
 use crate::store::{Store, WorkspaceRecord};
 
 /// Where generated files go: normally `$XDG_DATA_HOME` and
@@ -109,13 +109,21 @@ pub fn is_shown(record: &WorkspaceRecord, resource: &radc_feed::Resource) -> boo
     }
 }
 
-/// Removes every desktop file radc wrote for a workspace.
+/// Removes every desktop file radc wrote for a workspace, including those
+/// a killed sync may have written.
 pub fn remove_workspace(roots: &Roots, workspace_id: &str) -> Result<SyncReport, String> {
     let report = apply(roots, workspace_id, Vec::new(), false)?;
-    let _ = fs::remove_file(roots.manifest_path(workspace_id));
+    // The plan removes a manifest that listed files; one that listed none
+    // (written by an older radc) goes here.
+    let path = roots.manifest_path(workspace_id);
+    remove_with_temp(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(report)
 }
 
+/// Carries out the sync plan of a workspace, step by step in the order
+/// [`SyncPlan::steps`](radc_desktop::sync::SyncPlan::steps) gives, which
+/// keeps the stored manifest a cover of every file (and temporary) radc
+/// may have created, whenever the process dies.
 fn apply(
     roots: &Roots,
     workspace_id: &str,
@@ -123,44 +131,93 @@ fn apply(
     defaults: bool,
 ) -> Result<SyncReport, String> {
     let manifest_path = roots.manifest_path(workspace_id);
+    let _lock = lock(&manifest_path)?;
     let previous: Manifest = match fs::read(&manifest_path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map_err(|e| format!("{} is damaged ({e}); remove it", manifest_path.display()))?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => Manifest::default(),
         Err(e) => return Err(format!("{}: {e}", manifest_path.display())),
     };
+    if previous.is_interrupted() {
+        tracing::info!("finishing the desktop sync of {workspace_id:?} that was interrupted");
+    }
     let associations = associations(&files);
     let plan = plan(&previous, files).map_err(|e| e.to_string())?;
-    let touched = |base| {
-        plan.write.iter().any(|f| f.base == base) || plan.delete.iter().any(|(b, _)| *b == base)
+    let mimeapps = roots.config_home.join("mimeapps.list");
+    let failed = |path: &Path| {
+        let path = path.to_owned();
+        move |e: io::Error| format!("{}: {e}", path.display())
     };
-    let (mime_changed, apps_changed) = (touched(Base::MimePackages), touched(Base::Applications));
-    for file in &plan.write {
-        let path = roots.base(file.base).join(&file.path);
-        write_atomic(&path, &file.contents).map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-    for (base, rel) in &plan.delete {
-        let path = roots.base(*base).join(rel);
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+    // Directories whose deletions must be durable before the manifest
+    // forgets the deleted files.
+    let mut deleted_from: BTreeSet<PathBuf> = BTreeSet::new();
+    for step in plan.steps() {
+        match step {
+            Step::SweepTemps => {
+                remove_temp(&manifest_path).map_err(failed(&manifest_path))?;
+                remove_temp(&mimeapps).map_err(failed(&mimeapps))?;
+            }
+            Step::StoreManifest(manifest) => {
+                for dir in std::mem::take(&mut deleted_from) {
+                    sync_dir(&dir).map_err(failed(&dir))?;
+                }
+                if manifest.is_empty() {
+                    remove_with_temp(&manifest_path).map_err(failed(&manifest_path))?;
+                } else {
+                    let json = serde_json::to_vec_pretty(manifest).expect("manifests serialise");
+                    write_atomic(&manifest_path, &json).map_err(failed(&manifest_path))?;
+                }
+            }
+            Step::Write(file) => {
+                let path = roots.base(file.base).join(&file.path);
+                write_atomic(&path, &file.contents).map_err(failed(&path))?;
+            }
+            Step::Delete(base, rel) => {
+                let path = roots.base(base).join(rel);
+                if remove_with_temp(&path).map_err(failed(&path))?
+                    && let Some(dir) = path.parent()
+                {
+                    deleted_from.insert(dir.to_owned());
+                }
+            }
+            Step::Publish { applications, mime } => {
+                associate(&mimeapps, workspace_id, &associations, defaults)?;
+                if mime {
+                    refresh_cache("update-mime-database", &roots.data_home.join("mime"));
+                }
+                if applications {
+                    refresh_cache("update-desktop-database", &roots.base(Base::Applications));
+                }
+            }
         }
-    }
-    let manifest = serde_json::to_vec_pretty(&plan.manifest).expect("manifests serialise");
-    write_atomic(&manifest_path, &manifest)
-        .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
-    associate(roots, workspace_id, &associations, defaults)?;
-    if mime_changed {
-        refresh_cache("update-mime-database", &roots.data_home.join("mime"));
-    }
-    if apps_changed || mime_changed {
-        refresh_cache("update-desktop-database", &roots.base(Base::Applications));
     }
     Ok(SyncReport {
         written: plan.write.len(),
         deleted: plan.delete.len(),
     })
+}
+
+/// Serialises desktop syncs between processes (the runtime's refresher and
+/// a `radc refresh`, say), for all workspaces at once since they share
+/// `mimeapps.list` and the caches: an advisory lock on the manifests'
+/// directory itself, so nothing is left behind once the last workspace is
+/// gone. The kernel drops it with the process, however that ends.
+fn lock(manifest_path: &Path) -> Result<fs::File, String> {
+    let dir = manifest_path
+        .parent()
+        .expect("manifests live in a directory");
+    let locked = crate::fsutil::private_dir(dir)
+        .and_then(|()| fs::File::open(dir))
+        .and_then(|file| file.lock().map(|()| file));
+    locked.map_err(|e| format!("cannot lock {}: {e}", dir.display()))
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    match fs::File::open(dir) {
+        Ok(file) => file.sync_all(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// MIME type → desktop ids, from the `MimeType=` keys of generated entries.
@@ -184,13 +241,12 @@ fn associations(files: &[radc_desktop::sync::GeneratedFile]) -> BTreeMap<String,
 /// user's `mimeapps.list` ("Open with" offers them), replacing what radc
 /// listed there before for this workspace and nothing else.
 fn associate(
-    roots: &Roots,
+    path: &Path,
     workspace_id: &str,
     wanted: &BTreeMap<String, Vec<String>>,
     defaults: bool,
 ) -> Result<(), String> {
-    let path = roots.config_home.join("mimeapps.list");
-    let before = match fs::read_to_string(&path) {
+    let before = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(format!("{}: {e}", path.display())),
@@ -211,14 +267,14 @@ fn associate(
     // Nothing but the sections radc created: the file was radc's alone.
     let leftover: String = after.split_whitespace().collect();
     if leftover == "[AddedAssociations]" || leftover == "[AddedAssociations][DefaultApplications]" {
-        return match fs::remove_file(&path) {
+        return match fs::remove_file(path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Err(format!("{}: {e}", path.display()))
             }
             _ => Ok(()),
         };
     }
-    write_atomic(&path, after.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+    write_atomic(path, after.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Runs a cache tool if it is installed; launchers still work without it,
@@ -338,6 +394,8 @@ impl SystemGlobs {
 
 /// Generated files name the user's workspaces and resources, and only the
 /// user's own session reads them: private, like everything radc stores.
+/// Written under [`lock`], through temporaries of fixed names that the
+/// plan's deletions and sweeps know how to find.
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    crate::fsutil::write_atomic(path, bytes, crate::fsutil::PRIVATE_FILE)
+    crate::fsutil::write_atomic_locked(path, bytes, crate::fsutil::PRIVATE_FILE)
 }

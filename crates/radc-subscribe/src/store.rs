@@ -335,11 +335,7 @@ impl Store {
     pub fn remove(&self, id: &str) -> Result<bool, StoreError> {
         let lock = self.lock(id)?;
         let path = self.record_path(id);
-        let existed = match fs::remove_file(&path) {
-            Ok(()) => true,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-            Err(e) => return Err(io_error(&path)(e)),
-        };
+        let existed = crate::fsutil::remove_with_temp(&path).map_err(io_error(&path))?;
         if existed {
             sync_dir(&self.records)?;
         }
@@ -434,8 +430,11 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     file.sync_all().map_err(io_error(path))
 }
 
+/// Records are written under the workspace's lock, through a temporary of
+/// a fixed name, so a write killed midway leaves nothing the next write (or
+/// the removal) does not clear.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    crate::fsutil::write_atomic(path, bytes, PRIVATE_FILE).map_err(io_error(path))
+    crate::fsutil::write_atomic_locked(path, bytes, PRIVATE_FILE).map_err(io_error(path))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {

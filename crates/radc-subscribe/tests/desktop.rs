@@ -214,6 +214,92 @@ fn catalog_choices_survive_refreshes() {
     );
 }
 
+/// What a sync killed midway leaves: an intent manifest naming a file of
+/// unknown contents that exists, another that was never written, and
+/// temporaries of entries, of the manifest and of `mimeapps.list`.
+fn leave_a_killed_sync(roots: &Roots) {
+    let dir = roots.data_home.join("radc/desktop");
+    let manifest = walk(&dir).remove(0);
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    let apps = json["files"]["applications"].as_object_mut().unwrap();
+    let entry = apps.keys().next().unwrap().clone();
+    apps.insert(entry.clone(), serde_json::Value::Null);
+    apps.insert("radc-ghost.desktop".into(), serde_json::Value::Null);
+    apps.insert("radc-never-written.desktop".into(), serde_json::Value::Null);
+    std::fs::write(&manifest, serde_json::to_vec(&json).unwrap()).unwrap();
+    let applications = roots.data_home.join("applications");
+    std::fs::write(applications.join("radc-ghost.desktop"), "[Desktop Entry]\n").unwrap();
+    for temp in [
+        applications.join(".radc-ghost.desktop.radc-tmp"),
+        applications.join(".radc-never-written.desktop.radc-tmp"),
+        applications.join(format!(".{entry}.radc-tmp")),
+        dir.join(format!(
+            ".{}.radc-tmp",
+            manifest.file_name().unwrap().to_string_lossy()
+        )),
+        roots.config_home.join(".mimeapps.list.radc-tmp"),
+    ] {
+        std::fs::write(temp, "half").unwrap();
+    }
+    // The entry was half rewritten.
+    std::fs::write(applications.join(entry), "torn").unwrap();
+}
+
+#[test]
+fn a_killed_syncs_leftovers_are_cleared_by_the_next_sync_or_removal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(&dir.path().join("config"), &dir.path().join("data"));
+    let base = Url::parse("https://assoc.test/RDWeb/Feed/webfeed.aspx").unwrap();
+    let feed = radc_feed::parse(FEED.as_bytes(), &base).unwrap();
+    let record = store
+        .commit(
+            WorkspaceRecord::new("assoc.test", "Assoc Apps", base.as_str(), 0),
+            FEED.as_bytes(),
+            &[],
+        )
+        .unwrap();
+    let roots = Roots {
+        data_home: dir.path().join("share"),
+        config_home: dir.path().join("xdg"),
+        data_dirs: vec!["/usr/share".into()],
+    };
+    std::fs::create_dir_all(&roots.config_home).unwrap();
+    let mimeapps = roots.config_home.join("mimeapps.list");
+    std::fs::write(&mimeapps, USER_MIMEAPPS).unwrap();
+    let tree = || -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let mut files: Vec<_> = walk(&roots.data_home)
+            .into_iter()
+            .chain(walk(&roots.config_home))
+            .map(|p| {
+                let bytes = std::fs::read(&p).unwrap();
+                (p, bytes)
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    sync_workspace(&roots, &store, &record, &feed).unwrap();
+    let clean = tree();
+
+    leave_a_killed_sync(&roots);
+    let report = sync_workspace(&roots, &store, &record, &feed).unwrap();
+    assert_eq!((report.written, report.deleted), (1, 2), "{report:?}");
+    assert_eq!(tree(), clean);
+    let again = sync_workspace(&roots, &store, &record, &feed).unwrap();
+    assert_eq!((again.written, again.deleted), (0, 0));
+
+    leave_a_killed_sync(&roots);
+    remove_workspace(&roots, "assoc.test").unwrap();
+    assert_eq!(std::fs::read_to_string(&mimeapps).unwrap(), USER_MIMEAPPS);
+    let leftovers: Vec<_> = walk(&roots.data_home)
+        .into_iter()
+        .chain(walk(&roots.config_home))
+        .filter(|p| p.to_string_lossy().contains("radc"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
