@@ -13,6 +13,7 @@ use radc_core::credentials::StartWorkspace;
 use radc_core::error_events::ErrorEvent;
 use radc_core::restype::ResTypeTable;
 use radc_core::{Cookie, Kind, RegistryEvent, RuntimeCore, RuntimeError, validate};
+use radc_feed::text::strip_invisible;
 use tokio::sync::{Notify, Semaphore, mpsc};
 use zbus::message::Header;
 use zbus::names::BusName;
@@ -297,6 +298,9 @@ async fn probe(
     let (answers, pid) = tokio::join!(tokio::time::timeout(limit, answers), pid);
     let why = match answers {
         Ok(Ok((workspace_id, display_name))) => {
+            // Shown by `radc status` and every other front end: no name
+            // may hide or reorder characters, whoever sent it.
+            let display_name = strip_invisible(&display_name);
             let mut core = shared.core();
             let event = core.complete_probe(cookie, &workspace_id, &display_name, pid.unwrap_or(0));
             if matches!(event, Some(RegistryEvent::Removed { .. })) {
@@ -571,6 +575,7 @@ impl Scriptable {
         workspace_id: &str,
         friendly_name: &str,
     ) -> Result<(), WireError> {
+        let friendly_name = &*strip_invisible(friendly_name);
         self.0
             .core()
             .set_workspace_name(workspace_id, friendly_name)?;
@@ -633,8 +638,9 @@ impl Workspace {
         ]
         .iter()
         .find_map(|key| file.get_str(key).filter(|v| !v.trim().is_empty()))
-        .unwrap_or("Remote connection")
-        .to_owned();
+        .map(strip_invisible)
+        .filter(|name| !name.trim().is_empty())
+        .map_or_else(|| "Remote connection".to_owned(), |name| name.into_owned());
         self.1
             .launch_rdp(crate::launcher::Request {
                 workspace_id: workspace_id.to_owned(),

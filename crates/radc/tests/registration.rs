@@ -158,6 +158,25 @@ fn assert_radc_error<T: std::fmt::Debug>(result: zbus::Result<T>, kind: ErrorKin
 // ---------------------------------------------------------------------------
 // Tests
 
+/// A client's display name reaches `radc status` and every front end, so
+/// it loses what could hide or reorder characters, as a feed's names do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn display_names_cannot_hide_or_reorder_characters() {
+    let bus = TestBus::start().await;
+    let mut observer = Observer::new(&bus).await;
+    let runtime = Runtime::with_connection(bus.connect().await).await.unwrap();
+    let reg = runtime
+        .add_resource(TestClient::new("ws.example.com", "Invoice\u{202E}gpj.exe"))
+        .await
+        .unwrap();
+    let added = observer.added_for(&[reg.cookie()], PROMPT).await;
+    assert_eq!(added[&reg.cookie()].1, "Invoicegpj.exe");
+    let out = bus.radc().arg("status").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("Invoicegpj.exe"), "{text}");
+    assert!(!text.contains('\u{202E}'), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_registration_is_listed_and_announced() {
     let bus = TestBus::start().await;
