@@ -10,7 +10,7 @@ use std::process::Output;
 
 use common::TestBus;
 use common::site::Site;
-use radc_client::proxy::WorkspacesProxy;
+use radc_client::proxy::{WorkspaceScriptableProxy, WorkspacesProxy};
 
 /// A feed of publisher `id` with one RemoteApp per `(resource id, title)`;
 /// each names its `.rdp` file and icon at `rdp`/`icon` (relative URLs are
@@ -133,6 +133,12 @@ async fn a_feed_cannot_take_over_another_workspace() {
     assert_eq!(id, "victim.corp");
     let out = run(&bus, &["subscribe", "--allow-http", &feed_url(&hostile)]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // The victim's web page gave its credentials for this session.
+    let scriptable = WorkspaceScriptableProxy::new(&conn).await.unwrap();
+    scriptable
+        .start_workspace("victim.corp", "VICTIM\\alice", "s3cret", "", 0, 0)
+        .await
+        .unwrap();
     let before = victim_files(&bus);
     assert!(
         before
@@ -186,8 +192,20 @@ async fn a_feed_cannot_take_over_another_workspace() {
     assert!(err.to_string().contains("already subscribed from"), "{err}");
 
     // The victim's record, stored feed, files and menu entries are
-    // byte-for-byte what they were.
+    // byte-for-byte what they were, and its credentials are still its own.
     assert_eq!(victim_files(&bus), before);
+    assert!(
+        scriptable
+            .is_workspace_credential_specified("victim.corp", true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !scriptable
+            .is_workspace_credential_specified("hostile.test", true)
+            .await
+            .unwrap()
+    );
     let rows = workspaces.list_workspaces().await.unwrap();
     let row = |id: &str| rows.iter().find(|r| r.0 == id).unwrap().clone();
     assert_eq!(row("victim.corp").2, feed_url(&victim));
