@@ -95,13 +95,33 @@ impl SecretStore {
             .collection
             .search_items(&attributes(&workspace.id, Some((&origin, user))))
             .await?;
-        let Some(item) = items.first() else {
-            return Ok(None);
-        };
-        let secret = item.secret().await?;
-        let text = std::str::from_utf8(secret.as_bytes())
-            .map_err(|_| SecretError::Failed("the stored password is not UTF-8".into()))?;
-        Ok(Some(Zeroizing::new(text.to_owned())))
+        if let Some(item) = items.first() {
+            return Ok(Some(secret_text(item).await?));
+        }
+        self.adopt(workspace, user).await
+    }
+
+    /// A password stored by a version of radc that did not bind passwords
+    /// to an origin: stored for this workspace id when only this
+    /// subscription could hold it, so it is bound to the workspace's origin
+    /// now, and the unbound item goes.
+    async fn adopt(
+        &self,
+        workspace: &WorkspaceRecord,
+        user: &str,
+    ) -> Result<Option<Zeroizing<String>>, SecretError> {
+        let mut unbound = attributes(&workspace.id, None);
+        unbound.insert("user", user);
+        for item in self.collection.search_items(&unbound).await? {
+            if item.attributes().await?.contains_key("origin") {
+                continue;
+            }
+            let password = secret_text(&item).await?;
+            self.store(workspace, user, &password).await?;
+            item.delete(None).await?;
+            return Ok(Some(password));
+        }
+        Ok(None)
     }
 
     /// Deletes every password stored for a workspace; returns how many.
@@ -115,6 +135,13 @@ impl SecretStore {
         }
         Ok(items.len())
     }
+}
+
+async fn secret_text(item: &oo7::dbus::Item) -> Result<Zeroizing<String>, SecretError> {
+    let secret = item.secret().await?;
+    let text = std::str::from_utf8(secret.as_bytes())
+        .map_err(|_| SecretError::Failed("the stored password is not UTF-8".into()))?;
+    Ok(Zeroizing::new(text.to_owned()))
 }
 
 /// The attributes of a workspace's items; with an origin and a user, of

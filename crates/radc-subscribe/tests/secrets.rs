@@ -181,6 +181,46 @@ fn passwords_round_trip_and_a_missing_service_is_named() {
                 .as_str(),
             "elsewhere"
         );
+
+        // A password stored before passwords were bound to an origin is
+        // found, and bound to the workspace's origin from then on.
+        let service = oo7::dbus::Service::new().await.unwrap();
+        let collection = service
+            .with_alias(oo7::dbus::Service::DEFAULT_COLLECTION)
+            .await
+            .unwrap()
+            .unwrap();
+        let legacy = std::collections::HashMap::from([
+            ("application", "radc"),
+            ("workspace", "legacy"),
+            ("user", "CORP\\alice"),
+        ]);
+        collection
+            .create_item(
+                "old radc",
+                &legacy,
+                oo7::Secret::text("from before"),
+                true,
+                None,
+            )
+            .await
+            .unwrap();
+        let record = WorkspaceRecord::new("legacy", "L", "https://rdweb.corp.test/feed", 1);
+        let found = store.load(&record, "CORP\\alice").await.unwrap().unwrap();
+        assert_eq!(found.as_str(), "from before");
+        let items = collection.search_items(&legacy).await.unwrap();
+        assert_eq!(items.len(), 1, "one item, now with its origin");
+        let attributes = items[0].attributes().await.unwrap();
+        assert_eq!(attributes["origin"], "https://rdweb.corp.test");
+        assert_eq!(
+            store
+                .load(&record, "CORP\\alice")
+                .await
+                .unwrap()
+                .unwrap()
+                .as_str(),
+            "from before"
+        );
     });
     let _ = keyring.kill();
     let _ = keyring.wait();
