@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use crate::credentials::CredentialCache;
 use crate::error::{Result, RuntimeError};
 use crate::error_events::ErrorEventStore;
-use crate::registry::{Cookie, DisconnectTarget, Exit, Registry, RegistryEvent, deadline_after};
+use crate::registry::{
+    Cookie, DisconnectTarget, Exit, Kind, Registry, RegistryEvent, deadline_after,
+};
 use crate::validate;
 
 /// How long a client has, after `IssueDisconnect` returned, to remove itself
@@ -158,11 +160,33 @@ impl RuntimeCore {
         Ok(())
     }
 
-    /// The display name of a workspace: its known name, else its id.
+    /// The display name of a workspace: its feed's name, else the name its
+    /// custom clients give (in COM, `GetResourceDisplayName` is the display
+    /// name of the client's *workspace*; the first client's counts), else
+    /// its id.
     pub fn workspace_name<'a>(&'a self, workspace_id: &'a str) -> &'a str {
-        self.workspace_names
-            .get(workspace_id)
-            .map_or(workspace_id, String::as_str)
+        if let Some(name) = self.workspace_names.get(workspace_id) {
+            return name;
+        }
+        self.client_names(workspace_id)
+            .next()
+            .unwrap_or(workspace_id)
+    }
+
+    /// The display names the custom clients of a workspace give, oldest
+    /// registration first.
+    fn client_names<'a>(&'a self, workspace_id: &'a str) -> impl Iterator<Item = &'a str> {
+        let mut clients: Vec<_> = self
+            .registry
+            .listed()
+            .filter(move |r| {
+                r.kind == Kind::Client && r.workspace_id.as_deref() == Some(workspace_id)
+            })
+            .collect();
+        clients.sort_by_key(|r| r.cookie.get());
+        clients
+            .into_iter()
+            .filter_map(|r| r.display_name.as_deref())
     }
 
     /// Display names of the workspaces with live connections, sorted, each once.
@@ -180,8 +204,9 @@ impl RuntimeCore {
 
     /// Finds the workspace a person means by `name`: a workspace whose
     /// display name is `name` (compared without regard to case, as Windows
-    /// does), or whose id is `name`. A name shared by several workspaces is
-    /// an error rather than a guess.
+    /// does), or, for a workspace with no feed, whose id is `name` or one of
+    /// whose custom clients gives `name` as its display name. A name shared
+    /// by several workspaces is an error rather than a guess.
     pub fn resolve_friendly_name(&self, name: &str) -> Result<String> {
         validate::display_name("workspace name", name)?;
         let mut ids: Vec<&str> = self
@@ -196,7 +221,11 @@ impl RuntimeCore {
                 .workspace_ids()
                 .into_iter()
                 .filter(|id| {
-                    !self.workspace_names.contains_key(*id) && id.eq_ignore_ascii_case(name)
+                    !self.workspace_names.contains_key(*id)
+                        && (id.eq_ignore_ascii_case(name)
+                            || self
+                                .client_names(id)
+                                .any(|n| n.to_lowercase() == name.to_lowercase()))
                 })
                 .collect();
         }
@@ -311,6 +340,45 @@ mod tests {
         assert_eq!(core.next_deadline(), Some(t1 + Duration::from_secs(3)));
         assert!(core.on_timer(t1 + Duration::from_secs(2)).is_empty());
         assert_eq!(core.on_timer(t1 + Duration::from_secs(3)).len(), 1);
+    }
+
+    #[test]
+    fn a_workspace_without_a_feed_is_named_by_its_clients() {
+        let now = Instant::now();
+        let mut core = RuntimeCore::default();
+        let c = core.add_resource(":1.1", "/c", now).unwrap();
+        core.complete_probe(c, "ws-gamma", "Gamma Fail", 0).unwrap();
+        let d = core.add_resource(":1.2", "/c", now).unwrap();
+        core.complete_probe(d, "ws-gamma", "Gamma Other", 0)
+            .unwrap();
+        assert_eq!(
+            core.workspace_name("ws-gamma"),
+            "Gamma Fail",
+            "the first client's"
+        );
+        assert_eq!(core.live_workspace_names(), vec!["Gamma Fail".to_owned()]);
+        for name in ["gamma fail", "Gamma Other", "WS-GAMMA"] {
+            assert_eq!(
+                core.resolve_friendly_name(name).unwrap(),
+                "ws-gamma",
+                "{name}"
+            );
+        }
+        // A launched connection's name is its resource's, not the workspace's.
+        core.add_launched("ws-delta", "Notepad", 7, now).unwrap();
+        assert_eq!(core.workspace_name("ws-delta"), "ws-delta");
+        assert!(core.resolve_friendly_name("Notepad").is_err());
+        // A feed's publisher name wins where there is one.
+        core.set_workspace_name("ws-gamma", "Gamma Apps").unwrap();
+        assert_eq!(core.workspace_name("ws-gamma"), "Gamma Apps");
+        assert_eq!(
+            core.resolve_friendly_name("gamma apps").unwrap(),
+            "ws-gamma"
+        );
+        assert_eq!(
+            core.resolve_friendly_name("Gamma Fail").unwrap_err().kind,
+            ErrorKind::NotFound
+        );
     }
 
     #[test]

@@ -177,6 +177,51 @@ async fn display_names_cannot_hide_or_reorder_characters() {
     assert!(!text.contains('\u{202E}'), "{text}");
 }
 
+/// In COM a custom client's display name is its workspace's: a workspace
+/// with no feed is found by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_without_a_feed_goes_by_its_clients_name() {
+    let bus = TestBus::start().await;
+    let mut observer = Observer::new(&bus).await;
+    let runtime = Runtime::with_connection(bus.connect().await).await.unwrap();
+    let reg = runtime
+        .add_resource(TestClient::new("ws-gamma", "Gamma Fail"))
+        .await
+        .unwrap();
+    observer.added_for(&[reg.cookie()], PROMPT).await;
+    let workspace = WorkspaceProxy::new(&observer.conn).await.unwrap();
+    assert_eq!(
+        workspace.get_workspace_names().await.unwrap(),
+        vec!["Gamma Fail".to_owned()]
+    );
+    let scriptable = WorkspaceScriptableProxy::new(&observer.conn).await.unwrap();
+    let rows = scriptable
+        .disconnect_workspace_by_friendly_name("gamma fail")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].0, reg.cookie());
+
+    // And the command line finds it the same way.
+    let reg = runtime
+        .add_resource(TestClient::new("ws-gamma", "Gamma Fail"))
+        .await
+        .unwrap();
+    observer.added_for(&[reg.cookie()], PROMPT).await;
+    let out = bus
+        .radc()
+        .args(["disconnect", "--json", "Gamma Fail"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&reg.cookie().to_string()), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_registration_is_listed_and_announced() {
     let bus = TestBus::start().await;
