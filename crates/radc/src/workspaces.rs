@@ -405,12 +405,17 @@ pub async fn unsubscribe(workspace: &str) -> Result<ExitCode> {
         ..Options::default()
     };
     workspace::unsubscribe(&store, &record.id, &options)?;
-    match SecretStore::connect().await {
-        Ok(secrets) => {
-            secrets.forget(&record.id).await?;
+    // A password is only ever stored with a user name: a workspace without
+    // one has nothing in the Secret Service, which need not even run.
+    if record.username.is_some() {
+        let forgotten = match SecretStore::connect().await {
+            Ok(secrets) => secrets.forget(&record.id).await.map(drop),
+            Err(e) => Err(e),
+        };
+        match forgotten {
+            Ok(()) | Err(SecretError::Unavailable) => {}
+            Err(e) => eprintln!("radc: note: the stored password was not removed: {e}"),
         }
-        Err(SecretError::Unavailable) => {}
-        Err(e) => eprintln!("radc: note: stored passwords were not removed: {e}"),
     }
     tell_runtime().await;
     println!("Unsubscribed from {} ({}).", record.name, record.id);

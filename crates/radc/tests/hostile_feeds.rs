@@ -270,4 +270,10 @@ async fn files_a_feed_names_on_other_servers_are_not_fetched() {
         "the internal service was never asked"
     );
     assert!(!site.requests().is_empty(), "the feed's own server was");
+
+    // A workspace that never had a password leaves without a word about
+    // the Secret Service.
+    let out = run(&bus, &["unsubscribe", "probe.test"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
 }
