@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use radc_client::proxy::{RuntimeProxy, WorkspaceProxy, WorkspaceResTypeRegistryProxy};
+use radc_client::proxy::{
+    RuntimeProxy, WorkspaceProxy, WorkspaceResTypeRegistryProxy, WorkspacesProxy,
+};
 use serde::Serialize;
 use zbus::Connection;
 
@@ -123,6 +125,9 @@ struct StatusJson {
 struct WorkspaceJson {
     id: String,
     name: String,
+    /// Whether the workspace has a feed subscription (else it exists only
+    /// through its live connections).
+    subscribed: bool,
     connections: Vec<ConnectionJson>,
 }
 
@@ -144,11 +149,35 @@ async fn status(json: bool) -> Result<ExitCode> {
     let workspace = WorkspaceProxy::new(&conn).await?;
     let rows = runtime.list_connections().await.map_err(explain)?;
     let pid = workspace.get_process_id().await.map_err(explain)?;
-    let mut by_workspace: BTreeMap<(String, String), Vec<ConnectionJson>> = BTreeMap::new();
+    let subscribed = WorkspacesProxy::new(&conn)
+        .await?
+        .list_workspaces()
+        .await
+        .map_err(explain)?;
+    // Every subscribed workspace, connected or not, and every workspace
+    // with connections; by id.
+    let mut by_workspace: BTreeMap<String, WorkspaceJson> = BTreeMap::new();
+    for (id, name, ..) in subscribed {
+        by_workspace.insert(
+            id.clone(),
+            WorkspaceJson {
+                id,
+                name,
+                subscribed: true,
+                connections: Vec::new(),
+            },
+        );
+    }
     for (cookie, ws, name, display_name, state, pid, client, at, kind) in rows {
         by_workspace
-            .entry((name, ws))
-            .or_default()
+            .entry(ws.clone())
+            .or_insert_with(|| WorkspaceJson {
+                id: ws,
+                name,
+                subscribed: false,
+                connections: Vec::new(),
+            })
+            .connections
             .push(ConnectionJson {
                 cookie,
                 display_name,
@@ -159,23 +188,18 @@ async fn status(json: bool) -> Result<ExitCode> {
                 registered_at_unix_ms: at,
             });
     }
+    let mut workspaces: Vec<WorkspaceJson> = by_workspace.into_values().collect();
+    workspaces.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     let report = StatusJson {
         runtime_pid: pid,
-        workspaces: by_workspace
-            .into_iter()
-            .map(|((name, id), connections)| WorkspaceJson {
-                id,
-                name,
-                connections,
-            })
-            .collect(),
+        workspaces,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
     if report.workspaces.is_empty() {
-        println!("No live connections. (runtime pid {pid})");
+        println!("No live connections and no subscribed workspaces. (runtime pid {pid})");
         return Ok(ExitCode::SUCCESS);
     }
     let now = SystemTime::now()
@@ -188,6 +212,10 @@ async fn status(json: bool) -> Result<ExitCode> {
         } else {
             format!("{} ({})", ws.name, ws.id)
         };
+        if count == 0 {
+            println!("{title}: no connections");
+            continue;
+        }
         println!(
             "{title}: {count} connection{}",
             if count == 1 { "" } else { "s" }

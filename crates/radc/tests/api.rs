@@ -358,17 +358,18 @@ async fn workspace_interface() {
     let a = register(&runtime, &conn, "ws-b").await;
     let b = register(&runtime, &conn, "ws-a").await;
     let c = register(&runtime, &conn, "ws-a").await;
+    // With no feed, a workspace goes by what its clients call it.
     assert_eq!(
         ws.get_workspace_names().await.unwrap(),
-        vec!["ws-a".to_owned(), "ws-b".to_owned()]
+        vec!["App of ws-a".to_owned(), "App of ws-b".to_owned()]
     );
 
-    // A friendly name learnt from ResourceDismissed replaces the id.
+    // A friendly name learnt from ResourceDismissed replaces it.
     let s = WorkspaceScriptableProxy::new(&conn).await.unwrap();
     s.resource_dismissed("ws-b", "Contoso Apps").await.unwrap();
     assert_eq!(
         ws.get_workspace_names().await.unwrap(),
-        vec!["Contoso Apps".to_owned(), "ws-a".to_owned()]
+        vec!["App of ws-a".to_owned(), "Contoso Apps".to_owned()]
     );
 
     for reg in [a, b, c] {

@@ -139,7 +139,9 @@ async fn status_shows_connections() {
     assert_eq!(workspaces.len(), 1, "{report}");
     let ws = &workspaces[0];
     assert_eq!(ws["id"], "rdweb.example.com");
-    assert_eq!(ws["name"], "rdweb.example.com");
+    // No feed names this workspace: its client's display name does.
+    assert_eq!(ws["name"], "Notepad");
+    assert_eq!(ws["subscribed"], false);
     let connections = ws["connections"].as_array().unwrap();
     assert_eq!(connections.len(), 1, "{report}");
     let c = &connections[0];
@@ -153,7 +155,10 @@ async fn status_shows_connections() {
     let out = radc(&bus, &["status"]).await;
     assert_exit(&out, 0);
     let text = stdout(&out);
-    assert!(text.contains("rdweb.example.com: 1 connection"), "{text}");
+    assert!(
+        text.contains("Notepad (rdweb.example.com): 1 connection"),
+        "{text}"
+    );
     assert!(text.contains("Notepad"), "{text}");
     assert!(text.contains("connected"), "{text}");
     assert!(text.contains(&reg.cookie().to_string()), "{text}");

@@ -139,6 +139,22 @@ async fn a_feed_cannot_take_over_another_workspace() {
         .start_workspace("victim.corp", "VICTIM\\alice", "s3cret", "", 0, 0)
         .await
         .unwrap();
+    // Subscribed workspaces show in `radc status` before anything connects.
+    let out = run(&bus, &["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Apps of victim.corp (victim.corp): no connections")
+            && text.contains("Apps of hostile.test (hostile.test): no connections"),
+        "{text}"
+    );
+    let out = run(&bus, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        status["workspaces"].as_array().unwrap().len(),
+        2,
+        "{status}"
+    );
+    assert_eq!(status["workspaces"][0]["subscribed"], true, "{status}");
     let before = victim_files(&bus);
     assert!(
         before
