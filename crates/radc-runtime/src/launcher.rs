@@ -413,7 +413,7 @@ impl Launcher {
                 rdp: &file,
                 wm_class: &wm_class,
                 files: &request.files,
-                credentials_from_stdin: credential.is_some(),
+                credentials_from_stdin: credential.as_ref().is_some_and(|c| c.password.is_some()),
                 title: Some(&request.display_name),
             },
         )
@@ -426,11 +426,14 @@ impl Launcher {
         let stdin = match &credential {
             Some(c) => {
                 args.extend(c.identity_args()?);
-                Some(c.stdin_bytes().ok_or_else(|| {
-                    RuntimeError::invalid_args(
-                        "the workspace's password holds a line break, which FreeRDP cannot be given",
-                    )
-                })?)
+                match &c.password {
+                    Some(_) => Some(c.stdin_bytes().ok_or_else(|| {
+                        RuntimeError::invalid_args(
+                            "the workspace's password holds a line break, which FreeRDP cannot be given",
+                        )
+                    })?),
+                    None => None,
+                }
             }
             None => None,
         };
@@ -614,20 +617,24 @@ impl Launcher {
         }
     }
 
-    /// The password stored when the workspace was subscribed: one password
-    /// per workspace, as on Windows.
+    /// The account the workspace was subscribed with and its password
+    /// stored then, if any: one password per workspace, as on Windows.
+    /// Without a stored password the account still goes to FreeRDP, which
+    /// asks for the password itself, instead of guessing the login name.
     async fn stored_credential(&self, workspace_id: &str) -> Option<Credential> {
         let record = self.store.record(workspace_id).ok()??;
         let user = record.username.clone()?;
-        let secrets = match SecretStore::connect().await {
-            Ok(s) => s,
+        let password = match SecretStore::connect().await {
+            Ok(secrets) => secrets.load(&record, &user).await.ok().flatten(),
             Err(e) => {
                 tracing::warn!("no stored password for {}: {e}", validate::for_log(&user));
-                return None;
+                None
             }
         };
-        let password = secrets.load(&record, &user).await.ok()??;
-        Some(Credential::new(&user, password))
+        Some(match password {
+            Some(password) => Credential::new(&user, password),
+            None => Credential::account(&user),
+        })
     }
 
     fn trust_settings(&self) -> Result<TrustSettings, RuntimeError> {
@@ -722,13 +729,23 @@ pub fn trust_path(user_config_dir: &Path) -> PathBuf {
 struct Credential {
     user: Zeroizing<String>,
     domain: Zeroizing<String>,
-    password: Zeroizing<String>,
+    /// `None` when only the account is known (subscribed with a user name,
+    /// no password stored): FreeRDP then asks for the password itself.
+    password: Option<Zeroizing<String>>,
 }
 
 impl Credential {
     /// `DOMAIN\user` is split; `user@domain` stays whole (FreeRDP passes a
     /// UPN on as it is).
     fn new(user: &str, password: Zeroizing<String>) -> Credential {
+        Credential {
+            password: Some(password),
+            ..Credential::account(user)
+        }
+    }
+
+    /// Only the account, no password.
+    fn account(user: &str) -> Credential {
         let (domain, user) = match user.split_once('\\') {
             Some((domain, user)) => (domain, user),
             None => ("", user),
@@ -736,7 +753,7 @@ impl Credential {
         Credential {
             user: Zeroizing::new(user.to_owned()),
             domain: Zeroizing::new(domain.to_owned()),
-            password,
+            password: None,
         }
     }
 
@@ -744,13 +761,15 @@ impl Credential {
     /// password, one line. (User name and domain go on the command line:
     /// they are not secret, and FreeRDP only prompts for them during NLA, so
     /// a server without NLA would never get them from stdin.) `None` if the
-    /// password holds a line break, which FreeRDP would cut it at.
+    /// password holds a line break, which FreeRDP would cut it at, or if
+    /// there is no password.
     fn stdin_bytes(&self) -> Option<Zeroizing<Vec<u8>>> {
-        if self.password.contains(['\n', '\r']) {
+        let password = self.password.as_ref()?;
+        if password.contains(['\n', '\r']) {
             return None;
         }
-        let mut bytes = Zeroizing::new(Vec::with_capacity(self.password.len() + 1));
-        bytes.extend_from_slice(self.password.as_bytes());
+        let mut bytes = Zeroizing::new(Vec::with_capacity(password.len() + 1));
+        bytes.extend_from_slice(password.as_bytes());
         bytes.push(b'\n');
         Some(bytes)
     }
@@ -1067,6 +1086,9 @@ mod tests {
         assert!(c.stdin_bytes().is_none());
         let c = Credential::new("al\tice", Zeroizing::new("x".into()));
         assert!(c.identity_args().is_err());
+        let c = Credential::account("CORP\\alice");
+        assert_eq!(c.identity_args().unwrap(), ["/u:alice", "/d:CORP"]);
+        assert!(c.stdin_bytes().is_none(), "no password, nothing on stdin");
     }
 
     /// The documented list, written out independently of the constants.

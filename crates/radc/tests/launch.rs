@@ -704,6 +704,59 @@ async fn a_file_is_opened_in_the_remoteapp_through_a_redirected_drive() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open /nonexistent/file.txt"));
 }
 
+/// Subscribed with a user name but no Secret Service to keep the password:
+/// FreeRDP still gets the account, and asks for the password itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_goes_to_freerdp_even_without_a_stored_password() {
+    let setup = Setup::start(&[], 1.0, false).await;
+    let user = format!("{}\\{}", setup.server.domain(), setup.server.user());
+    let mut subscribe = setup
+        .radc()
+        .args(["subscribe", "--allow-http", "--password-stdin", "-u", &user])
+        .arg(setup.site.url())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = subscribe.stdin.take().unwrap();
+        writeln!(stdin, "{}", setup.server.password()).unwrap();
+    }
+    let out = subscribe.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.contains("not stored"),
+        "{said}"
+    );
+
+    let out = run(setup.radc().args(["launch", WORKSPACE, "Full Desktop"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(common::rdp::wait_until(Duration::from_secs(10), || {
+        !recorded(setup.bus.dir.path()).is_empty()
+    }));
+    let (argv, stdin) = &recorded(setup.bus.dir.path())[0];
+    assert!(
+        argv.contains(&format!("/u:{}", setup.server.user()))
+            && argv.contains(&format!("/d:{}", setup.server.domain())),
+        "{argv:?}"
+    );
+    assert!(
+        !argv.iter().any(|a| a.starts_with("/from-stdin")),
+        "{argv:?}"
+    );
+    assert!(stdin.is_empty(), "nothing to read: {stdin:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_password_stored_at_subscription_signs_in_the_connection() {
     let setup = Setup::start(&[], 1.0, false).await;
