@@ -102,15 +102,32 @@ async fn daemon(args: DaemonArgs) -> Result<ExitCode> {
     }
 }
 
+/// An error the runtime answered with, of radc's contract: shown as its
+/// message (which already starts with the HRESULT), and kept typed so
+/// `--json` can report its code.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub kind: radc_client::ErrorKind,
+    pub message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// Shows what a remote error said, without the D-Bus error name when it is
-/// one of ours (the message already starts with the HRESULT).
+/// one of ours.
 pub(crate) fn explain(e: zbus::Error) -> anyhow::Error {
     match radc_client::Error::from(e) {
         radc_client::Error::Refused {
-            kind: Some(_),
+            kind: Some(kind),
             message,
             ..
-        } => anyhow::anyhow!(message),
+        } => Refused { kind, message }.into(),
         other => other.into(),
     }
 }

@@ -22,7 +22,12 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "radc", version, propagate_version = true, max_term_width = 100)]
 #[command(after_help = "\
 Exit status: 0 success, 1 error, 2 wrong usage, 3 some clients did not \
-disconnect cleanly, 4 another runtime already serves this session.
+disconnect cleanly, 4 another runtime already serves this session. With \
+--json, errors too are JSON on standard output: {\"error\": message, \
+\"code\": HRESULT or null, \"kind\": error kind or null}.
+
+Logging: RADC_LOG sets what is logged (error, warn, info, debug, trace; \
+default warn, info for the runtime), e.g. RADC_LOG=debug.
 
 Examples:
   radc subscribe https://rdweb.contoso.com -u 'CONTOSO\\alice'
@@ -321,8 +326,44 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 pub(crate) const EXIT_PARTIAL: u8 = 3;
 pub(crate) const EXIT_ALREADY_RUNNING: u8 = 4;
 
+/// Whether the command line asks for JSON: then every outcome, errors
+/// included, is JSON on standard output.
+fn wants_json() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
+/// An error as `--json` reports it: `{"error": message, "code": HRESULT or
+/// null, "kind": radc error kind or null}`.
+fn print_json_error(message: &str, refused: Option<&commands::Refused>) {
+    let report = serde_json::json!({
+        "error": message,
+        "code": refused.map(|r| r.kind.hresult()),
+        "kind": refused.map(|r| r.kind.name()),
+    });
+    println!("{report}");
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let json = wants_json();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e)
+            if json
+                && !matches!(
+                    e.kind(),
+                    clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+                ) =>
+        {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            print_json_error(first.trim_start_matches("error: "), None);
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     let default_level = if matches!(cli.command, Command::Daemon(_)) {
         "info"
     } else {
@@ -345,6 +386,10 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(commands::run(cli.command)) {
         Ok(code) => code,
+        Err(e) if json => {
+            print_json_error(&format!("{e:#}"), e.downcast_ref());
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("radc: {e:#}");
             ExitCode::FAILURE

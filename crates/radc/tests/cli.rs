@@ -168,6 +168,41 @@ async fn status_shows_connections() {
     assert_eq!(json(&out)["workspaces"], serde_json::json!([]));
 }
 
+/// With `--json`, errors are JSON on standard output too: the message, and
+/// the HRESULT and kind when the runtime refused the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_errors_are_json() {
+    let bus = start_bus().await;
+    let out = radc(&bus, &["disconnect", "--json", "nobody"]).await;
+    assert_exit(&out, 1);
+    let report = json(&out);
+    assert_eq!(report["code"], 0x8007_0490u32, "{report}");
+    assert_eq!(report["kind"], "NotFound", "{report}");
+    assert!(
+        report["error"].as_str().unwrap().contains("nobody"),
+        "{report}"
+    );
+    assert_eq!(stderr(&out), "", "nothing but JSON");
+
+    // Not the runtime's error: no code.
+    let out = radc(&bus, &["resources", "--json", "no-such-workspace"]).await;
+    assert_exit(&out, 1);
+    let report = json(&out);
+    assert!(report["code"].is_null(), "{report}");
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-workspace"),
+        "{report}"
+    );
+
+    // A command line clap refuses: exit 2, still JSON.
+    let out = radc(&bus, &["status", "--json", "--bogus"]).await;
+    assert_exit(&out, 2);
+    assert!(json(&out)["error"].as_str().unwrap().contains("--bogus"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_reports_each_client() {
     let bus = start_bus().await;
