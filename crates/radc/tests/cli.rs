@@ -271,7 +271,7 @@ async fn disconnect_reports_each_client() {
     assert!(stderr(&out).contains("unknown-ws"), "{}", stderr(&out));
     let out = radc(&bus, &["disconnect", "unknown-ws", "--json"]).await;
     assert_exit(&out, 1);
-    assert!(stderr(&out).contains("0x80070490"), "{}", stderr(&out));
+    assert_eq!(json(&out)["code"], 0x8007_0490u32, "{}", stdout(&out));
 
     // Wrong usage: exit 2.
     let out = radc(&bus, &["disconnect", "ws-good", "--timeout", "soon"]).await;
