@@ -212,9 +212,14 @@ pub async fn refresh(
             }
             Err(e) => {
                 failed += 1;
-                eprintln!("radc: {}: {e}", record.id);
+                // With --json the report's last_error says it.
+                if !json {
+                    eprintln!("radc: {}: {e}", record.id);
+                }
+                // What is still stored, as `radc workspaces` would show it.
                 let record = store.record(&record.id)?.unwrap_or(record);
-                reports.push(workspace_json(&record, None));
+                let feed = stored_feed(&store, &record);
+                reports.push(workspace_json(&record, feed.as_ref()));
             }
         }
     }

@@ -355,13 +355,15 @@ fn a_refresh_to_an_oversized_feed_fails_and_keeps_the_previous_resources() {
 
     let out = radc(home.path(), &["refresh", "--allow-http", "--json"], "");
     assert_ne!(out.status.code(), Some(0));
-    let err = text(&out.stderr);
-    assert!(err.contains(limit_message), "{err}");
+    assert_eq!(text(&out.stderr), "", "nothing but JSON");
     let report: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|error| panic!("{error}: {}", text(&out.stdout)));
     assert_eq!(report[0]["id"], "rdweb.test");
     let last_error = report[0]["last_error"].as_str().unwrap_or_default();
     assert!(last_error.contains(limit_message), "{report}");
+    // The same count as `radc workspaces --json` gives below: what is
+    // still stored.
+    assert_eq!(report[0]["resource_count"], 2, "{report}");
 
     // Nothing of the refused feed was stored: the two resources remain,
     // in the listing and in the menu.
