@@ -3,6 +3,7 @@
 mod autostart;
 mod commands;
 mod launch;
+mod setup;
 mod workspaces;
 
 use std::path::PathBuf;
@@ -40,6 +41,21 @@ enum Command {
     /// Serve the workspace runtime on the session bus (normally started for
     /// you).
     Daemon(DaemonArgs),
+    /// Let the session bus start the runtime when a client calls it.
+    ///
+    /// radc commands start the runtime themselves; other programs (custom
+    /// clients) find it only if it runs or the bus can start it. This
+    /// writes the two files for that, pointing at this radc, under your
+    /// own directories: $XDG_DATA_HOME/dbus-1/services/org.radc.Runtime.service
+    /// and $XDG_CONFIG_HOME/systemd/user/radc.service (used when your
+    /// session runs under systemd; the runtime then logs to the journal).
+    /// Packages install them system-wide instead; --print shows them.
+    #[command(after_help = "\
+Examples:
+  radc setup                 after `cargo install`; again after moving radc
+  radc setup --undo          remove the files (only if radc wrote them)
+  radc setup --print systemd-unit --bin /usr/bin/radc")]
+    Setup(setup::SetupArgs),
     /// Show workspaces and their live connections.
     Status {
         /// Print JSON for scripts.
