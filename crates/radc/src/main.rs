@@ -2,6 +2,7 @@
 
 mod autostart;
 mod commands;
+mod journal;
 mod launch;
 mod setup;
 mod workspaces;
@@ -344,14 +345,20 @@ fn main() -> ExitCode {
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
+    let logger = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RADC_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    if matches!(cli.command, Command::Daemon(_)) && journal::stderr_is_journal() {
+        // Started by systemd: the journal stamps each line itself.
+        logger.without_time().with_ansi(false).init();
+    } else {
+        logger
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

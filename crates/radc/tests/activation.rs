@@ -1,11 +1,12 @@
 //! `radc setup`: a custom client's first call starts the runtime through
 //! the session bus, with no radc command run before; the files it writes
-//! are radc's alone and pass systemd's own check.
+//! are radc's alone and pass systemd's own check; and a runtime that
+//! systemd connected to the journal leaves timestamps to the journal.
 
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -338,5 +339,44 @@ fn systemd_accepts_the_unit() {
     assert!(
         !stderr.contains("radc.service"),
         "no complaint about the unit: {stderr}"
+    );
+}
+
+/// Starts `radc daemon` with its standard error in `log` and `journal` as
+/// `JOURNAL_STREAM`, and returns what it logged at start.
+async fn daemon_log_with_journal_stream(journal: impl FnOnce(&Path) -> String) -> String {
+    let mut bus = TestBus::bus_only();
+    let log = bus.dir.path().join("runtime.log");
+    std::fs::write(&log, "").unwrap();
+    let stream = journal(&log);
+    bus.start_runtime_with(Default::default(), &[], &[("JOURNAL_STREAM", &stream)])
+        .await;
+    bus.stop_runtime();
+    bus.runtime_log()
+}
+
+fn starts_with_timestamp(line: &str) -> bool {
+    // e.g. "2026-11-30T14:57:40.123456Z  INFO …"
+    line.len() > 20 && line.as_bytes()[4] == b'-' && line.as_bytes()[10] == b'T'
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runtime_logging_to_the_journal_leaves_timestamps_to_it() {
+    let journal = daemon_log_with_journal_stream(|log| {
+        let m = std::fs::metadata(log).unwrap();
+        format!("{}:{}", m.dev(), m.ino())
+    })
+    .await;
+    let lines: Vec<&str> = journal.lines().collect();
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|l| !starts_with_timestamp(l)), "{journal}");
+    assert!(journal.contains("INFO"), "{journal}");
+
+    // JOURNAL_STREAM inherited from elsewhere (stderr is not that stream):
+    // timestamps as usual.
+    let file = daemon_log_with_journal_stream(|_| "1:1".to_owned()).await;
+    assert!(
+        file.lines().next().is_some_and(starts_with_timestamp),
+        "{file}"
     );
 }
