@@ -175,6 +175,41 @@ async fn without_setup_clients_are_told_the_runtime_is_missing_and_commands_star
     assert!(bus.dir.path().join("state/radc/daemon.log").exists());
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn once_set_up_commands_have_the_bus_start_the_runtime() {
+    let bus = TestBus::activating(&[]);
+    set_up(&bus);
+    let status = json(&run(radc(&bus).args(["status", "--json"])));
+    let pid = status["runtime_pid"].as_u64().unwrap() as u32;
+    let _started = Started(pid);
+    assert!(
+        bus_started_runtime(&bus),
+        "the bus started the runtime; bus log:\n{}",
+        bus.bus_log()
+    );
+    assert!(!bus.dir.path().join("state/radc/daemon.log").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_start_the_runtime_themselves_when_the_bus_cannot() {
+    let bus = TestBus::activating(&[]);
+    let broken = json(&run(radc(&bus).args([
+        "setup",
+        "--json",
+        "--bin",
+        "/bin/false",
+    ])));
+    assert_eq!(broken["changed"], true);
+    let out = run(radc(&bus).args(["status", "--json"]));
+    let status = json(&out);
+    let _started = Started(status["runtime_pid"].as_u64().unwrap() as u32);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("could not start the radc runtime"),
+        "the user is told"
+    );
+    assert!(bus.dir.path().join("state/radc/daemon.log").exists());
+}
+
 #[test]
 fn setup_is_idempotent_and_undo_removes_only_its_own_files() {
     let bus = TestBus::activating(&[]);
