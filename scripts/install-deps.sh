@@ -20,6 +20,7 @@ packages=(
   freerdp2-shadow-x11 # freerdp-shadow-cli, the real RDP server of the end-to-end tests
   winpr-utils         # winpr-hash, for that server's SAM file
   xvfb                # X displays for that server to shadow and for xfreerdp
+  systemd             # systemd-analyze, which checks the user unit radc setup writes
 )
 
 missing=()

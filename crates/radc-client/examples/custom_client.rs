@@ -3,7 +3,7 @@
 //! them when the runtime asks (for example after `radc disconnect WORKSPACE`).
 //!
 //! ```sh
-//! radc status                       # starts the runtime if needed
+//! radc setup                        # once: the bus starts the runtime when needed
 //! cargo run -p radc-client --example custom_client -- --workspace demo Notepad Paint
 //! radc status                       # shows both connections
 //! radc disconnect demo              # both close; the example exits

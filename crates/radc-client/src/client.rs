@@ -135,9 +135,10 @@ pub struct Runtime {
 impl Runtime {
     /// Connects to the runtime on the session bus.
     ///
-    /// This does not start the runtime; `radc daemon` (or any `radc`
-    /// command) does. Calls fail with `org.freedesktop.DBus.Error.ServiceUnknown`
-    /// while it is not running.
+    /// The bus starts the runtime on the first call where radc is set up
+    /// for that (its package, or `radc setup` after `cargo install`).
+    /// Elsewhere calls fail with `org.freedesktop.DBus.Error.ServiceUnknown`
+    /// until something starts it (`radc daemon`, or any `radc` command).
     pub async fn connect() -> Result<Runtime, Error> {
         Runtime::with_connection(Connection::session().await?).await
     }

@@ -39,6 +39,9 @@ async fn ensure_runtime(conn: &Connection) -> Result<()> {
     if dbus.name_has_owner(name.clone()).await? {
         return Ok(());
     }
+    if start_through_bus(&dbus).await {
+        return Ok(());
+    }
     // Subscribe before starting it, so the moment it appears is not missed.
     let mut appeared = dbus
         .receive_name_owner_changed_with_args(&[(0, names::BUS_NAME)])
@@ -79,6 +82,30 @@ async fn ensure_runtime(conn: &Connection) -> Result<()> {
                 return Ok(());
             }
             bail!("the radc runtime exited at start ({status}){where_logged}")
+        }
+    }
+}
+
+/// Where the runtime is set up to start on demand (`radc setup` or a
+/// package), has the bus start it, so it runs as any client would find it
+/// (under systemd: as `radc.service`, logging to the journal). Returns
+/// false when the bus cannot, and the caller starts it directly.
+async fn start_through_bus(dbus: &DBusProxy<'_>) -> bool {
+    let activatable = dbus
+        .list_activatable_names()
+        .await
+        .is_ok_and(|names| names.iter().any(|n| n.as_str() == names::BUS_NAME));
+    if !activatable {
+        return false;
+    }
+    let name = zbus::names::WellKnownName::from_static_str_unchecked(names::BUS_NAME);
+    match dbus.start_service_by_name(name, 0).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(
+                "the session bus could not start the radc runtime ({e}); starting it directly"
+            );
+            false
         }
     }
 }

@@ -2,7 +2,9 @@
 
 mod autostart;
 mod commands;
+mod journal;
 mod launch;
+mod setup;
 mod workspaces;
 
 use std::path::PathBuf;
@@ -45,6 +47,21 @@ enum Command {
     /// Serve the workspace runtime on the session bus (normally started for
     /// you).
     Daemon(DaemonArgs),
+    /// Let the session bus start the runtime when a client calls it.
+    ///
+    /// radc commands start the runtime themselves; other programs (custom
+    /// clients) find it only if it runs or the bus can start it. This
+    /// writes the two files for that, pointing at this radc, under your
+    /// own directories: $XDG_DATA_HOME/dbus-1/services/org.radc.Runtime.service
+    /// and $XDG_CONFIG_HOME/systemd/user/radc.service (used when your
+    /// session runs under systemd; the runtime then logs to the journal).
+    /// Packages install them system-wide instead; --print shows them.
+    #[command(after_help = "\
+Examples:
+  radc setup                 after `cargo install`; again after moving radc
+  radc setup --undo          remove the files (only if radc wrote them)
+  radc setup --print systemd-unit --bin /usr/bin/radc")]
+    Setup(setup::SetupArgs),
     /// Show workspaces and their live connections.
     Status {
         /// Print JSON for scripts.
@@ -369,14 +386,20 @@ fn main() -> ExitCode {
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
+    let logger = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RADC_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    if matches!(cli.command, Command::Daemon(_)) && journal::stderr_is_journal() {
+        // Started by systemd: the journal stamps each line itself.
+        logger.without_time().with_ansi(false).init();
+    } else {
+        logger
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -68,10 +68,34 @@ impl TestBus {
     /// except that any user may connect to it, so tests can call the runtime
     /// as an unprivileged user.
     pub fn bus_only() -> TestBus {
+        Self::bus_with(false, &[])
+    }
+
+    /// A bus without the runtime that starts services on demand from
+    /// `$XDG_DATA_HOME/dbus-1/services` (a session bus's own directory, where
+    /// `radc setup` writes), with `XDG_DATA_HOME` at [`TestBus::data_home`].
+    /// Started services get the bus's environment: [`TestBus::env`] (but
+    /// for the bus address, which the bus sets itself), `XDG_DATA_HOME`,
+    /// and `env`. The bus's standard error, which is also theirs, goes to
+    /// [`TestBus::bus_log`].
+    pub fn activating(env: &[(&str, String)]) -> TestBus {
+        Self::bus_with(true, env)
+    }
+
+    fn bus_with(activating: bool, env: &[(&str, String)]) -> TestBus {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let socket = dir.path().join("bus");
         let config = dir.path().join("bus.conf");
+        let data_home = dir.path().join("data");
+        let service_dir = if activating {
+            format!(
+                "  <servicedir>{}</servicedir>\n",
+                data_home.join("dbus-1/services").display()
+            )
+        } else {
+            String::new()
+        };
         std::fs::write(
             &config,
             format!(
@@ -80,7 +104,7 @@ impl TestBus {
 <busconfig>
   <type>session</type>
   <listen>unix:path={}</listen>
-  <auth>EXTERNAL</auth>
+{service_dir}  <auth>EXTERNAL</auth>
   <policy context="default">
     <allow user="*"/>
     <allow send_destination="*" eavesdrop="true"/>
@@ -99,11 +123,20 @@ impl TestBus {
             ),
         )
         .unwrap();
-        let mut bus = Command::new("dbus-daemon")
+        let mut command = Command::new("dbus-daemon");
+        command
             .arg(format!("--config-file={}", config.display()))
             .args(["--nofork", "--nopidfile", "--print-address=1"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::null());
+        if activating {
+            command
+                .envs(Self::dirs_env(dir.path()))
+                .env("XDG_DATA_HOME", &data_home)
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .stderr(std::fs::File::create(dir.path().join("bus.log")).unwrap());
+        }
+        let mut bus = command
             .spawn()
             .expect("dbus-daemon is installed (scripts/install-deps.sh)");
         let mut line = String::new();
@@ -126,16 +159,30 @@ impl TestBus {
     /// Environment for any process that should use this bus and these
     /// directories.
     pub fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![("DBUS_SESSION_BUS_ADDRESS", self.address.clone())];
+        env.extend(Self::dirs_env(self.dir.path()));
+        env
+    }
+
+    /// [`TestBus::env`] without the bus address.
+    fn dirs_env(dir: &Path) -> Vec<(&'static str, String)> {
         vec![
-            ("DBUS_SESSION_BUS_ADDRESS", self.address.clone()),
-            ("HOME", self.dir.path().display().to_string()),
-            ("XDG_CONFIG_HOME", self.config_home().display().to_string()),
-            (
-                "XDG_STATE_HOME",
-                self.dir.path().join("state").display().to_string(),
-            ),
+            ("HOME", dir.display().to_string()),
+            ("XDG_CONFIG_HOME", dir.join("config").display().to_string()),
+            ("XDG_STATE_HOME", dir.join("state").display().to_string()),
             ("RADC_LOG", "info".to_owned()),
         ]
+    }
+
+    /// `XDG_DATA_HOME` of an [`TestBus::activating`] bus.
+    pub fn data_home(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// What the bus, and the services it started, wrote to standard error
+    /// (only for [`TestBus::activating`]).
+    pub fn bus_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("bus.log")).unwrap_or_default()
     }
 
     pub fn config_home(&self) -> PathBuf {
