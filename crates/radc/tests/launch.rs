@@ -932,9 +932,14 @@ fn check_environment(
     }
     // The caller's display and session, and its locale instead of the
     // runtime's.
-    assert_eq!(env["DISPLAY"], setup.display.display(), "{what}");
-    assert_eq!(env["XDG_SESSION_TYPE"], "x11", "{what}");
-    assert_eq!(env["LANG"], "C.UTF-8", "{what}");
+    let get = |key: &str| env.get(key).map(String::as_str);
+    assert_eq!(
+        get("DISPLAY"),
+        Some(setup.display.display()),
+        "{what}: {env:#?}"
+    );
+    assert_eq!(get("XDG_SESSION_TYPE"), Some("x11"), "{what}: {env:#?}");
+    assert_eq!(get("LANG"), Some("C.UTF-8"), "{what}: {env:#?}");
     assert!(!env.contains_key("WAYLAND_DISPLAY"), "{what}: {env:#?}");
     assert!(!env.contains_key("LC_ALL"), "{what}: {env:#?}");
     // The user's home, bus and the runtime's PATH (without relative
