@@ -119,9 +119,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             .ok();
         return Err(Error::AlreadyRunning { pid });
     }
+    let config = &shared.config;
     tracing::info!(
         pid = std::process::id(),
-        user_config = %shared.config.user_config_dir.display(),
+        user_config = %config.user_config_dir.display(),
+        disconnect_timeout = ?config.disconnect_timeout,
+        grace = ?config.grace,
+        probe_timeout = ?config.probe_timeout,
+        refresh_interval = ?config.refresh_interval,
+        freerdp = ?config.freerdp,
         "radc runtime serving {} on the session bus",
         names::BUS_NAME
     );

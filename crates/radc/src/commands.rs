@@ -78,13 +78,16 @@ pub async fn run(command: Command) -> Result<ExitCode> {
 }
 
 async fn daemon(args: DaemonArgs) -> Result<ExitCode> {
+    let settings = args
+        .settings
+        .context("the settings were not read before the runtime started")?;
     let mut config = radc_runtime::Config::from_environment()?;
-    config.disconnect_timeout = args.disconnect_timeout;
-    config.grace = args.grace;
-    config.probe_timeout = args.probe_timeout;
-    config.machine_config_dir = args.machine_config_dir;
-    config.refresh_interval = args.refresh_interval;
-    config.freerdp = args.freerdp;
+    config.disconnect_timeout = settings.disconnect_timeout;
+    config.grace = settings.grace;
+    config.probe_timeout = settings.probe_timeout;
+    config.machine_config_dir = settings.machine_config_dir;
+    config.refresh_interval = settings.refresh_interval;
+    config.freerdp = settings.freerdp;
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("a SIGTERM handler can be installed");

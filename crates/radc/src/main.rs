@@ -2,6 +2,7 @@
 
 mod autostart;
 mod commands;
+mod config;
 mod journal;
 mod launch;
 mod setup;
@@ -211,33 +212,57 @@ Examples:
     },
 }
 
+/// Every option can also be set in the settings file; a flag wins over it.
 #[derive(Args, Debug)]
+#[command(after_help = "\
+Settings: $XDG_CONFIG_HOME/radc/config.toml, over /etc/radc/config.toml, \
+with the same names as the flags (disconnect-timeout = 5, grace = 10, \
+probe-timeout = 2, refresh-interval = 86400, freerdp = \"/usr/bin/xfreerdp3\", \
+machine-config-dir = \"/etc/radc\", log-level = \"info\"). A runtime the \
+session bus or a command starts reads them too. An unknown key or a bad \
+value stops the runtime with an error naming it. RADC_LOG wins over \
+log-level.")]
 struct DaemonArgs {
-    /// Seconds each client has to answer IssueDisconnect.
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds,
-          default_value = "5")]
-    disconnect_timeout: Duration,
+    /// Seconds each client has to answer IssueDisconnect [default: 5].
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    disconnect_timeout: Option<Duration>,
     /// Seconds a disconnected client has to go away by itself before it is
-    /// dropped.
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds,
-          default_value = "10")]
-    grace: Duration,
-    /// Seconds a new client has to tell its workspace and name.
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds,
-          default_value = "2")]
-    probe_timeout: Duration,
+    /// dropped [default: 10].
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    grace: Option<Duration>,
+    /// Seconds a new client has to tell its workspace and name [default: 2].
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    probe_timeout: Option<Duration>,
     /// Seconds between two refreshes of each subscribed workspace; a failed
-    /// refresh is retried sooner, backing off from five minutes.
-    #[arg(long, value_name = "SECS", value_parser = parse_interval,
-          default_value = "86400")]
-    refresh_interval: Duration,
-    /// Directory of the machine-wide resource-type table.
-    #[arg(long, value_name = "DIR", default_value = radc_runtime::Config::MACHINE_CONFIG_DIR)]
-    machine_config_dir: std::path::PathBuf,
+    /// refresh is retried sooner, backing off from five minutes [default:
+    /// 86400].
+    #[arg(long, value_name = "SECS", value_parser = parse_interval)]
+    refresh_interval: Option<Duration>,
+    /// Directory of the machine-wide resource-type table [default:
+    /// /etc/radc].
+    #[arg(long, value_name = "DIR")]
+    machine_config_dir: Option<PathBuf>,
     /// FreeRDP client to launch connections with (default: the first of
     /// xfreerdp3, sdl-freerdp3 and xfreerdp on PATH).
     #[arg(long, value_name = "PATH")]
     freerdp: Option<PathBuf>,
+    /// The settings in force: these flags over the settings files.
+    #[arg(skip)]
+    settings: Option<config::Resolved>,
+}
+
+impl DaemonArgs {
+    fn flags(&self) -> config::Settings {
+        config::Settings {
+            disconnect_timeout: self.disconnect_timeout.map(|d| d.as_secs_f64()),
+            grace: self.grace.map(|d| d.as_secs_f64()),
+            probe_timeout: self.probe_timeout.map(|d| d.as_secs_f64()),
+            refresh_interval: self.refresh_interval.map(|d| d.as_secs_f64()),
+            freerdp: self.freerdp.clone(),
+            machine_config_dir: self.machine_config_dir.clone(),
+            log_level: None,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -323,20 +348,14 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if !(0.0..=86400.0).contains(&secs) || secs.is_nan() {
-        return Err("give between 0 and 86400 seconds".into());
-    }
-    Ok(Duration::from_secs_f64(secs))
+    config::seconds(secs)
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if !(1.0..=30.0 * 86400.0).contains(&secs) {
-        return Err("give between 1 second and 30 days (2592000)".into());
-    }
-    Ok(Duration::from_secs_f64(secs))
+    config::interval(secs)
 }
 
 /// Exit codes beyond 0/1/2.
@@ -381,10 +400,25 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
-    let default_level = if matches!(cli.command, Command::Daemon(_)) {
-        "info"
-    } else {
-        "warn"
+    let mut cli = cli;
+    if let Command::Daemon(args) = &mut cli.command {
+        let settings = radc_runtime::Config::from_environment()
+            .map_err(anyhow::Error::from)
+            .and_then(|c| config::Settings::load(&c.user_config_dir));
+        match settings {
+            Ok(settings) => args.settings = Some(settings.resolve(args.flags())),
+            Err(e) => {
+                eprintln!("radc: {e:#}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let default_level = match &cli.command {
+        Command::Daemon(DaemonArgs {
+            settings: Some(settings),
+            ..
+        }) => settings.log_level.as_str(),
+        _ => "warn",
     };
     let logger = tracing_subscriber::fmt()
         .with_env_filter(

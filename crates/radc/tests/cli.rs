@@ -203,6 +203,67 @@ async fn json_errors_are_json() {
     assert!(json(&out)["error"].as_str().unwrap().contains("--bogus"));
 }
 
+/// The settings file: its values taken, flags winning, mistakes named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_reads_its_settings_file() {
+    let bus = TestBus::bus_only();
+    let dir = bus.config_home().join("radc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let conn = bus.connect().await;
+    let dbus = zbus::fdo::DBusProxy::new(&conn).await.unwrap();
+    // Starts `radc daemon`, waits until it serves, stops it, and returns
+    // what it printed.
+    let serve = async |args: &[&str]| {
+        let child = bus
+            .radc()
+            .arg("daemon")
+            .args(args)
+            .env_remove("RADC_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        eventually(Duration::from_secs(10), "the runtime serves", || async {
+            dbus.name_has_owner("org.radc.Runtime".try_into().unwrap())
+                .await
+                .unwrap()
+        })
+        .await;
+        // SIGTERM: a clean stop, after everything it logged on the way.
+        let status = std::process::Command::new("kill")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        child.wait_with_output().unwrap()
+    };
+    std::fs::write(
+        dir.join("config.toml"),
+        "grace = 0.25\nrefresh-interval = 3600\nfreerdp = \"/opt/freerdp/xfreerdp\"\n",
+    )
+    .unwrap();
+    let out = serve(&["--refresh-interval", "60"]).await;
+    let log = stderr(&out);
+    assert!(log.contains("grace=250ms"), "{log}");
+    assert!(log.contains("refresh_interval=60s"), "the flag wins: {log}");
+    assert!(log.contains("/opt/freerdp/xfreerdp"), "{log}");
+    assert!(log.contains("disconnect_timeout=5s"), "the default: {log}");
+
+    // log-level is used unless RADC_LOG says otherwise.
+    std::fs::write(dir.join("config.toml"), "log-level = \"warn\"\n").unwrap();
+    let out = serve(&[]).await;
+    assert!(!stderr(&out).contains("serving"), "{}", stderr(&out));
+
+    std::fs::write(dir.join("config.toml"), "grace = 3\ngrase = 4\n").unwrap();
+    let out = bus.radc().arg("daemon").output().unwrap();
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("grase") && err.contains("config.toml"),
+        "{err}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_reports_each_client() {
     let bus = start_bus().await;
