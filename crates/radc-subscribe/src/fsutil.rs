@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 
 /// Mode of every file radc writes for the user.
 pub const PRIVATE_FILE: u32 = 0o600;
+/// Size past which a log is rotated when it is opened.
+pub const MAX_LOG_BYTES: u64 = 1024 * 1024;
+
 /// Mode of every directory radc creates for the user.
 pub const PRIVATE_DIR: u32 = 0o700;
 
@@ -74,9 +77,18 @@ pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
 /// Opens a log file of radc's for appending: created [`PRIVATE_FILE`] in a
 /// [`private_dir`], and made private if it exists with access for group or
 /// others.
+///
+/// A log that has grown past [`MAX_LOG_BYTES`] is first moved aside to
+/// `NAME.1` (replacing the one before), so the two take at most about twice
+/// that.
 pub fn open_private_log(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         private_dir(dir)?;
+    }
+    if fs::metadata(path).is_ok_and(|m| m.len() > MAX_LOG_BYTES) {
+        let mut old = path.as_os_str().to_owned();
+        old.push(".1");
+        fs::rename(path, old)?;
     }
     let file = OpenOptions::new()
         .create(true)
@@ -210,6 +222,33 @@ mod tests {
         write_atomic(&public, b"{}", 0o644).unwrap();
         assert_eq!(mode(&public), 0o644);
         assert_eq!(mode(public.parent().unwrap()), 0o755);
+    }
+
+    #[test]
+    fn a_grown_log_is_rotated_when_opened() {
+        let root = tempfile::tempdir().unwrap();
+        let log = root.path().join("radc/daemon.log");
+        drop(open_private_log(&log).unwrap());
+        fs::write(&log, vec![b'x'; MAX_LOG_BYTES as usize]).unwrap();
+        let mut file = open_private_log(&log).unwrap();
+        file.write_all(b"kept\n").unwrap();
+        assert_eq!(
+            fs::metadata(&log).unwrap().len(),
+            MAX_LOG_BYTES + 5,
+            "at the limit: kept"
+        );
+        let old = root.path().join("radc/daemon.log.1");
+        assert!(!old.exists());
+        drop(file);
+        let mut file = open_private_log(&log).unwrap();
+        file.write_all(b"new\n").unwrap();
+        assert_eq!(
+            fs::read(&log).unwrap(),
+            b"new\n",
+            "past the limit: a fresh log"
+        );
+        assert_eq!(fs::metadata(&old).unwrap().len(), MAX_LOG_BYTES + 5);
+        assert_eq!(mode(&old), 0o600);
     }
 
     #[test]
