@@ -18,6 +18,61 @@ pub const MAX_ENTRIES: usize = 1024;
 /// Version written into stored tables.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Extensions of files that run code when opened. A feed could publish
+/// one as a resource; radc never opens them, whatever launcher is
+/// registered.
+const PROGRAM_EXTENSIONS: [&str; 24] = [
+    ".exe",
+    ".com",
+    ".bat",
+    ".cmd",
+    ".msi",
+    ".ps1",
+    ".vbs",
+    ".js",
+    ".jar",
+    ".sh",
+    ".bash",
+    ".zsh",
+    ".py",
+    ".pl",
+    ".rb",
+    ".desktop",
+    ".appimage",
+    ".run",
+    ".bin",
+    ".elf",
+    ".so",
+    ".deb",
+    ".rpm",
+    ".scr",
+];
+
+/// Whether files of this extension run code when opened.
+pub fn is_program(extension: &str) -> bool {
+    PROGRAM_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str())
+}
+
+/// An extension a launcher may be registered for, normalised: not `.rdp`
+/// (radc opens those with FreeRDP itself, after checking their signature
+/// and the trust policy) and not a program.
+pub fn registrable_extension(extension: &str) -> Result<String> {
+    let ext = validate_extension(extension)?;
+    if ext == ".rdp" {
+        return Err(RuntimeError::invalid_args(
+            ".rdp files always open with FreeRDP, after radc checks their signature; \
+             no other launcher can be registered for them",
+        ));
+    }
+    if is_program(&ext) {
+        return Err(RuntimeError::invalid_args(format!(
+            "{ext} files run programs on this computer when opened; radc never opens them, \
+             so no launcher can be registered for them"
+        )));
+    }
+    Ok(ext)
+}
+
 /// Normalises and checks an extension: a dot, then 1 to 31 ASCII letters,
 /// digits, `_`, `-` or `+`. Stored lowercase, as file matching is
 /// case-insensitive.
@@ -86,11 +141,12 @@ impl ResTypeTable {
 
     /// `AddResourceType`: fails if the extension is already registered.
     pub fn add(&mut self, extension: &str, launcher: &str) -> Result<()> {
-        let ext = validate_extension(extension)?;
+        let ext = registrable_extension(extension)?;
         validate_launcher(launcher)?;
         if self.entries.contains_key(&ext) {
             return Err(RuntimeError::invalid_args(format!(
-                "extension {ext} is already registered; use ModifyResourceType to change its launcher"
+                "extension {ext} is already registered; change its launcher with \
+                 `radc restype modify` (ModifyResourceType)"
             )));
         }
         if self.entries.len() >= MAX_ENTRIES {
@@ -104,7 +160,7 @@ impl ResTypeTable {
 
     /// `ModifyResourceType`: fails if the extension is not registered.
     pub fn modify(&mut self, extension: &str, launcher: &str) -> Result<()> {
-        let ext = validate_extension(extension)?;
+        let ext = registrable_extension(extension)?;
         validate_launcher(launcher)?;
         let slot = self
             .entries

@@ -1162,6 +1162,11 @@ fn extension_input() -> impl Strategy<Value = String> {
     ]
 }
 
+/// No launcher for `.rdp` (FreeRDP's) or for files that are programs.
+fn registrable(ext: &str) -> bool {
+    ext != ".rdp" && !radc_core::restype::is_program(ext)
+}
+
 fn spec_extension(input: &str) -> bool {
     input.len() >= 2
         && input.len() <= MAX_EXTENSION_LEN
@@ -1187,10 +1192,17 @@ enum TableOp {
 }
 
 fn table_op() -> impl Strategy<Value = TableOp> {
-    let ext = "\\.[a-zA-Z0-9_+\\-]{1,6}";
+    // Now and then one no launcher may be registered for.
+    let ext = prop_oneof![
+        8 => "\\.[a-zA-Z0-9_+\\-]{1,6}".boxed(),
+        1 => prop::sample::select(vec![".rdp", ".RDP", ".exe", ".Sh", ".desktop"])
+            .prop_map(str::to_owned)
+            .boxed(),
+    ]
+    .boxed();
     prop_oneof![
-        5 => (ext, launcher_input()).prop_map(|(e, l)| TableOp::Add(e, l)),
-        1 => (ext, launcher_input()).prop_map(|(e, l)| TableOp::Modify(e, l)),
+        5 => (ext.clone(), launcher_input()).prop_map(|(e, l)| TableOp::Add(e, l)),
+        1 => (ext.clone(), launcher_input()).prop_map(|(e, l)| TableOp::Modify(e, l)),
         1 => ext.prop_map(TableOp::Delete),
     ]
 }
@@ -1288,7 +1300,9 @@ proptest! {
                     let result = table.add(&e, &l);
                     check_result(&result)?;
                     let key = e.to_ascii_lowercase();
-                    let ok = validate_launcher(&l).is_ok() && !model.contains_key(&key);
+                    let ok = validate_launcher(&l).is_ok()
+                        && registrable(&key)
+                        && !model.contains_key(&key);
                     prop_assert_eq!(result.is_ok(), ok, "{:?}", result);
                     if ok {
                         model.insert(key, l);
@@ -1298,7 +1312,9 @@ proptest! {
                     let result = table.modify(&e, &l);
                     check_result(&result)?;
                     let key = e.to_ascii_lowercase();
-                    let ok = validate_launcher(&l).is_ok() && model.contains_key(&key);
+                    let ok = validate_launcher(&l).is_ok()
+                        && registrable(&key)
+                        && model.contains_key(&key);
                     prop_assert_eq!(result.is_ok(), ok, "{:?}", result);
                     if ok {
                         model.insert(key, l);

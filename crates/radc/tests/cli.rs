@@ -379,6 +379,24 @@ async fn restype_commands() {
     let out = radc(&bus, &["restype", "add", ".vnc", "/bin/sh"]).await;
     assert_exit(&out, 1);
     assert!(stderr(&out).contains("0x80070057"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("radc restype modify"),
+        "a command, not a D-Bus method: {}",
+        stderr(&out)
+    );
+    // .rdp always opens with FreeRDP; programs never open at all.
+    let out = radc(&bus, &["restype", "add", ".rdp", "/bin/sh"]).await;
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("always open with FreeRDP"),
+        "{}",
+        stderr(&out)
+    );
+    for program in [".exe", ".SH", ".desktop"] {
+        let out = radc(&bus, &["restype", "add", program, "/bin/sh"]).await;
+        assert_exit(&out, 1);
+        assert!(stderr(&out).contains("run programs"), "{}", stderr(&out));
+    }
     let out = radc(&bus, &["restype", "add", "vnc", "/bin/sh"]).await;
     assert_exit(&out, 1);
     assert!(stderr(&out).contains("0x80070057"), "{}", stderr(&out));

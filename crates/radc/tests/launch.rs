@@ -434,7 +434,7 @@ async fn other_resource_types_use_their_registered_launcher_and_unsafe_ones_are_
     let out = run(setup.radc().args(["launch", WORKSPACE, "Setup Tool"]));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("on purpose"), "{err}");
+    assert!(err.contains("radc never opens them"), "{err}");
 
     // A launcher that ignores SIGTERM: it is killed after the grace period.
     let launcher = setup.bus.dir.path().join("vnc-launcher");
