@@ -439,7 +439,7 @@ async fn restype(cmd: RestypeCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn age(d: Duration) -> String {
+pub(crate) fn age(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         0..60 => format!("{s}s"),

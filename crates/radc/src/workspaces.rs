@@ -270,7 +270,8 @@ struct WorkspaceJson {
     url: String,
     username: Option<String>,
     resource_count: usize,
-    last_refresh: Option<u64>,
+    /// Like every time in radc's JSON: milliseconds since the Unix epoch.
+    last_refresh_unix_ms: Option<u64>,
     last_error: Option<String>,
 }
 
@@ -281,7 +282,7 @@ fn workspace_json(record: &WorkspaceRecord, feed: Option<&Feed>) -> WorkspaceJso
         url: record.feed_url.clone(),
         username: record.username.clone(),
         resource_count: feed.map_or(0, |f| f.resources.len()),
-        last_refresh: record.last_refresh,
+        last_refresh_unix_ms: record.last_refresh.map(|s| s.saturating_mul(1000)),
         last_error: record.last_error.clone(),
     }
 }
@@ -323,6 +324,13 @@ pub fn workspaces(json: bool) -> Result<ExitCode> {
                 row.name, row.id, row.resource_count
             );
             println!("  feed: {}", row.url);
+            match row.last_refresh_unix_ms {
+                Some(at) => println!(
+                    "  last refreshed {} ago",
+                    crate::commands::age(Duration::from_millis(now_ms().saturating_sub(at)))
+                ),
+                None => println!("  never refreshed"),
+            }
             if let Some(error) = row.last_error {
                 println!("  last refresh failed: {error}");
             }
@@ -480,4 +488,10 @@ pub fn default_handlers(workspace_filter: &str, on: bool) -> Result<ExitCode> {
         if on { "now" } else { "no longer" }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -182,8 +182,14 @@ fn subscribe_with_ntlm_then_list_and_unsubscribe() {
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed[0]["id"], "test");
     assert_eq!(listed[0]["resource_count"], 0);
-    assert!(listed[0]["last_refresh"].is_u64());
+    assert!(listed[0]["last_refresh_unix_ms"].as_u64().unwrap() > 1_600_000_000_000);
     assert!(listed[0]["last_error"].is_null());
+    let out = radc(home.path(), &["workspaces"], "");
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("last refreshed ") && shown.contains(" ago"),
+        "{shown}"
+    );
 
     let out = radc(home.path(), &["resources", "test", "--json"], "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
