@@ -67,6 +67,16 @@ pub struct TrustSettings {
     pub publishers: Vec<Publisher>,
 }
 
+/// What [`TrustSettings::add`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    New,
+    /// Already trusted; it has the name given now.
+    Renamed,
+    /// Already trusted under that name.
+    Already,
+}
+
 impl TrustSettings {
     pub fn from_json(text: &str) -> Result<TrustSettings> {
         let settings: TrustSettings = serde_json::from_str(text)
@@ -81,23 +91,29 @@ impl TrustSettings {
         serde_json::to_string_pretty(self).expect("plain data") + "\n"
     }
 
-    /// Adds a publisher; true if it was new.
-    pub fn add(&mut self, thumbprint: &str, name: &str) -> Result<bool> {
+    /// Adds a publisher, or gives one already trusted its new name.
+    pub fn add(&mut self, thumbprint: &str, name: &str) -> Result<Added> {
         let thumbprint = Thumbprint::parse(thumbprint)?.to_string();
         validate::bounded("publisher name", name, validate::MAX_DISPLAY_NAME_LEN)?;
-        if self.publishers.iter().any(|p| p.thumbprint == thumbprint) {
-            return Ok(false);
+        let name = validate::for_log(name);
+        if let Some(known) = self
+            .publishers
+            .iter_mut()
+            .find(|p| p.thumbprint == thumbprint)
+        {
+            if name.is_empty() || known.name == name {
+                return Ok(Added::Already);
+            }
+            known.name = name;
+            return Ok(Added::Renamed);
         }
         if self.publishers.len() >= MAX_PUBLISHERS {
             return Err(RuntimeError::failed(format!(
                 "you already trust {MAX_PUBLISHERS} publishers, the most allowed"
             )));
         }
-        self.publishers.push(Publisher {
-            thumbprint,
-            name: validate::for_log(name),
-        });
-        Ok(true)
+        self.publishers.push(Publisher { thumbprint, name });
+        Ok(Added::New)
     }
 
     /// Removes a publisher; true if it was there.
@@ -217,8 +233,20 @@ mod tests {
             decide(Some(signer()), &by_workspace, &settings).unwrap(),
             Decision::TrustedByWorkspace { .. }
         ));
-        assert!(settings.add(&"AB".repeat(20), "RD Web").unwrap());
-        assert!(!settings.add(&"ab:".repeat(20), "again").unwrap());
+        assert_eq!(
+            settings.add(&"AB".repeat(20), "RD Web").unwrap(),
+            Added::New
+        );
+        assert_eq!(settings.add(&"ab:".repeat(20), "").unwrap(), Added::Already);
+        assert_eq!(
+            settings.add(&"ab:".repeat(20), "RD Web").unwrap(),
+            Added::Already
+        );
+        assert_eq!(
+            settings.add(&"ab:".repeat(20), "Contoso").unwrap(),
+            Added::Renamed
+        );
+        assert_eq!(settings.publishers[0].name, "Contoso");
         let d = decide(Some(signer()), &[], &settings).unwrap();
         assert!(d.is_trusted(), "{d:?}");
         assert!(settings.remove(&"ab".repeat(20)).unwrap());

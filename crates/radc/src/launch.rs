@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use futures_util::StreamExt;
 use radc_client::proxy::{RuntimeProxy, WorkspaceRegistrationProxy};
-use radc_core::trust::{TrustSettings, UntrustedPolicy};
+use radc_core::trust::{Added, TrustSettings, UntrustedPolicy};
 use radc_rdp::RdpFile;
 use radc_rdp::signature::{self, Verdict};
 use serde::Serialize;
@@ -204,10 +204,15 @@ pub fn trust(command: crate::TrustCommand) -> Result<ExitCode> {
                 .add(&thumbprint, &name)
                 .map_err(|e| anyhow::anyhow!(e.message))?;
             save_trust(&path, &settings)?;
-            if added {
-                println!("Trusted {thumbprint} {}.", name.escape_debug());
+            let named = if name.is_empty() {
+                String::new()
             } else {
-                println!("{thumbprint} was already trusted.");
+                format!(" ({})", name.escape_debug())
+            };
+            match added {
+                Added::New => println!("Trusted {thumbprint}{named}."),
+                Added::Renamed => println!("{thumbprint} was already trusted; now named{named}."),
+                Added::Already => println!("{thumbprint} was already trusted{named}."),
             }
         }
         TrustCommand::Remove { thumbprint } => {

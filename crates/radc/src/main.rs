@@ -274,10 +274,11 @@ pub(crate) enum TrustCommand {
         json: bool,
     },
     /// Trust a publisher, by certificate thumbprint (SHA-1 or SHA-256, as
-    /// `radc trust check` prints it) or from a file it signed.
+    /// `radc trust check` prints it) or from a file it signed. Adding one
+    /// already trusted with another --name renames it.
+    #[command(group = clap::ArgGroup::new("publisher").required(true).args(["thumbprint", "from"]))]
     Add {
         /// Hexadecimal thumbprint; spaces and colons are ignored.
-        #[arg(required_unless_present = "from")]
         thumbprint: Option<String>,
         /// Trust whoever signed this .rdp file (its signature must hold).
         #[arg(long, value_name = "FILE.rdp", conflicts_with = "thumbprint")]

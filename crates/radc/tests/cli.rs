@@ -587,3 +587,29 @@ async fn commands_start_the_runtime_when_it_is_missing() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_add_names_both_forms_and_renames() {
+    let bus = TestBus::bus_only();
+    let out = radc(&bus, &["trust", "add"]).await;
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("<THUMBPRINT|--from <FILE.rdp>>"),
+        "{}",
+        stderr(&out)
+    );
+    let thumbprint = "0123456789abcdef0123456789abcdef01234567";
+    let out = radc(&bus, &["trust", "add", thumbprint]).await;
+    assert_exit(&out, 0);
+    assert_eq!(stdout(&out), format!("Trusted {thumbprint}.\n"));
+    let out = radc(&bus, &["trust", "add", thumbprint, "--name", "Contoso"]).await;
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("now named (Contoso)"),
+        "{}",
+        stdout(&out)
+    );
+    let out = radc(&bus, &["trust", "list", "--json"]).await;
+    let listed = json(&out);
+    assert_eq!(listed["publishers"][0]["name"], "Contoso", "{listed}");
+}
