@@ -2,6 +2,7 @@
 
 mod autostart;
 mod commands;
+mod generate;
 mod launch;
 mod workspaces;
 
@@ -322,7 +323,7 @@ pub(crate) const EXIT_PARTIAL: u8 = 3;
 pub(crate) const EXIT_ALREADY_RUNNING: u8 = 4;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = generate::parse();
     let default_level = if matches!(cli.command, Command::Daemon(_)) {
         "info"
     } else {

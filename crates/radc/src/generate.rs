@@ -1,0 +1,85 @@
+//! `radc generate`: man pages and shell completions from the command-line
+//! definition, for packagers (`scripts/package.sh`).
+//!
+//! The subcommand is added to the parser here rather than to `Command`, so
+//! the generated pages and completions describe exactly the commands users
+//! have: clap_complete would otherwise offer even a hidden `generate`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Arg, ArgMatches, CommandFactory, FromArgMatches, value_parser};
+use clap_complete::Shell;
+
+use crate::Cli;
+
+const NAME: &str = "generate";
+
+/// Parses the command line like `Cli::parse`, except that `radc generate …`
+/// is run here and exits.
+pub(crate) fn parse() -> Cli {
+    let matches = Cli::command().subcommand(plumbing()).get_matches();
+    if let Some((NAME, sub)) = matches.subcommand() {
+        let code = match run(sub) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("radc: {e:#}");
+                1
+            }
+        };
+        std::process::exit(code);
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut Cli::command()).exit())
+}
+
+fn plumbing() -> clap::Command {
+    clap::Command::new(NAME)
+        .hide(true)
+        .about("Write radc's man pages or shell completions (for packaging)")
+        .subcommand_required(true)
+        .subcommand(
+            clap::Command::new("man")
+                .about("Write radc.1 and one page per subcommand (radc-NAME.1) into DIR")
+                .arg(
+                    Arg::new("dir")
+                        .value_name("DIR")
+                        .required(true)
+                        .value_parser(value_parser!(PathBuf)),
+                ),
+        )
+        .subcommand(
+            clap::Command::new("completions")
+                .about("Print the completion script for SHELL")
+                .arg(
+                    Arg::new("shell")
+                        .value_name("SHELL")
+                        .required(true)
+                        .value_parser(value_parser!(Shell)),
+                ),
+        )
+}
+
+fn run(matches: &ArgMatches) -> Result<()> {
+    match matches.subcommand() {
+        Some(("man", m)) => {
+            let dir = m.get_one::<PathBuf>("dir").expect("required");
+            man_pages(dir)
+        }
+        Some(("completions", m)) => {
+            let shell = *m.get_one::<Shell>("shell").expect("required");
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "radc", &mut out);
+            std::io::stdout()
+                .write_all(&out)
+                .context("cannot write the completions")
+        }
+        _ => unreachable!("a subcommand is required"),
+    }
+}
+
+fn man_pages(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .with_context(|| format!("cannot write man pages into {}", dir.display()))
+}
