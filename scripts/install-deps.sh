@@ -20,6 +20,10 @@ packages=(
   freerdp2-shadow-x11 # freerdp-shadow-cli, the real RDP server of the end-to-end tests
   winpr-utils         # winpr-hash, for that server's SAM file
   xvfb                # X displays for that server to shadow and for xfreerdp
+  dpkg-dev            # dpkg-shlibdeps: the library dependencies of the Debian package
+  binutils            # strip for that package, readelf for its test
+  lintian             # checks the package against Debian policy (scripts/package.sh)
+  man-db              # man, to render the installed man pages in the package test
 )
 
 missing=()
