@@ -83,3 +83,45 @@ fn man_pages(dir: &Path) -> Result<()> {
     clap_mangen::generate_to(Cli::command(), dir)
         .with_context(|| format!("cannot write man pages into {}", dir.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_subcommand_has_a_man_page_and_generate_none() {
+        let dir = tempfile::tempdir().unwrap();
+        man_pages(dir.path()).unwrap();
+        fn pages(cmd: &clap::Command, prefix: &str, into: &mut Vec<String>) {
+            into.push(format!("{prefix}.1"));
+            for sub in cmd.get_subcommands() {
+                pages(sub, &format!("{prefix}-{}", sub.get_name()), into);
+            }
+        }
+        let mut expected = Vec::new();
+        pages(&Cli::command(), "radc", &mut expected);
+        let mut written: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        expected.sort();
+        written.sort();
+        assert_eq!(written, expected);
+        for page in &written {
+            let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+            assert!(!text.contains(NAME), "{page} mentions {NAME}");
+        }
+    }
+
+    #[test]
+    fn completions_offer_the_commands_but_not_generate() {
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "radc", &mut out);
+            let script = String::from_utf8(out).unwrap();
+            assert!(script.contains("subscribe"), "{shell}");
+            assert!(script.contains("password-stdin"), "{shell}");
+            assert!(!script.contains(NAME), "{shell} completion offers {NAME}");
+        }
+    }
+}
