@@ -80,7 +80,19 @@ fn run(matches: &ArgMatches) -> Result<()> {
 
 fn man_pages(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    clap_mangen::generate_to(Cli::command(), dir)
+    // clap_mangen::generate_to, except that every page's footer names radc
+    // and its version rather than the subcommand.
+    fn generate(cmd: clap::Command, source: &str, dir: &Path) -> std::io::Result<()> {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
+            generate(sub, source, dir)?;
+        }
+        clap_mangen::Man::new(cmd).source(source).generate_to(dir)?;
+        Ok(())
+    }
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let source = format!("radc {}", env!("CARGO_PKG_VERSION"));
+    generate(cmd, &source, dir)
         .with_context(|| format!("cannot write man pages into {}", dir.display()))
 }
 
