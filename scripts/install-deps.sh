@@ -21,6 +21,10 @@ packages=(
   winpr-utils         # winpr-hash, for that server's SAM file
   xvfb                # X displays for that server to shadow and for xfreerdp
   systemd             # systemd-analyze, which checks the user unit radc setup writes
+  dpkg-dev            # dpkg-shlibdeps: the library dependencies of the Debian package
+  binutils            # strip for that package, readelf for its test
+  lintian             # checks the package against Debian policy (scripts/package.sh)
+  man-db              # man, to render the installed man pages in the package test
 )
 
 missing=()

@@ -3,6 +3,7 @@
 mod autostart;
 mod commands;
 mod config;
+mod generate;
 mod journal;
 mod launch;
 mod setup;
@@ -385,7 +386,7 @@ fn print_json_error(message: &str, refused: Option<&commands::Refused>) {
 
 fn main() -> ExitCode {
     let json = wants_json();
-    let cli = match Cli::try_parse() {
+    let cli = match generate::try_parse() {
         Ok(cli) => cli,
         Err(e)
             if json
