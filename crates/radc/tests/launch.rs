@@ -704,11 +704,9 @@ async fn a_file_is_opened_in_the_remoteapp_through_a_redirected_drive() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open /nonexistent/file.txt"));
 }
 
-/// Subscribed with a user name but no Secret Service to keep the password:
-/// FreeRDP still gets the account, and asks for the password itself.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_account_goes_to_freerdp_even_without_a_stored_password() {
-    let setup = Setup::start(&[], 1.0, false).await;
+/// `radc subscribe` to the test site as the RDP server's user, the password
+/// on standard input.
+fn subscribe_as_the_servers_user(setup: &Setup) -> Output {
     let user = format!("{}\\{}", setup.server.domain(), setup.server.user());
     let mut subscribe = setup
         .radc()
@@ -724,7 +722,15 @@ async fn the_account_goes_to_freerdp_even_without_a_stored_password() {
         let mut stdin = subscribe.stdin.take().unwrap();
         writeln!(stdin, "{}", setup.server.password()).unwrap();
     }
-    let out = subscribe.wait_with_output().unwrap();
+    subscribe.wait_with_output().unwrap()
+}
+
+/// Subscribed with a user name but no Secret Service to keep the password:
+/// FreeRDP still gets the account, and asks for the password itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_goes_to_freerdp_even_without_a_stored_password() {
+    let setup = Setup::start(&[], 1.0, false).await;
+    let out = subscribe_as_the_servers_user(&setup);
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -787,22 +793,7 @@ async fn the_password_stored_at_subscription_signs_in_the_connection() {
     })
     .await;
 
-    let user = format!("{}\\{}", setup.server.domain(), setup.server.user());
-    let mut subscribe = setup
-        .radc()
-        .args(["subscribe", "--allow-http", "--password-stdin", "-u", &user])
-        .arg(setup.site.url())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = subscribe.stdin.take().unwrap();
-        writeln!(stdin, "{}", setup.server.password()).unwrap();
-    }
-    let out = subscribe.wait_with_output().unwrap();
+    let out = subscribe_as_the_servers_user(&setup);
     assert!(
         out.status.success() && !String::from_utf8_lossy(&out.stdout).contains("not stored"),
         "{}{}",
