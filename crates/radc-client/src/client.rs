@@ -1,9 +1,11 @@
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use zbus::Connection;
 use zbus::zvariant::OwnedObjectPath;
 
@@ -107,16 +109,17 @@ async fn ensure_serving(conn: &Connection) -> Result<(), Error> {
 #[derive(Debug)]
 #[must_use = "a registration should be removed when its connection closes"]
 pub struct Registration {
-    cookie: u32,
+    cookie: Arc<AtomicU32>,
     path: OwnedObjectPath,
 }
 
 impl Registration {
     /// The cookie the runtime returned; it names this registration in
     /// `ListResources`, `ResourceAdded`/`ResourceRemoved` and disconnect
-    /// outcomes.
+    /// outcomes. After a restart of the runtime, the cookie the new runtime
+    /// gave.
     pub fn cookie(&self) -> u32 {
-        self.cookie
+        self.cookie.load(Ordering::Relaxed)
     }
 
     /// Where the client object is exported on your connection.
@@ -126,10 +129,94 @@ impl Registration {
 }
 
 /// Your connection to the runtime.
+///
+/// When the runtime restarts (an upgrade, a crash, `systemctl --user
+/// restart radc`), every registration still held is added again to the new
+/// runtime, by itself: the client object stays where it is, and
+/// [`Registration::cookie`] then gives the new cookie.
 pub struct Runtime {
     conn: Connection,
     registration: WorkspaceRegistrationProxy<'static>,
     next_object: AtomicU64,
+    live: Arc<Live>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+/// The registrations held, by object path: their cookie, and the unique
+/// bus name of the runtime that gave it.
+#[derive(Default)]
+struct Live(Mutex<HashMap<OwnedObjectPath, (Arc<AtomicU32>, String)>>);
+
+impl Live {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<OwnedObjectPath, (Arc<AtomicU32>, String)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.watcher.abort();
+    }
+}
+
+/// `AddResource(path)`: the cookie, and who answered.
+async fn add(conn: &Connection, path: &OwnedObjectPath) -> Result<(u32, String), Error> {
+    let reply = conn
+        .call_method(
+            Some(crate::names::BUS_NAME),
+            crate::names::OBJECT_PATH,
+            Some(crate::names::REGISTRATION),
+            "AddResource",
+            &(path,),
+        )
+        .await?;
+    let owner = reply
+        .header()
+        .sender()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let cookie: u32 = reply.body().deserialize()?;
+    Ok((cookie, owner))
+}
+
+/// Adds every held registration again whenever a runtime other than the
+/// one that gave its cookie takes the runtime's name.
+async fn reregister(conn: Connection, live: Arc<Live>) {
+    let Ok(dbus) = zbus::fdo::DBusProxy::new(&conn).await else {
+        return;
+    };
+    let Ok(mut changes) = dbus
+        .receive_name_owner_changed_with_args(&[(0, crate::names::BUS_NAME)])
+        .await
+    else {
+        return;
+    };
+    while let Some(change) = changes.next().await {
+        let Ok(args) = change.args() else { continue };
+        let Some(owner) = args.new_owner().as_ref().map(|o| o.to_string()) else {
+            continue;
+        };
+        let stale: Vec<OwnedObjectPath> = live
+            .lock()
+            .iter()
+            .filter(|(_, (_, by))| *by != owner)
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in stale {
+            match add(&conn, &path).await {
+                Ok((cookie, by)) => {
+                    if let Some(entry) = live.lock().get_mut(&path) {
+                        entry.0.store(cookie, Ordering::Relaxed);
+                        entry.1 = by;
+                    }
+                    tracing::debug!("{path} registered again with cookie {cookie}");
+                }
+                Err(e) => tracing::warn!("{path} could not be registered again: {e}"),
+            }
+        }
+    }
 }
 
 impl Runtime {
@@ -151,10 +238,14 @@ impl Runtime {
             .cache_properties(zbus::proxy::CacheProperties::No)
             .build()
             .await?;
+        let live = Arc::new(Live::default());
+        let watcher = tokio::spawn(reregister(conn.clone(), live.clone()));
         Ok(Runtime {
             conn,
             registration,
             next_object: AtomicU64::new(1),
+            live,
+            watcher,
         })
     }
 
@@ -174,18 +265,28 @@ impl Runtime {
             .expect("a fixed prefix and a number form a valid object path");
         let object = ClientObject(Arc::new(client));
         self.conn.object_server().at(&path, object).await?;
-        match self.registration.add_resource(&path).await {
-            Ok(cookie) => Ok(Registration { cookie, path }),
+        match add(&self.conn, &path).await {
+            Ok((cookie, owner)) => {
+                let cookie = Arc::new(AtomicU32::new(cookie));
+                self.live
+                    .lock()
+                    .insert(path.clone(), (cookie.clone(), owner));
+                Ok(Registration { cookie, path })
+            }
             Err(e) => {
                 self.unexport(&path).await;
-                Err(e.into())
+                Err(e)
             }
         }
     }
 
     /// Removes a registration, e.g. after its connection closed.
     pub async fn remove_resource(&self, registration: Registration) -> Result<(), Error> {
-        let result = self.registration.remove_resource(registration.cookie).await;
+        self.live.lock().remove(&registration.path);
+        let result = self
+            .registration
+            .remove_resource(registration.cookie())
+            .await;
         self.unexport(&registration.path).await;
         result.map_err(Error::from)
     }

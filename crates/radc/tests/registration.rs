@@ -222,6 +222,59 @@ async fn a_workspace_without_a_feed_goes_by_its_clients_name() {
     assert!(text.contains(&reg.cookie().to_string()), "{text}");
 }
 
+/// A client built on the SDK carries on across a restart of the runtime:
+/// its registration is added again to the new runtime by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_clients_register_again_with_a_restarted_runtime() {
+    let mut bus = TestBus::start().await;
+    let runtime = Runtime::with_connection(bus.connect().await).await.unwrap();
+    let reg = runtime
+        .add_resource(TestClient::new("ws-restart", "Survivor"))
+        .await
+        .unwrap();
+    let first_runtime = bus.runtime_pid();
+    let conn = bus.connect().await;
+    let listed = |conn: Connection| async move {
+        WorkspaceRegistrationProxy::new(&conn)
+            .await
+            .unwrap()
+            .list_resources()
+            .await
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|r| (r.0, r.1, r.2))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    let expected = |cookie: u32| (cookie, "ws-restart".to_owned(), "Survivor".to_owned());
+    eventually(PROMPT, "listed by the first runtime", || {
+        let conn = conn.clone();
+        let want = expected(reg.cookie());
+        async move { listed(conn).await.contains(&want) }
+    })
+    .await;
+
+    bus.stop_runtime();
+    bus.start_runtime(Timeouts::default()).await;
+    assert_ne!(bus.runtime_pid(), first_runtime);
+    eventually(PROMPT, "registered again with the new runtime", || {
+        let conn = conn.clone();
+        let want = expected(reg.cookie());
+        async move { listed(conn).await == vec![want] }
+    })
+    .await;
+
+    // The new runtime reaches the client: a disconnect is answered.
+    let rows = WorkspaceScriptableProxy::new(&conn)
+        .await
+        .unwrap()
+        .disconnect_workspace_by_friendly_name("ws-restart")
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![(reg.cookie(), "ok".to_owned(), String::new())]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_registration_is_listed_and_announced() {
     let bus = TestBus::start().await;
