@@ -5,6 +5,7 @@
 //! decisions and events to act on. That keeps every rule of the runtime
 //! testable in isolation, and lets the D-Bus layer stay thin.
 
+pub mod adoption;
 pub mod credentials;
 pub mod error;
 pub mod error_events;

@@ -106,6 +106,9 @@ pub enum Exit {
     Code(i32),
     /// A signal with this number ended it.
     Signal(i32),
+    /// It ended, but how is not known: a connection adopted from an earlier
+    /// runtime, whose status went to whoever was its parent then.
+    Unknown,
 }
 
 impl fmt::Display for Exit {
@@ -113,6 +116,7 @@ impl fmt::Display for Exit {
         match self {
             Exit::Code(code) => write!(f, "exited:{code}"),
             Exit::Signal(signal) => write!(f, "signal:{signal}"),
+            Exit::Unknown => f.write_str("exited"),
         }
     }
 }
@@ -130,8 +134,8 @@ pub enum RemovalReason {
     /// The client did not answer `GetResourceId`/`GetResourceDisplayName`
     /// properly.
     InvalidClient,
-    /// A launched connection's process ended; shown as `exited:CODE` or
-    /// `signal:NUMBER`.
+    /// A launched connection's process ended; shown as `exited:CODE`,
+    /// `signal:NUMBER`, or `exited` when the status is not known.
     Exited(Exit),
 }
 

@@ -17,12 +17,12 @@
 //! SIGKILL after the grace period ([`terminate`]). Their registration goes
 //! when the process has exited, with its exit status as the reason.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use radc_core::credentials::Thumbprint;
 use radc_core::error_events::ErrorEvent;
@@ -36,10 +36,11 @@ use radc_rdp::signature::{self, Verdict};
 use radc_subscribe::secrets::SecretStore;
 use radc_subscribe::store::{Store, WorkspaceRecord};
 use radc_subscribe::workspace::{find_resource, stored_feed};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
 use zeroize::Zeroizing;
 
+use crate::handover::Handover;
 use crate::service::Shared;
 
 /// `RegisterErrorEvent` type the launcher uses for failed connections.
@@ -223,10 +224,6 @@ fn launch_command(program: impl AsRef<OsStr>, caller: &HashMap<String, String>) 
     command
 }
 
-/// Lines of a connection's output kept to explain its failure.
-const KEPT_OUTPUT_LINES: usize = 40;
-const MAX_OUTPUT_LINE: usize = 1024;
-
 /// A connection that was started.
 #[derive(Debug, Clone)]
 pub(crate) struct Started {
@@ -264,6 +261,8 @@ pub(crate) struct Launcher {
     shared: Arc<Shared>,
     store: Store,
     freerdp: Mutex<Option<FreeRdp>>,
+    /// The record of launched connections, once the bus is known.
+    handover: Arc<OnceLock<Arc<Handover>>>,
 }
 
 impl Launcher {
@@ -272,6 +271,7 @@ impl Launcher {
             shared,
             store,
             freerdp: Mutex::new(None),
+            handover: Arc::new(OnceLock::new()),
         })
     }
 
@@ -293,9 +293,9 @@ impl Launcher {
         })?;
         let found = find_resource(&feed, resource).ok_or_else(|| {
             RuntimeError::not_found(format!(
-                "{} has no resource {:?}; `radc resources {}` lists them",
-                record.name,
+                "no resource {:?} is in {}; `radc resources {}` lists them",
                 validate::for_log(resource),
+                record.name,
                 record.id
             ))
         })?;
@@ -504,8 +504,9 @@ impl Launcher {
         Ok(started)
     }
 
-    /// Spawns `command` in its own process group, registers it and watches
-    /// it until it exits.
+    /// Spawns `command` in its own process group, registers it, writes it
+    /// down for the next runtime ([`crate::handover`]) and watches it until
+    /// it exits.
     async fn start(
         &self,
         mut command: Command,
@@ -513,6 +514,23 @@ impl Launcher {
         stdin: Option<Zeroizing<Vec<u8>>>,
         trust: String,
     ) -> Result<Started, RuntimeError> {
+        let output = match self.handover() {
+            Some(handover) => Some(handover.output_file().map_err(|e| {
+                RuntimeError::failed(format!("cannot create the connection's output file: {e}"))
+            })?),
+            None => None,
+        };
+        let (stdout, stderr) = match &output {
+            Some((file, _)) => {
+                let copy = |f: &std::fs::File| {
+                    f.try_clone().map(Stdio::from).map_err(|e| {
+                        RuntimeError::failed(format!("cannot pass the output file on: {e}"))
+                    })
+                };
+                (copy(file)?, copy(file)?)
+            }
+            None => (Stdio::null(), Stdio::null()),
+        };
         command
             .process_group(0)
             .stdin(if stdin.is_some() {
@@ -520,9 +538,14 @@ impl Launcher {
             } else {
                 Stdio::null()
             })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().map_err(|e| {
+            .stdout(stdout)
+            .stderr(stderr);
+        let spawned = command.spawn();
+        let output_path = output.map(|(_, path)| path);
+        let mut child = spawned.map_err(|e| {
+            if let Some(path) = &output_path {
+                let _ = std::fs::remove_file(path);
+            }
             RuntimeError::failed(format!(
                 "cannot start {}: {e}",
                 command.as_std().get_program().to_string_lossy()
@@ -537,13 +560,7 @@ impl Launcher {
                 let _ = pipe.shutdown().await;
             });
         }
-        let output = Arc::new(Mutex::new(VecDeque::new()));
-        if let Some(out) = child.stdout.take() {
-            tokio::spawn(keep_output(out, output.clone()));
-        }
-        if let Some(err) = child.stderr.take() {
-            tokio::spawn(keep_output(err, output.clone()));
-        }
+        let started_at = SystemTime::now();
         let cookie = {
             let mut core = self.shared.core();
             match core.add_launched(
@@ -559,19 +576,166 @@ impl Launcher {
                 Err(e) => {
                     drop(core);
                     signal_group(pid, rustix::process::Signal::KILL);
+                    if let Some(path) = &output_path {
+                        let _ = std::fs::remove_file(path);
+                    }
                     return Err(e);
+                }
+            }
+        };
+        if let Some(handover) = self.handover() {
+            handover.started(
+                cookie,
+                pid,
+                &request.workspace_id,
+                &request.display_name,
+                unix_millis(started_at),
+                output_path.as_deref(),
+            );
+        }
+        let exit = async move {
+            use std::os::unix::process::ExitStatusExt;
+            match child.wait().await {
+                Ok(status) => match (status.code(), status.signal()) {
+                    (Some(code), _) => Exit::Code(code),
+                    (None, Some(signal)) => Exit::Signal(signal),
+                    (None, None) => Exit::Unknown,
+                },
+                Err(e) => {
+                    tracing::warn!(pid, "cannot wait for the connection process: {e}");
+                    Exit::Unknown
                 }
             }
         };
         tokio::spawn(watch(
             self.shared.clone(),
-            child,
-            cookie,
-            request.workspace_id.clone(),
-            request.display_name.clone(),
-            output,
+            self.handover.clone(),
+            exit,
+            Watched {
+                cookie,
+                pid,
+                workspace_id: request.workspace_id.clone(),
+                display_name: request.display_name.clone(),
+            },
         ));
         Ok(Started { cookie, pid, trust })
+    }
+
+    fn handover(&self) -> Option<&crate::handover::Handover> {
+        self.handover.get().map(|h| &**h)
+    }
+
+    /// Starts keeping the record of launched connections in `handover`,
+    /// and adopts the connections an earlier runtime on this bus left
+    /// running. Returns how many were adopted. Writes nothing until
+    /// [`Launcher::settle`].
+    pub(crate) fn adopt(&self, handover: Handover) -> usize {
+        let handover = self.handover.get_or_init(|| Arc::new(handover));
+        let survivors = handover.survivors();
+        let now = (Instant::now(), SystemTime::now());
+        let mut adopted = 0;
+        for survivor in survivors {
+            let entry = survivor.entry;
+            // When it started, on this runtime's clock.
+            let age = now
+                .1
+                .duration_since(UNIX_EPOCH + Duration::from_millis(entry.started_unix_ms))
+                .unwrap_or_default();
+            let since = now.0.checked_sub(age).unwrap_or(now.0);
+            let cookie = {
+                let mut core = self.shared.core();
+                match core.add_launched(&entry.workspace_id, &entry.display_name, entry.pid, since)
+                {
+                    Ok((cookie, event)) => {
+                        self.shared.publish(&core, [event]);
+                        cookie
+                    }
+                    Err(e) => {
+                        tracing::warn!(pid = entry.pid, "cannot adopt the connection: {e}");
+                        continue;
+                    }
+                }
+            };
+            tracing::info!(
+                cookie = cookie.get(),
+                pid = entry.pid,
+                workspace = %validate::for_log(&entry.workspace_id),
+                "adopted {} from an earlier runtime",
+                validate::for_log(&entry.display_name)
+            );
+            let watched = Watched {
+                cookie,
+                pid: entry.pid,
+                workspace_id: entry.workspace_id.clone(),
+                display_name: entry.display_name.clone(),
+            };
+            handover.adopted(cookie, entry);
+            let pidfd = survivor.pidfd;
+            tokio::spawn(watch(
+                self.shared.clone(),
+                self.handover.clone(),
+                async move {
+                    crate::handover::exited(pidfd).await;
+                    Exit::Unknown
+                },
+                watched,
+            ));
+            adopted += 1;
+        }
+        adopted
+    }
+
+    /// This runtime serves the bus: the record and the directory are made
+    /// to match what it adopted.
+    pub(crate) fn settle(&self) {
+        if let Some(handover) = self.handover() {
+            handover.settle();
+        }
+    }
+
+    /// Hands the running connections over to the next runtime: the record
+    /// is left as it stands. Returns how many there are.
+    pub(crate) fn hand_over(&self) -> usize {
+        self.handover().map_or(0, |h| h.save())
+    }
+
+    /// The session is ending: ends every launched connection (SIGTERM to
+    /// its group, SIGKILL after the grace period), waits until they are
+    /// gone, and leaves nothing for another runtime.
+    pub(crate) async fn end_all(&self) {
+        let targets: Vec<DisconnectTarget> = {
+            let mut core = self.shared.core();
+            let workspaces: Vec<String> = core
+                .registry()
+                .listed()
+                .filter(|r| r.kind == radc_core::Kind::Launched)
+                .filter_map(|r| r.workspace_id.clone())
+                .collect();
+            workspaces
+                .iter()
+                .flat_map(|ws| core.begin_disconnect(ws).unwrap_or_default())
+                .filter(|t| t.kind == radc_core::Kind::Launched)
+                .collect()
+        };
+        for target in &targets {
+            if let Err(e) = terminate(&self.shared, target) {
+                tracing::debug!(pid = target.pid, "{e}");
+            }
+        }
+        let deadline = Instant::now() + self.shared.config.grace + Duration::from_secs(1);
+        while Instant::now() < deadline
+            && self
+                .shared
+                .core()
+                .registry()
+                .listed()
+                .any(|r| r.kind == radc_core::Kind::Launched)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Some(handover) = self.handover() {
+            handover.discard();
+        }
     }
 
     fn find_workspace(&self, workspace: &str) -> Result<WorkspaceRecord, RuntimeError> {
@@ -722,6 +886,11 @@ impl Launcher {
     }
 }
 
+fn unix_millis(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// The user's trust settings file.
 pub fn trust_path(user_config_dir: &Path) -> PathBuf {
     user_config_dir.join("trust.json")
@@ -828,31 +997,45 @@ fn signal_group(pid: u32, signal: rustix::process::Signal) {
     }
 }
 
-/// Waits for a launched process to exit, then drops its registration and
-/// tells the user once if it failed.
-async fn watch(
-    shared: Arc<Shared>,
-    mut child: Child,
+/// What a watcher needs to know of its connection.
+struct Watched {
     cookie: Cookie,
+    pid: u32,
     workspace_id: String,
     display_name: String,
-    output: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// How often a watcher looks at its connection's output file and
+/// executable ([`crate::handover::Handover::check`]); the first look comes
+/// sooner, once a wrapper script has had time to become FreeRDP.
+const CHECK_EVERY: Duration = Duration::from_secs(30);
+const FIRST_CHECK: Duration = Duration::from_secs(1);
+
+/// Waits for a launched process to exit (`exit`), then drops its
+/// registration and record, and tells the user once if it failed.
+async fn watch(
+    shared: Arc<Shared>,
+    handover: Arc<OnceLock<Arc<Handover>>>,
+    exit: impl Future<Output = Exit>,
+    watched: Watched,
 ) {
-    let exit = match child.wait().await {
-        Ok(status) => {
-            use std::os::unix::process::ExitStatusExt;
-            match (status.code(), status.signal()) {
-                (Some(code), _) => Exit::Code(code),
-                (None, Some(signal)) => Exit::Signal(signal),
-                (None, None) => Exit::Code(-1),
+    let Watched {
+        cookie,
+        pid,
+        workspace_id,
+        display_name,
+    } = watched;
+    let mut exit = std::pin::pin!(exit);
+    let mut next_check = tokio::time::Instant::now() + FIRST_CHECK;
+    let exit = loop {
+        tokio::select! {
+            exit = &mut exit => break exit,
+            _ = tokio::time::sleep_until(next_check) => {
+                if let Some(handover) = handover.get() {
+                    handover.check(cookie, pid);
+                }
+                next_check += CHECK_EVERY;
             }
-        }
-        Err(e) => {
-            tracing::warn!(
-                cookie = cookie.get(),
-                "cannot wait for the connection process: {e}"
-            );
-            Exit::Code(-1)
         }
     };
     let (disconnecting, event) = {
@@ -865,18 +1048,16 @@ async fn watch(
         shared.publish(&core, event.clone());
         (disconnecting, event)
     };
+    let tail = handover
+        .get()
+        .map(|h| h.ended(cookie, pid))
+        .unwrap_or_default();
     let name = validate::for_log(&display_name);
     let failure = (!disconnecting).then(|| failure_of(exit)).flatten();
     let Some((message_type, text)) = failure else {
         tracing::info!(cookie = cookie.get(), %exit, "connection to {name} ended");
         return;
     };
-    let tail: Vec<String> = output
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .cloned()
-        .collect();
     tracing::warn!(
         cookie = cookie.get(),
         %exit,
@@ -886,6 +1067,7 @@ async fn watch(
     let code = match exit {
         Exit::Code(c) => c as u32,
         Exit::Signal(s) => 0x100 | s as u32,
+        Exit::Unknown => return,
     };
     if event.is_none() {
         return;
@@ -906,6 +1088,8 @@ fn failure_of(exit: Exit) -> Option<(&'static str, String)> {
             "connection-crashed",
             format!("the connection process was ended by signal {signal}"),
         )),
+        // An adopted connection: how it ended went to its parent.
+        Exit::Unknown => None,
     }
 }
 
@@ -962,26 +1146,6 @@ pub fn describe_exit(code: i32) -> Option<(&'static str, &'static str)> {
             "the connection failed (see the runtime log for FreeRDP's output)",
         ),
     })
-}
-
-async fn keep_output(stream: impl AsyncRead + Unpin, kept: Arc<Mutex<VecDeque<String>>>) {
-    let mut reader = BufReader::new(stream);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        line.truncate(MAX_OUTPUT_LINE);
-        let text = validate::for_log(String::from_utf8_lossy(&line).trim_end());
-        tracing::debug!("connection output: {text}");
-        let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
-        if kept.len() == KEPT_OUTPUT_LINES {
-            kept.pop_front();
-        }
-        kept.push_back(text);
-    }
 }
 
 fn log_decision(workspace_id: &str, name: &str, decision: &Decision) {

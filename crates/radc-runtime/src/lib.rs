@@ -12,6 +12,7 @@
 //! - an emitter that sends signals in the order the core produced them.
 
 mod fsutil;
+mod handover;
 pub mod launcher;
 pub mod restype_store;
 mod service;
@@ -83,8 +84,58 @@ impl From<fdo::Error> for Error {
     }
 }
 
+/// How the runtime stops.
+enum Stop {
+    /// Told to stop (SIGTERM, SIGINT) while the session goes on: a restart,
+    /// an upgrade. Launched connections keep running and the next runtime
+    /// adopts them.
+    HandOver,
+    /// Told to stop because the session is ending (the systemd user
+    /// manager is stopping): every workspace is disconnected first.
+    SessionEnding,
+    /// The session bus closed: the session is over. Launched connections
+    /// are ended.
+    SessionEnded,
+}
+
+/// Whether the user's session is ending: the systemd user manager on this
+/// bus, if there is one, says it is stopping. A runtime not run by systemd
+/// learns of the session's end when the bus closes.
+async fn session_ending(conn: &zbus::Connection) -> bool {
+    const MANAGER: &str = "org.freedesktop.systemd1";
+    let ask = async {
+        let dbus = fdo::DBusProxy::new(conn).await?;
+        if !dbus.name_has_owner(MANAGER.try_into()?).await? {
+            return Ok::<_, zbus::Error>(None);
+        }
+        let manager = zbus::Proxy::new(
+            conn,
+            MANAGER,
+            "/org/freedesktop/systemd1",
+            "org.freedesktop.systemd1.Manager",
+        )
+        .await?;
+        Ok(Some(manager.get_property::<String>("SystemState").await?))
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(2), ask).await {
+        Ok(Ok(Some(state))) => {
+            tracing::debug!(state = %state, "the systemd user manager's state");
+            state == "stopping"
+        }
+        Ok(Ok(None)) => false,
+        Ok(Err(e)) => {
+            tracing::warn!("cannot ask the systemd user manager whether the session ends: {e}");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("the systemd user manager did not say whether the session ends");
+            false
+        }
+    }
+}
+
 /// Serves the runtime on the session bus until `shutdown` completes or the
-/// bus goes away.
+/// bus goes away. How it stops is described in [`Stop`].
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     let refresh_interval = config.refresh_interval;
     let (shared, outgoing) = service::Shared::new(config);
@@ -105,6 +156,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let dbus = fdo::DBusProxy::new(&conn).await?;
     // Watch for vanishing clients before anyone can find us by name.
     let mut owner_changes = dbus.receive_name_owner_changed().await?;
+    // Adopt what an earlier runtime on this bus left running, before the
+    // name is ours, so that nobody sees the runtime without them.
+    let bus_id = dbus.get_id().await?;
+    let adopted = match handover::base_dir()
+        .ok_or_else(|| "neither XDG_RUNTIME_DIR nor HOME is set".to_owned())
+        .and_then(|base| handover::Handover::new(&base, bus_id.as_str()))
+    {
+        Ok(record) => launcher.adopt(record),
+        Err(e) => {
+            tracing::warn!("{e}: launched connections will not outlive this runtime");
+            0
+        }
+    };
 
     let reply = dbus
         .request_name(
@@ -119,6 +183,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             .ok();
         return Err(Error::AlreadyRunning { pid });
     }
+    launcher.settle();
     let config = &shared.config;
     tracing::info!(
         pid = std::process::id(),
@@ -128,6 +193,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         probe_timeout = ?config.probe_timeout,
         refresh_interval = ?config.refresh_interval,
         freerdp = ?config.freerdp,
+        adopted,
         "radc runtime serving {} on the session bus",
         names::BUS_NAME
     );
@@ -147,11 +213,45 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 shared.publish(&core, events);
             }
         }
-        tracing::info!("the session bus closed");
     };
-    tokio::select! {
-        _ = watcher => {}
-        _ = shutdown => tracing::info!("shutting down"),
+    let ending = tokio::select! {
+        _ = watcher => {
+            tracing::info!("the session bus closed: the session has ended");
+            Stop::SessionEnded
+        }
+        _ = shutdown => {
+            if session_ending(&conn).await {
+                tracing::info!("the session is ending");
+                Stop::SessionEnding
+            } else {
+                Stop::HandOver
+            }
+        }
+    };
+    match ending {
+        Stop::HandOver => {
+            let running = launcher.hand_over();
+            tracing::info!(
+                "stopping; {running} launched connection(s) keep running for the next runtime"
+            );
+        }
+        Stop::SessionEnding => {
+            // As at sign-out on Windows: every workspace is disconnected,
+            // custom clients included, while the bus is still there.
+            let workspaces: Vec<String> = shared
+                .core()
+                .registry()
+                .workspace_ids()
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            let timeout = shared.config.disconnect_timeout;
+            for workspace in &workspaces {
+                let _ = service::disconnect_workspace(&shared, &conn, workspace, timeout).await;
+            }
+            launcher.end_all().await;
+        }
+        Stop::SessionEnded => launcher.end_all().await,
     }
     timer.abort();
     refresher.abort();

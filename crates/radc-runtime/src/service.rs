@@ -103,7 +103,11 @@ impl Shared {
     }
 
     fn unix_millis(&self, at: Instant) -> u64 {
-        let wall = self.epoch.1 + at.saturating_duration_since(self.epoch.0);
+        // Connections adopted from an earlier runtime started before it.
+        let wall = match at.checked_duration_since(self.epoch.0) {
+            Some(after) => self.epoch.1 + after,
+            None => self.epoch.1 - self.epoch.0.duration_since(at),
+        };
         wall.duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64)
     }
@@ -350,7 +354,7 @@ where
 
 /// Disconnects every client of a workspace at once, each bounded by
 /// `timeout`, and reports one row per client.
-async fn disconnect_workspace(
+pub(crate) async fn disconnect_workspace(
     shared: &Arc<Shared>,
     conn: &Connection,
     workspace_id: &str,

@@ -239,19 +239,17 @@ fn alive(pid: u32) -> bool {
     })
 }
 
-async fn disconnect_fleet(
-    bus: &TestBus,
+/// Launches `sessions` desktops through the runtime with the server's
+/// credentials and waits until the server has activated them all. Returns
+/// their pids.
+async fn launch_sessions(
+    conn: &zbus::Connection,
     server: &RdpServer,
     display: &XvfbDisplay,
     sessions: usize,
-    clients: usize,
-    grace: Duration,
-    round: usize,
-) {
-    let conn = bus.connect().await;
-    let runtime = RuntimeProxy::new(&conn).await.unwrap();
-    let registration = WorkspaceRegistrationProxy::new(&conn).await.unwrap();
-    let scriptable = WorkspaceScriptableProxy::new(&conn).await.unwrap();
+) -> Vec<u32> {
+    let runtime = RuntimeProxy::new(conn).await.unwrap();
+    let scriptable = WorkspaceScriptableProxy::new(conn).await.unwrap();
     let user = format!("{}\\{}", server.domain(), server.user());
     scriptable
         .start_workspace(WORKSPACE, &user, server.password(), "", 0, 0)
@@ -272,6 +270,22 @@ async fn disconnect_fleet(
         "only {} of {sessions} sessions came up",
         server.activations() - activated
     );
+    pids
+}
+
+async fn disconnect_fleet(
+    bus: &TestBus,
+    server: &RdpServer,
+    display: &XvfbDisplay,
+    sessions: usize,
+    clients: usize,
+    grace: Duration,
+    round: usize,
+) {
+    let conn = bus.connect().await;
+    let runtime = RuntimeProxy::new(&conn).await.unwrap();
+    let registration = WorkspaceRegistrationProxy::new(&conn).await.unwrap();
+    let pids = launch_sessions(&conn, server, display, sessions).await;
     let mut python = custom_clients(bus, clients);
     // Registrations are listed once the runtime has probed them.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -313,6 +327,74 @@ async fn disconnect_fleet(
         grace.as_secs_f64()
     );
     assert!(server.wait_for_no_session(Duration::from_secs(30)));
+}
+
+/// Polls the runtime's `ListConnections` until it answers with `count`
+/// rows; the runtime may not serve yet.
+async fn until_listed(conn: &zbus::Connection, count: usize) {
+    let runtime = RuntimeProxy::builder(conn)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(rows) = runtime.list_connections().await
+            && rows.len() == count
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the runtime never listed {count} connections"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Starts the runtime again after a kill -9, with `sessions` FreeRDP
+/// sessions running that the earlier one launched; then, as the baseline,
+/// once more with nothing to adopt.
+async fn readoption(
+    bus: &mut TestBus,
+    runtime_args: &(Timeouts, PathBuf),
+    server: &RdpServer,
+    display: &XvfbDisplay,
+    sessions: usize,
+    round: usize,
+) {
+    let (timeouts, script) = runtime_args;
+    let respawn = |bus: &mut TestBus| {
+        bus.spawn_runtime_with(*timeouts, &["--freerdp".as_ref(), script.as_os_str()], &[])
+    };
+    let conn = bus.connect().await;
+    let pids = launch_sessions(&conn, server, display, sessions).await;
+    // The record names what each wrapper became after the first second.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    bus.kill_runtime();
+    let watcher = bus.connect().await;
+    let start = Instant::now();
+    respawn(bus);
+    until_listed(&watcher, sessions).await;
+    let adopted = start.elapsed();
+
+    // The adopted sessions end as launched ones do.
+    let runtime = RuntimeProxy::new(&watcher).await.unwrap();
+    let (_, rows) = runtime.disconnect(WORKSPACE, 0).await.unwrap();
+    assert_eq!(rows.len(), sessions);
+    while pids.iter().any(|&pid| alive(pid)) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    until_listed(&watcher, 0).await;
+    assert!(server.wait_for_no_session(Duration::from_secs(30)));
+
+    bus.kill_runtime();
+    let start = Instant::now();
+    respawn(bus);
+    until_listed(&watcher, 0).await;
+    let baseline = start.elapsed();
+    println!("| {round} | {} | {} |", ms(baseline), ms(adopted));
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -358,5 +440,22 @@ async fn main() {
     println!("|---|---|---|---|---|---|");
     for round in 1..=(if quick { 1 } else { 3 }) {
         disconnect_fleet(&bus, &server, &display, 20, 100, grace, round).await;
+    }
+
+    println!("\n## Re-adoption after the runtime was killed");
+    println!(
+        "| round | start to serving, nothing to adopt (baseline) | start to all 20 sessions listed |"
+    );
+    println!("|---|---|---|");
+    let runtime_args = (
+        Timeouts {
+            disconnect: 5.0,
+            grace: grace.as_secs_f64(),
+            ..Timeouts::default()
+        },
+        script.clone(),
+    );
+    for round in 1..=(if quick { 1 } else { 3 }) {
+        readoption(&mut bus, &runtime_args, &server, &display, 20, round).await;
     }
 }

@@ -66,7 +66,10 @@ pub fn systemd_unit(bin: &str) -> String {
          ExecStart={bin} daemon\n\
          Restart=on-failure\n\
          # {NO_RESTART_STATUS}: another runtime already serves this session.\n\
-         RestartPreventExitStatus={NO_RESTART_STATUS}\n",
+         RestartPreventExitStatus={NO_RESTART_STATUS}\n\
+         # The connections it launched outlive a restart: the next runtime\n\
+         # adopts them. At the end of the session the runtime ends them itself.\n\
+         KillMode=process\n",
         name = names::BUS_NAME,
     )
 }

@@ -147,6 +147,21 @@ struct Setup {
     site: Site,
     server: RdpServer,
     display: XvfbDisplay,
+    /// How the runtime is started: timeouts, FreeRDP, environment.
+    runtime: (Timeouts, PathBuf, Vec<(String, String)>),
+}
+
+async fn start_runtime(
+    bus: &mut TestBus,
+    (timeouts, freerdp, env): &(Timeouts, PathBuf, Vec<(String, String)>),
+) {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    bus.start_runtime_with(
+        *timeouts,
+        &["--freerdp".as_ref(), freerdp.as_os_str()],
+        &env,
+    )
+    .await;
 }
 
 impl Setup {
@@ -167,6 +182,18 @@ impl Setup {
         runtime_display: bool,
         runtime_env: &[(&str, &str)],
     ) -> Setup {
+        Self::start_with(extra, grace, runtime_display, runtime_env, None).await
+    }
+
+    /// With `freerdp` as the runtime's FreeRDP instead of the recording
+    /// wrapper.
+    async fn start_with(
+        extra: &[(&str, &str, &str, &str, &[u8])],
+        grace: f64,
+        runtime_display: bool,
+        runtime_env: &[(&str, &str)],
+        freerdp: Option<&Path>,
+    ) -> Setup {
         let server = RdpServer::start();
         let display = XvfbDisplay::start();
         let mut resources: Vec<(&str, &str, &str, &str, &[u8])> = Vec::new();
@@ -175,20 +202,23 @@ impl Setup {
         resources.extend_from_slice(extra);
         let site = Site::start(|root| publish(root, &resources));
         let mut bus = TestBus::bus_only();
-        let recorder = recording_freerdp(bus.dir.path());
-        let mut env = runtime_env.to_vec();
+        let freerdp = match freerdp {
+            Some(path) => path.to_owned(),
+            None => recording_freerdp(bus.dir.path()),
+        };
+        let mut env: Vec<(String, String)> = runtime_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         if runtime_display {
-            env.push(("DISPLAY", display.display()));
+            env.push(("DISPLAY".into(), display.display().into()));
         }
-        bus.start_runtime_with(
-            Timeouts {
-                grace,
-                ..Timeouts::default()
-            },
-            &["--freerdp".as_ref(), recorder.as_os_str()],
-            &env,
-        )
-        .await;
+        let timeouts = Timeouts {
+            grace,
+            ..Timeouts::default()
+        };
+        let runtime = (timeouts, freerdp, env);
+        start_runtime(&mut bus, &runtime).await;
         let conn = bus.connect().await;
         let workspaces = WorkspacesProxy::new(&conn).await.unwrap();
         assert_eq!(
@@ -203,7 +233,13 @@ impl Setup {
             site,
             server,
             display,
+            runtime,
         }
+    }
+
+    /// Starts the runtime again as it was started first.
+    async fn restart_runtime(&mut self) {
+        start_runtime(&mut self.bus, &self.runtime).await;
     }
 
     fn radc(&self) -> Command {
@@ -221,6 +257,24 @@ impl Setup {
             .await
             .unwrap();
     }
+}
+
+/// A resource opened by the launcher registered for `.vnc`.
+const VNC_VIEWER: (&str, &str, &str, &str, &[u8]) = (
+    "viewer",
+    "VNC Viewer",
+    "RemoteApp",
+    ".vnc",
+    b"host=127.0.0.1\n",
+);
+
+/// `radc launch --json WORKSPACE RESOURCE`, which must succeed; the pid it
+/// reports.
+fn launched_pid(setup: &Setup, resource: &str) -> u32 {
+    let out = run(setup.radc().args(["launch", "--json", WORKSPACE, resource]));
+    assert!(out.status.success());
+    let launched: Value = serde_json::from_slice(&out.stdout).unwrap();
+    launched["pid"].as_u64().unwrap() as u32
 }
 
 fn status_json(setup: &Setup) -> Value {
@@ -374,12 +428,7 @@ async fn credentials_are_cleared_with_the_last_resource_when_asked() {
     setup.start_workspace(&password, 1).await;
     let conn = setup.bus.connect().await;
     let scriptable = WorkspaceScriptableProxy::new(&conn).await.unwrap();
-    let out = run(setup
-        .radc()
-        .args(["launch", "--json", WORKSPACE, "desktop"]));
-    assert!(out.status.success());
-    let launched: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let pid = launched["pid"].as_u64().unwrap() as u32;
+    let pid = launched_pid(&setup, "desktop");
     assert!(
         setup.server.wait_for_session(Duration::from_secs(20)),
         "{}",
@@ -414,13 +463,7 @@ async fn other_resource_types_use_their_registered_launcher_and_unsafe_ones_are_
     let script: &[u8] = b"#!/bin/sh\necho hello\n";
     let setup = Setup::start(
         &[
-            (
-                "viewer",
-                "VNC Viewer",
-                "RemoteApp",
-                ".vnc",
-                b"host=127.0.0.1\n",
-            ),
+            VNC_VIEWER,
             ("tool", "Setup Tool", "RemoteApp", ".sh", script),
         ],
         0.5,
@@ -454,10 +497,7 @@ async fn other_resource_types_use_their_registered_launcher_and_unsafe_ones_are_
     let conn = setup.bus.connect().await;
     let registration = WorkspaceRegistrationProxy::new(&conn).await.unwrap();
     let mut removed = registration.receive_resource_removed().await.unwrap();
-    let out = run(setup.radc().args(["launch", "--json", WORKSPACE, "viewer"]));
-    assert!(out.status.success());
-    let launched: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let pid = launched["pid"].as_u64().unwrap() as u32;
+    let pid = launched_pid(&setup, "viewer");
     eventually(
         Duration::from_secs(5),
         "the launcher to get the file",
@@ -956,19 +996,7 @@ async fn launched_processes_get_only_the_listed_environment() {
     let mut runtime_env = RUNTIME_SECRETS.to_vec();
     // A display of the runtime's own that would fail: the caller's is used.
     runtime_env.push(("DISPLAY", ":4718"));
-    let setup = Setup::start_with_env(
-        &[(
-            "viewer",
-            "VNC Viewer",
-            "RemoteApp",
-            ".vnc",
-            b"host=127.0.0.1\n",
-        )],
-        1.0,
-        false,
-        &runtime_env,
-    )
-    .await;
+    let setup = Setup::start_with_env(&[VNC_VIEWER], 1.0, false, &runtime_env).await;
     let password = setup.server.password().to_owned();
     setup.start_workspace(&password, 0).await;
     let conn = setup.bus.connect().await;
@@ -1071,11 +1099,13 @@ fn assert_private_files(bus: &TestBus) -> usize {
         home.join("config"),
         home.join("state"),
         home.join("etc"),
+        home.join("run"),
     ];
     let radc_roots = [
         home.join("config/radc"),
         home.join(".local/share/radc"),
         home.join("state/radc"),
+        home.join("run/radc"),
     ];
     let mut files = Vec::new();
     let mut stack = vec![home.to_owned()];
@@ -1131,4 +1161,163 @@ fn assert_private_files(bus: &TestBus) -> usize {
         );
     }
     files.len()
+}
+
+/// The connection's row in `radc status --json`, if it is listed.
+fn listed_connection(setup: &Setup, pid: u32) -> Option<Value> {
+    let status = status_json(setup);
+    status["workspaces"]
+        .as_array()?
+        .iter()
+        .flat_map(|w| w["connections"].as_array().cloned().unwrap_or_default())
+        .find(|c| c["pid"] == pid)
+}
+
+/// A FreeRDP session outlives its runtime, whether the runtime was told to
+/// stop (SIGTERM: handed over) or killed; each new runtime adopts it, lists
+/// it as before, ends it on `radc disconnect` and notices its exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_outlives_the_runtime_and_the_next_one_adopts_it() {
+    let mut setup =
+        Setup::start_with(&[], 3.0, false, &[], Some(Path::new("/usr/bin/xfreerdp"))).await;
+    let password = setup.server.password().to_owned();
+    setup.start_workspace(&password, 0).await;
+    let pid = launched_pid(&setup, "Full Desktop");
+    assert!(
+        setup.server.wait_for_session(Duration::from_secs(20)),
+        "the RDP server never saw the session; server log:\n{}",
+        setup.server.log()
+    );
+    let before = listed_connection(&setup, pid).expect("listed");
+
+    // The record: private, naming the process, never the password.
+    let dir = setup.bus.handover_dir().await;
+    let record = std::fs::read_to_string(dir.join("connections.json")).unwrap();
+    assert!(record.contains(&format!("\"pid\": {pid}")), "{record}");
+    assert!(!record.contains(&password));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.join("connections.json")), 0o600);
+    assert_eq!(mode(&dir), 0o700);
+
+    // SIGTERM while the session goes on: the connection is handed over.
+    setup.bus.stop_runtime();
+    assert!(alive(pid), "FreeRDP ended with the runtime");
+    assert!(
+        setup
+            .bus
+            .runtime_log()
+            .contains("keep running for the next runtime"),
+        "{}",
+        setup.bus.runtime_log()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(alive(pid), "FreeRDP did not survive without the runtime");
+    assert_eq!(
+        setup.server.open_connections(),
+        1,
+        "the session is still up"
+    );
+
+    for round in ["after SIGTERM", "after SIGKILL"] {
+        setup.restart_runtime().await;
+        let row = listed_connection(&setup, pid)
+            .unwrap_or_else(|| panic!("not adopted {round}:\n{}", setup.bus.runtime_log()));
+        for field in [
+            "workspace_id",
+            "display_name",
+            "kind",
+            "registered_at_unix_ms",
+        ] {
+            assert_eq!(row[field], before[field], "{field} {round}: {row:#}");
+        }
+        assert!(setup.bus.runtime_log().contains("adopted Full Desktop"));
+        if round == "after SIGTERM" {
+            setup.bus.kill_runtime();
+            assert!(alive(pid));
+        }
+    }
+
+    // `radc disconnect` ends it, and its exit is noticed.
+    let out = run(setup.radc().args(["disconnect", "--json", "Launch Test"]));
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["results"].as_array().unwrap().len(), 1, "{report:#}");
+    assert_eq!(report["results"][0]["outcome"], "ok", "{report:#}");
+    eventually(Duration::from_secs(5), "FreeRDP to exit", || async {
+        !alive(pid)
+    })
+    .await;
+    assert!(setup.server.wait_for_no_session(Duration::from_secs(10)));
+    let conn = setup.bus.connect().await;
+    let registration = WorkspaceRegistrationProxy::new(&conn).await.unwrap();
+    eventually(Duration::from_secs(5), "the exit to be noticed", || async {
+        registration.list_resources().await.unwrap().is_empty()
+    })
+    .await;
+    assert!(
+        !dir.join("connections.json").exists(),
+        "nothing is left to adopt"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// A launcher that replaces itself with another program (as a wrapper
+/// script around FreeRDP does) is written down as that program within a
+/// second, so a runtime killed afterwards is followed by one that adopts
+/// it. Its output goes to a private file beside the record, not to a pipe
+/// that would break with the runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrapper_that_becomes_another_program_is_adopted_as_that_program() {
+    let mut setup = Setup::start(&[VNC_VIEWER], 1.0, false).await;
+    let launcher = setup.bus.dir.path().join("vnc-wrapper");
+    std::fs::write(
+        &launcher,
+        "#!/bin/sh\necho wrapper started\nexec sleep 300\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(
+        run(setup.radc().args(["restype", "add", ".vnc"]).arg(&launcher))
+            .status
+            .success()
+    );
+    let pid = launched_pid(&setup, "viewer");
+
+    let dir = setup.bus.handover_dir().await;
+    let output = dir.join(format!("{pid}.out"));
+    eventually(Duration::from_secs(5), "the launcher's output", || async {
+        std::fs::read_to_string(&output).is_ok_and(|t| t == "wrapper started\n")
+    })
+    .await;
+    assert_eq!(
+        std::fs::metadata(&output).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    eventually(
+        Duration::from_secs(5),
+        "the record to name the program it became",
+        || async {
+            std::fs::read_to_string(dir.join("connections.json"))
+                .is_ok_and(|t| t.contains("\"exe\": \"/usr/bin/sleep\""))
+        },
+    )
+    .await;
+
+    setup.bus.kill_runtime();
+    setup.restart_runtime().await;
+    let row = listed_connection(&setup, pid)
+        .unwrap_or_else(|| panic!("not adopted:\n{}", setup.bus.runtime_log()));
+    assert_eq!(row["display_name"], "VNC Viewer");
+    assert!(
+        run(setup.radc().args(["disconnect", WORKSPACE]))
+            .status
+            .success()
+    );
+    eventually(Duration::from_secs(5), "the launcher to end", || async {
+        !alive(pid)
+    })
+    .await;
 }

@@ -148,6 +148,12 @@ impl TestBus {
         for sub in ["config", "state", "etc"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
+        std::fs::create_dir_all(dir.path().join("run")).unwrap();
+        std::fs::set_permissions(
+            dir.path().join("run"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
         TestBus {
             dir,
             address,
@@ -170,6 +176,7 @@ impl TestBus {
             ("HOME", dir.display().to_string()),
             ("XDG_CONFIG_HOME", dir.join("config").display().to_string()),
             ("XDG_STATE_HOME", dir.join("state").display().to_string()),
+            ("XDG_RUNTIME_DIR", dir.join("run").display().to_string()),
             ("RADC_LOG", "info".to_owned()),
         ]
     }
@@ -220,6 +227,18 @@ impl TestBus {
         args: &[&std::ffi::OsStr],
         env: &[(&str, &str)],
     ) {
+        self.spawn_runtime_with(t, args, env);
+        self.wait_for_runtime().await;
+    }
+
+    /// Like [`TestBus::start_runtime_with`], without waiting for the runtime
+    /// to serve.
+    pub fn spawn_runtime_with(
+        &mut self,
+        t: Timeouts,
+        args: &[&std::ffi::OsStr],
+        env: &[(&str, &str)],
+    ) {
         let log = std::fs::File::create(self.dir.path().join("runtime.log")).unwrap();
         let child = self
             .radc()
@@ -236,7 +255,6 @@ impl TestBus {
             .spawn()
             .expect("radc daemon starts");
         self.runtime = Some(child);
-        self.wait_for_runtime().await;
     }
 
     /// Stops the runtime (SIGTERM) and waits for it.
@@ -246,6 +264,55 @@ impl TestBus {
                 .args(["-TERM", &child.id().to_string()])
                 .status();
             let _ = child.wait();
+        }
+    }
+
+    /// Kills the runtime with SIGKILL, as a crash would end it, and waits
+    /// for it.
+    pub fn kill_runtime(&mut self) {
+        if let Some(mut child) = self.runtime.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The bus's id (`org.freedesktop.DBus.GetId`).
+    pub async fn bus_id(&self) -> String {
+        let conn = self.connect().await;
+        zbus::fdo::DBusProxy::new(&conn)
+            .await
+            .unwrap()
+            .get_id()
+            .await
+            .unwrap()
+            .to_string()
+    }
+
+    /// Where the runtime on this bus keeps its record of launched
+    /// connections.
+    pub async fn handover_dir(&self) -> PathBuf {
+        self.dir.path().join("run/radc").join(self.bus_id().await)
+    }
+
+    /// Ends the bus itself, as at the end of a session.
+    pub fn stop_bus(&mut self) {
+        let _ = self.bus.kill();
+        let _ = self.bus.wait();
+    }
+
+    /// Waits up to `limit` for the runtime to exit by itself.
+    pub fn wait_runtime_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        let child = self.runtime.as_mut()?;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.runtime = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
