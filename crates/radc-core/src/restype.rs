@@ -233,7 +233,9 @@ impl ResTypeTable {
 }
 
 fn not_registered(ext: &str) -> RuntimeError {
-    RuntimeError::not_found(format!("no launcher is registered for extension {ext}"))
+    RuntimeError::not_found(format!(
+        "no launcher is registered for {ext} files; `radc restype list` lists them"
+    ))
 }
 
 #[cfg(test)]

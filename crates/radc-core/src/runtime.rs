@@ -234,7 +234,7 @@ impl RuntimeCore {
         match ids.as_slice() {
             [one] => Ok((*one).to_owned()),
             [] => Err(RuntimeError::not_found(format!(
-                "no workspace is named {:?}",
+                "no workspace {:?} is connected; `radc status` lists them",
                 validate::for_log(name)
             ))),
             many => Err(RuntimeError::invalid_args(format!(

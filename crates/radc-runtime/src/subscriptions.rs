@@ -105,7 +105,7 @@ impl Subscriptions {
             .collect();
         if records.is_empty() && !filter.is_empty() {
             return Err(RuntimeError::not_found(format!(
-                "no workspace {:?} is subscribed",
+                "no workspace {:?} is subscribed; `radc workspaces` lists them",
                 validate::for_log(filter)
             )));
         }
@@ -282,7 +282,7 @@ impl WorkspacesIface {
             &nothing,
         )
         .await
-        .map_err(|e| RuntimeError::failed(e.to_string()))?;
+        .map_err(workspace_error)?;
         if let Some(credentials) = &credentials
             && let Ok(secrets) = SecretStore::connect().await
             && let Err(e) = secrets
@@ -329,7 +329,7 @@ impl WorkspacesIface {
             return Err(RuntimeError::invalid_args("name a workspace to unsubscribe from").into());
         };
         workspace::unsubscribe(&self.0.store, &record.id, &self.0.options)
-            .map_err(|e| RuntimeError::failed(e.to_string()))?;
+            .map_err(workspace_error)?;
         if let Ok(secrets) = SecretStore::connect().await {
             let _ = secrets.forget(&record.id).await;
         }
@@ -340,5 +340,19 @@ impl WorkspacesIface {
             .error_events_mut()
             .forget_workspace(&record.id);
         Ok(())
+    }
+}
+
+/// A subscription's error as the runtime answers it: "not found" for a
+/// workspace or resource that is not there, a failure otherwise.
+fn workspace_error(e: workspace::WorkspaceError) -> RuntimeError {
+    use workspace::WorkspaceError as E;
+    match e {
+        E::NotSubscribed(_)
+        | E::NoResource { .. }
+        | E::Store(radc_subscribe::store::StoreError::NotSubscribed(_)) => {
+            RuntimeError::not_found(e.to_string())
+        }
+        e => RuntimeError::failed(e.to_string()),
     }
 }

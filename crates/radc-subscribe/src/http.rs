@@ -151,11 +151,22 @@ pub enum HttpError {
         "TLS failure with {url}: {detail}; if the server's certificate comes from a private CA, pass that CA's certificate with --ca-file"
     )]
     Tls { url: Url, detail: String },
-    #[error("no answer from {url} within {} s (timeout)", .timeout.as_secs_f32())]
+    #[error(
+        "no answer from {url} within {} s (timeout); check your network connection or VPN, and that the server is not overloaded",
+        .timeout.as_secs_f32()
+    )]
     Timeout { url: Url, timeout: Duration },
     #[error("the answer from {url} is larger than the limit of {limit} bytes; download stopped")]
     BodyTooLarge { url: Url, limit: usize },
-    #[error("cannot connect to {url}: {detail}")]
+    #[error(
+        "cannot find the server {host}: its name does not resolve; check the address, and your network connection or VPN"
+    )]
+    UnknownHost { url: Url, host: String },
+    #[error(
+        "nothing answers at {host}:{port} (connection refused); check the address and port, and that the server is running"
+    )]
+    ConnectionRefused { url: Url, host: String, port: u16 },
+    #[error("cannot reach {url}: {detail}; check your network connection or VPN")]
     Connect { url: Url, detail: String },
     #[error("the download from {url} broke off: {detail}")]
     Transfer { url: Url, detail: String },
@@ -402,7 +413,7 @@ impl FeedClient {
                 .user_agent(USER_AGENT)
                 .dns_resolver(Arc::new(resolver))
                 .build()
-                .map_err(|e| HttpError::Setup(error_chain(&e)))
+                .map_err(|e| HttpError::Setup(root_cause(&e)))
         };
         let http = build(resolver.clone())?;
         let foreign = build(resolver.filtering())?;
@@ -887,21 +898,28 @@ fn tls_config(extra_ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, HttpE
     Ok(config)
 }
 
-/// Walks an error's sources (and the errors wrapped in `io::Error`s, which
-/// `source()` skips) for a TLS failure.
+/// A TLS failure anywhere in an error's sources.
 fn find_tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    find_in_chain::<rustls::Error>(e)
+}
+
+/// Walks an error's sources, and those of the errors wrapped in
+/// `io::Error`s, for one of type `T`.
+fn find_in_chain<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = source {
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return Some(tls);
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
         }
         if let Some(inner) = err
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
         {
             let inner: &(dyn std::error::Error + 'static) = inner;
-            if let Some(tls) = find_tls_error(inner) {
-                return Some(tls);
+            if let Some(found) = find_in_chain::<T>(inner) {
+                return Some(found);
             }
         }
         source = err.source();
@@ -909,7 +927,9 @@ fn find_tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a ru
     None
 }
 
-/// Turns a transport error into a TLS, connect or transfer error.
+/// Turns a transport error into one sentence that says what to check: a
+/// name that does not resolve, a refused connection, a TLS failure, or the
+/// root cause of anything else (never the whole chain of library errors).
 fn classify_error(e: &(dyn std::error::Error + 'static), url: &Url, connect: bool) -> HttpError {
     if let Some(tls) = find_tls_error(e) {
         return HttpError::Tls {
@@ -917,7 +937,29 @@ fn classify_error(e: &(dyn std::error::Error + 'static), url: &Url, connect: boo
             detail: tls.to_string(),
         };
     }
-    let detail = error_chain(e);
+    if let Some(lookup) = find_in_chain::<LookupError>(e) {
+        return HttpError::UnknownHost {
+            url: url.clone(),
+            host: lookup.host.clone(),
+        };
+    }
+    if let Some(refusal) = find_in_chain::<AddressRefused>(e) {
+        return HttpError::OutsideWorkspace {
+            url: url.clone(),
+            reason: refusal.0.clone(),
+        };
+    }
+    if connect
+        && find_in_chain::<std::io::Error>(e)
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+    {
+        return HttpError::ConnectionRefused {
+            url: url.clone(),
+            host: url.host_str().unwrap_or_default().to_owned(),
+            port: url.port_or_known_default().unwrap_or_default(),
+        };
+    }
+    let detail = root_cause(e);
     if connect {
         HttpError::Connect {
             url: url.clone(),
@@ -931,19 +973,28 @@ fn classify_error(e: &(dyn std::error::Error + 'static), url: &Url, connect: boo
     }
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
+/// The innermost error's message: what actually went wrong, without what
+/// each library layer called it on the way up.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e;
+    while let Some(source) = last.source() {
+        last = source;
     }
-    text
+    last.to_string()
 }
+
+/// A host name that does not resolve.
+#[derive(Debug, thiserror::Error)]
+#[error("the name {host} does not resolve: {source}")]
+struct LookupError {
+    host: String,
+    source: std::io::Error,
+}
+
+/// A host whose addresses radc does not go to on a feed's behalf.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct AddressRefused(String);
 
 async fn read_limited(
     mut response: reqwest::Response,
@@ -1039,9 +1090,9 @@ impl Resolver {
         let addrs = self
             .lookup(&host, 0)
             .await
-            .map_err(|e| HttpError::Connect {
+            .map_err(|e| HttpError::UnknownHost {
                 url: feed_url.clone(),
-                detail: e.to_string(),
+                host: e.host,
             })?;
         let kind = AddressKind::of_host(addrs.iter().map(SocketAddr::ip));
         *self.feed_kind.lock().unwrap_or_else(|e| e.into_inner()) = kind;
@@ -1049,33 +1100,44 @@ impl Resolver {
     }
 
     /// Every address of `host` (a name or an IP literal).
-    async fn lookup(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+    async fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, LookupError> {
         if let Some(addrs) = self.overrides.get(&host.to_ascii_lowercase()) {
             return Ok(addrs.iter().map(|ip| SocketAddr::new(*ip, port)).collect());
         }
-        Ok(tokio::net::lookup_host((host, port)).await?.collect())
+        match tokio::net::lookup_host((host, port)).await {
+            Ok(addrs) => Ok(addrs.collect()),
+            Err(source) => Err(LookupError {
+                host: host.to_owned(),
+                source,
+            }),
+        }
     }
 
     /// The addresses of `host` a request for a feed's file may go to.
-    async fn resolve_allowed(&self, host: &str) -> Result<Vec<SocketAddr>, String> {
-        let addrs = self.lookup(host, 0).await.map_err(|e| e.to_string())?;
+    async fn resolve_allowed(
+        &self,
+        host: &str,
+    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        let addrs = self.lookup(host, 0).await?;
         if !self.filter {
             return Ok(addrs);
         }
         let feed = *self.feed_kind.lock().unwrap_or_else(|e| e.into_inner());
         let Some(feed) = feed else {
-            return Err(format!("{host}: the feed's own address is not known"));
+            return Err(Box::new(AddressRefused(format!(
+                "{host}: the feed's own address is not known"
+            ))));
         };
         let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = addrs
             .into_iter()
             .partition(|a| address_allowed(feed, a.ip()));
         if allowed.is_empty() && !refused.is_empty() {
             let shown: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
-            return Err(format!(
+            return Err(Box::new(AddressRefused(format!(
                 "{host} resolves to {}, a more local network than the feed's own; \
                  radc does not go there on a feed's behalf",
                 shown.join(", ")
-            ));
+            ))));
         }
         Ok(allowed)
     }
@@ -1125,10 +1187,10 @@ impl Connection {
         let addrs = resolver
             .lookup(&host_name, port)
             .await
-            .map_err(|e| connect_error(e.to_string()))?;
+            .map_err(|e| classify_error(&e, url, true))?;
         let tcp = tokio::net::TcpStream::connect(addrs.as_slice())
             .await
-            .map_err(|e| connect_error(e.to_string()))?;
+            .map_err(|e| classify_error(&e, url, true))?;
         let _ = tcp.set_nodelay(true);
         let stream: Box<dyn Io> = if url.scheme() == "https" {
             let server_name = ServerName::try_from(host_name.clone())
@@ -1448,7 +1510,10 @@ mod tests {
             "intranet.contoso.test",
         ] {
             let err = allowed(local).await.unwrap_err();
-            assert!(err.contains("more local network"), "{local}: {err}");
+            assert!(
+                err.to_string().contains("more local network"),
+                "{local}: {err}"
+            );
         }
         let mixed = allowed("mixed.contoso.test").await.unwrap();
         assert_eq!(mixed, vec![SocketAddr::new(ip("93.184.216.36"), 0)]);

@@ -41,7 +41,7 @@ pub enum StoreError {
     Io { path: PathBuf, source: io::Error },
     #[error("{path} is damaged ({reason}); remove it and subscribe again")]
     Damaged { path: PathBuf, reason: String },
-    #[error("no workspace {0:?} is subscribed")]
+    #[error("no workspace {0:?} is subscribed; `radc workspaces` lists them")]
     NotSubscribed(String),
     #[error("neither XDG_CONFIG_HOME/XDG_DATA_HOME nor HOME is set to an absolute path")]
     NoHome,

@@ -49,9 +49,9 @@ pub enum WorkspaceError {
     TooLarge { limit: usize },
     #[error("not fetched: {reason}; a feed's .rdp files must come from its own server or domain")]
     OutsideWorkspace { reason: String },
-    #[error("no workspace {0:?} is subscribed; see `radc workspaces`")]
+    #[error("no workspace {0:?} is subscribed; `radc workspaces` lists them")]
     NotSubscribed(String),
-    #[error("workspace {workspace:?} has no resource {resource:?}; see `radc resources`")]
+    #[error("no resource {resource:?} is in workspace {workspace:?}; `radc resources` lists them")]
     NoResource { workspace: String, resource: String },
     #[error("menu entries not updated: {0}")]
     Desktop(String),

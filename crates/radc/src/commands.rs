@@ -53,9 +53,11 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             )
             .await
         }
-        Command::DefaultHandlers { workspace, state } => {
-            crate::workspaces::default_handlers(&workspace, state == "on")
-        }
+        Command::DefaultHandlers {
+            workspace,
+            state,
+            json,
+        } => crate::workspaces::default_handlers(&workspace, state == "on", json),
         Command::Workspaces { json } => crate::workspaces::workspaces(json),
         Command::Resources { workspace, json } => {
             crate::workspaces::resources(workspace.as_deref(), json)
@@ -65,15 +67,19 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             network,
             json,
         } => crate::workspaces::refresh(workspace.as_deref(), &network, json).await,
-        Command::Unsubscribe { workspace } => crate::workspaces::unsubscribe(&workspace).await,
+        Command::Unsubscribe { workspace, json } => {
+            crate::workspaces::unsubscribe(&workspace, json).await
+        }
         Command::Show {
             resource,
             workspace,
-        } => crate::workspaces::set_shown(&resource, workspace.as_deref(), true),
+            json,
+        } => crate::workspaces::set_shown(&resource, workspace.as_deref(), true, json),
         Command::Hide {
             resource,
             workspace,
-        } => crate::workspaces::set_shown(&resource, workspace.as_deref(), false),
+            json,
+        } => crate::workspaces::set_shown(&resource, workspace.as_deref(), false, json),
     }
 }
 
@@ -122,6 +128,27 @@ impl std::fmt::Display for Refused {
 }
 
 impl std::error::Error for Refused {}
+
+/// What a command that changes something prints when it worked: `text`
+/// for a person, or `value` as JSON.
+pub(crate) fn done(json: bool, text: String, value: serde_json::Value) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+/// A "not found" error of the command line itself, in the same form and
+/// with the same code as the runtime's: `no THING "NAME" …; \`radc …\`
+/// lists them`.
+pub(crate) fn not_found(message: String) -> anyhow::Error {
+    Refused {
+        kind: radc_client::ErrorKind::NotFound,
+        message: radc_core::RuntimeError::not_found(message).to_string(),
+    }
+    .into()
+}
 
 /// Shows what a remote error said, without the D-Bus error name when it is
 /// one of ours.
@@ -376,30 +403,48 @@ async fn restype(cmd: RestypeCommand) -> Result<ExitCode> {
             extension,
             launcher,
             scope,
+            json,
         } => {
             registry
                 .add_resource_type(scope.machine_wide, &extension, &launcher)
                 .await
                 .map_err(explain)?;
-            println!("{extension} now opens with {launcher}.");
+            done(
+                json,
+                format!("{extension} now opens with {launcher}."),
+                serde_json::json!({"extension": extension, "launcher": launcher, "machine_wide": scope.machine_wide}),
+            );
         }
         RestypeCommand::Modify {
             extension,
             launcher,
             scope,
+            json,
         } => {
             registry
                 .modify_resource_type(scope.machine_wide, &extension, &launcher)
                 .await
                 .map_err(explain)?;
-            println!("{extension} now opens with {launcher}.");
+            done(
+                json,
+                format!("{extension} now opens with {launcher}."),
+                serde_json::json!({"extension": extension, "launcher": launcher, "machine_wide": scope.machine_wide}),
+            );
         }
-        RestypeCommand::Remove { extension, scope } => {
+        RestypeCommand::Remove {
+            extension,
+            scope,
+            json,
+        } => {
             registry
                 .delete_resource_type(scope.machine_wide, &extension)
                 .await
                 .map_err(explain)?;
-            println!("{extension} removed.");
+            done(
+                json,
+                format!("{extension} removed."),
+                serde_json::json!({"extension": extension, "removed": true, "machine_wide": scope.machine_wide}),
+            );
         }
         RestypeCommand::List { scope, json } => {
             let mut entries = Vec::new();
@@ -449,7 +494,7 @@ pub(crate) fn age(d: Duration) -> String {
     }
 }
 
-fn print_table<const N: usize>(rows: &[[String; N]]) {
+pub(crate) fn print_table<const N: usize>(rows: &[[String; N]]) {
     let mut widths = [0usize; N];
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -188,6 +188,7 @@ pub fn trust(command: crate::TrustCommand) -> Result<ExitCode> {
             thumbprint,
             from,
             name,
+            json,
         } => {
             let (thumbprint, name) = match (thumbprint, from) {
                 (Some(t), None) => (t, name.unwrap_or_default()),
@@ -209,37 +210,61 @@ pub fn trust(command: crate::TrustCommand) -> Result<ExitCode> {
             } else {
                 format!(" ({})", name.escape_debug())
             };
-            match added {
-                Added::New => println!("Trusted {thumbprint}{named}."),
-                Added::Renamed => println!("{thumbprint} was already trusted; now named{named}."),
-                Added::Already => println!("{thumbprint} was already trusted{named}."),
-            }
+            let (text, change) = match added {
+                Added::New => (format!("Trusted {thumbprint}{named}."), "added"),
+                Added::Renamed => (
+                    format!("{thumbprint} was already trusted; now named{named}."),
+                    "renamed",
+                ),
+                Added::Already => (
+                    format!("{thumbprint} was already trusted{named}."),
+                    "unchanged",
+                ),
+            };
+            crate::commands::done(
+                json,
+                text,
+                serde_json::json!({"thumbprint": thumbprint, "name": name, "change": change}),
+            );
         }
-        TrustCommand::Remove { thumbprint } => {
+        TrustCommand::Remove { thumbprint, json } => {
             let removed = settings
                 .remove(&thumbprint)
                 .map_err(|e| anyhow::anyhow!(e.message))?;
             if !removed {
-                bail!("{thumbprint} is not a trusted publisher (`radc trust list` shows them)");
+                return Err(crate::commands::not_found(format!(
+                    "no trusted publisher has thumbprint {thumbprint}; `radc trust list` lists them"
+                )));
             }
             save_trust(&path, &settings)?;
-            println!("No longer trusting {thumbprint}.");
+            crate::commands::done(
+                json,
+                format!("No longer trusting {thumbprint}."),
+                serde_json::json!({"thumbprint": thumbprint, "removed": true}),
+            );
         }
-        TrustCommand::Policy { policy } => match policy {
-            None => println!("{}", settings.untrusted.as_str()),
-            Some(policy) => {
-                settings.untrusted =
-                    UntrustedPolicy::parse(&policy).map_err(|e| anyhow::anyhow!(e.message))?;
-                save_trust(&path, &settings)?;
-                println!(
-                    "Files no trusted publisher signed will be {}.",
-                    match settings.untrusted {
-                        UntrustedPolicy::Warn => "launched with a warning",
-                        UntrustedPolicy::Refuse => "refused",
-                    }
-                );
-            }
-        },
+        TrustCommand::Policy { policy, json } => {
+            let text = match policy {
+                None => settings.untrusted.as_str().to_owned(),
+                Some(policy) => {
+                    settings.untrusted =
+                        UntrustedPolicy::parse(&policy).map_err(|e| anyhow::anyhow!(e.message))?;
+                    save_trust(&path, &settings)?;
+                    format!(
+                        "Files no trusted publisher signed will be {}.",
+                        match settings.untrusted {
+                            UntrustedPolicy::Warn => "launched with a warning",
+                            UntrustedPolicy::Refuse => "refused",
+                        }
+                    )
+                }
+            };
+            crate::commands::done(
+                json,
+                text,
+                serde_json::json!({"policy": settings.untrusted.as_str()}),
+            );
+        }
         TrustCommand::Check { file, json } => {
             let verdict = verify_file(&file)?;
             let report = match &verdict {

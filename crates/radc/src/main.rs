@@ -26,12 +26,16 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "radc", version, propagate_version = true, max_term_width = 100)]
 #[command(after_help = "\
 Exit status: 0 success, 1 error, 2 wrong usage, 3 some clients did not \
-disconnect cleanly, 4 another runtime already serves this session. With \
+disconnect cleanly, 4 another runtime already serves this session, 5 the \
+workspace, resource, extension or publisher named does not exist. With \
 --json, errors too are JSON on standard output: {\"error\": message, \
 \"code\": HRESULT or null, \"kind\": error kind or null}.
 
 Logging: RADC_LOG sets what is logged (error, warn, info, debug, trace; \
 default warn, info for the runtime), e.g. RADC_LOG=debug.
+
+Settings: the runtime reads $XDG_CONFIG_HOME/radc/config.toml over \
+/etc/radc/config.toml (see `radc daemon --help` for the keys).
 
 Examples:
   radc subscribe https://rdweb.contoso.com -u 'CONTOSO\\alice'
@@ -184,6 +188,9 @@ Examples:
     Unsubscribe {
         /// Workspace id or name.
         workspace: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Put a resource in the application menu (e.g. one the feed lists but
     /// does not show by default). The choice survives refreshes.
@@ -193,14 +200,21 @@ Examples:
         /// Workspace id or name, if several have the resource.
         #[arg(long)]
         workspace: Option<String>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Make a workspace's RemoteApps the default applications for their
     /// file types, or stop.
     DefaultHandlers {
         /// Workspace id or name.
         workspace: String,
+        /// `on` to make them the defaults, `off` to give the file types back.
         #[arg(value_parser = ["on", "off"])]
         state: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Take a resource out of the application menu. The choice survives
     /// refreshes.
@@ -210,6 +224,9 @@ Examples:
         /// Workspace id or name, if several have the resource.
         #[arg(long)]
         workspace: Option<String>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -287,16 +304,31 @@ pub(crate) enum TrustCommand {
         /// A name to remember the publisher by.
         #[arg(long)]
         name: Option<String>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Stop trusting a publisher.
-    Remove { thumbprint: String },
+    Remove {
+        /// Its thumbprint, as `radc trust list` shows it.
+        thumbprint: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show or set what happens to files no trusted publisher signed.
     Policy {
+        /// `warn`: launch them with a warning in the log; `refuse`: never
+        /// launch them. Without it, the policy in force is shown.
         #[arg(value_parser = ["warn", "refuse"])]
         policy: Option<String>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Verify an .rdp file's signature and show its publisher.
     Check {
+        /// The .rdp file.
         file: PathBuf,
         /// Print JSON for scripts.
         #[arg(long)]
@@ -314,19 +346,31 @@ enum RestypeCommand {
         launcher: String,
         #[command(flatten)]
         scope: Scope,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Change the launcher of a registered extension.
     Modify {
+        /// Extension with its dot, e.g. .vnc
         extension: String,
+        /// Absolute path of the program that opens it from now on.
         launcher: String,
         #[command(flatten)]
         scope: Scope,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a registered extension.
     Remove {
+        /// Extension with its dot, e.g. .vnc
         extension: String,
         #[command(flatten)]
         scope: Scope,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// List registered extensions and their launchers.
     List {
@@ -363,6 +407,9 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 /// Exit codes beyond 0/1/2.
 pub(crate) const EXIT_PARTIAL: u8 = 3;
 pub(crate) const EXIT_ALREADY_RUNNING: u8 = 4;
+/// What the command names (a workspace, resource, extension, publisher)
+/// does not exist.
+pub(crate) const EXIT_NOT_FOUND: u8 = 5;
 
 /// Whether the command line asks for JSON: then every outcome, errors
 /// included, is JSON on standard output.
@@ -445,13 +492,55 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(commands::run(cli.command)) {
         Ok(code) => code,
-        Err(e) if json => {
-            print_json_error(&format!("{e:#}"), e.downcast_ref());
-            ExitCode::FAILURE
-        }
         Err(e) => {
-            eprintln!("radc: {e:#}");
-            ExitCode::FAILURE
+            let refused: Option<&commands::Refused> = e.downcast_ref();
+            if json {
+                print_json_error(&format!("{e:#}"), refused);
+            } else {
+                eprintln!("radc: {e:#}");
+            }
+            match refused {
+                Some(r) if r.kind == radc_client::ErrorKind::NotFound => {
+                    ExitCode::from(EXIT_NOT_FOUND)
+                }
+                _ => ExitCode::FAILURE,
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every subcommand and every argument explains itself in `--help`
+    /// (and so in the man pages generated from the same definition).
+    #[test]
+    fn every_subcommand_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} <{id}>"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(name.clone());
+                }
+                walk(sub, &name, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "radc", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
     }
 }

@@ -257,7 +257,9 @@ fn records(store: &Store, filter: Option<&str>) -> Result<Vec<WorkspaceRecord>> 
     if let Some(wanted) = filter {
         out.retain(|r| r.id == wanted || r.name.eq_ignore_ascii_case(wanted));
         if out.is_empty() {
-            bail!("no workspace {wanted:?} is subscribed; see `radc workspaces`");
+            return Err(crate::commands::not_found(format!(
+                "no workspace {wanted:?} is subscribed; `radc workspaces` lists them"
+            )));
         }
     }
     Ok(out)
@@ -359,7 +361,9 @@ struct ResourceJson {
 pub fn resources(workspace_filter: Option<&str>, json: bool) -> Result<ExitCode> {
     let store = store()?;
     let mut rows = Vec::new();
+    let mut names = Vec::new();
     for record in records(&store, workspace_filter)? {
+        names.push((record.id.clone(), record.name.clone()));
         let Some(feed) = stored_feed(&store, &record) else {
             eprintln!(
                 "radc: {}: the stored feed cannot be read; run `radc refresh`",
@@ -400,17 +404,53 @@ pub fn resources(workspace_filter: Option<&str>, json: bool) -> Result<ExitCode>
     } else if rows.is_empty() {
         println!("No resources.");
     } else {
-        for r in rows {
-            println!(
-                "{:<10} {}  ({} in {})",
-                r.kind, r.title, r.id, r.workspace_id
-            );
-        }
+        print_resources(&rows, &names);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn unsubscribe(workspace: &str) -> Result<ExitCode> {
+/// One table per workspace: type, title, whether it is in the menu, the
+/// file types it opens, its folders and its id.
+fn print_resources(rows: &[ResourceJson], names: &[(String, String)]) {
+    let mut first = true;
+    for (id, name) in names {
+        let mine: Vec<&ResourceJson> = rows.iter().filter(|r| &r.workspace_id == id).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        if !first {
+            println!();
+        }
+        first = false;
+        let count = mine.len();
+        println!(
+            "{} ({id}): {count} resource{}",
+            name.escape_debug(),
+            if count == 1 { "" } else { "s" }
+        );
+        let mut table = vec![["TYPE", "TITLE", "MENU", "OPENS", "FOLDERS", "ID"].map(String::from)];
+        let or_dash = |s: String| if s.is_empty() { "-".to_owned() } else { s };
+        for r in mine {
+            table.push([
+                r.kind.escape_debug().to_string(),
+                r.title.escape_debug().to_string(),
+                if r.in_menu { "shown" } else { "hidden" }.to_owned(),
+                or_dash(r.file_extensions.join(",")),
+                or_dash(
+                    r.folders
+                        .iter()
+                        .map(|f| f.escape_debug().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                r.id.escape_debug().to_string(),
+            ]);
+        }
+        crate::commands::print_table(&table);
+    }
+}
+
+pub async fn unsubscribe(workspace: &str, json: bool) -> Result<ExitCode> {
     let store = store()?;
     let record = records(&store, Some(workspace))?.remove(0);
     let options = Options {
@@ -431,12 +471,21 @@ pub async fn unsubscribe(workspace: &str) -> Result<ExitCode> {
         }
     }
     tell_runtime().await;
-    println!("Unsubscribed from {} ({}).", record.name, record.id);
+    crate::commands::done(
+        json,
+        format!("Unsubscribed from {} ({}).", record.name, record.id),
+        serde_json::json!({"workspace_id": record.id, "name": record.name, "unsubscribed": true}),
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 /// `radc show` / `radc hide`.
-pub fn set_shown(resource: &str, workspace_filter: Option<&str>, show: bool) -> Result<ExitCode> {
+pub fn set_shown(
+    resource: &str,
+    workspace_filter: Option<&str>,
+    show: bool,
+    json: bool,
+) -> Result<ExitCode> {
     let store = store()?;
     let options = Options {
         desktop: Roots::from_environment(),
@@ -454,7 +503,11 @@ pub fn set_shown(resource: &str, workspace_filter: Option<&str>, show: bool) -> 
         .collect();
     let record = match matching.as_slice() {
         [one] => one,
-        [] => bail!("no subscribed resource is called {resource:?}; see `radc resources`"),
+        [] => {
+            return Err(crate::commands::not_found(format!(
+                "no resource {resource:?} is subscribed; `radc resources` lists them"
+            )));
+        }
         many => bail!(
             "{resource:?} is in {} workspaces ({}); name one with --workspace",
             many.len(),
@@ -465,16 +518,20 @@ pub fn set_shown(resource: &str, workspace_filter: Option<&str>, show: bool) -> 
         ),
     };
     let id = workspace::set_shown(&store, &record.id, resource, show, &options)?;
-    println!(
-        "{id} ({}) is {} the menu.",
-        record.name,
-        if show { "now in" } else { "no longer in" }
+    crate::commands::done(
+        json,
+        format!(
+            "{id} ({}) is {} the menu.",
+            record.name,
+            if show { "now in" } else { "no longer in" }
+        ),
+        serde_json::json!({"workspace_id": record.id, "id": id, "in_menu": show}),
     );
     Ok(ExitCode::SUCCESS)
 }
 
 /// `radc default-handlers WORKSPACE on|off`.
-pub fn default_handlers(workspace_filter: &str, on: bool) -> Result<ExitCode> {
+pub fn default_handlers(workspace_filter: &str, on: bool, json: bool) -> Result<ExitCode> {
     let store = store()?;
     let record = records(&store, Some(workspace_filter))?.remove(0);
     let options = Options {
@@ -482,10 +539,14 @@ pub fn default_handlers(workspace_filter: &str, on: bool) -> Result<ExitCode> {
         ..Options::default()
     };
     workspace::set_default_handlers(&store, &record.id, on, &options)?;
-    println!(
-        "{}'s RemoteApps are {} the default applications for their file types.",
-        record.name,
-        if on { "now" } else { "no longer" }
+    crate::commands::done(
+        json,
+        format!(
+            "{}'s RemoteApps are {} the default applications for their file types.",
+            record.name,
+            if on { "now" } else { "no longer" }
+        ),
+        serde_json::json!({"workspace_id": record.id, "default_handlers": on}),
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -174,7 +174,7 @@ async fn status_shows_connections() {
 async fn json_errors_are_json() {
     let bus = start_bus().await;
     let out = radc(&bus, &["disconnect", "--json", "nobody"]).await;
-    assert_exit(&out, 1);
+    assert_exit(&out, 5);
     let report = json(&out);
     assert_eq!(report["code"], 0x8007_0490u32, "{report}");
     assert_eq!(report["kind"], "NotFound", "{report}");
@@ -184,16 +184,13 @@ async fn json_errors_are_json() {
     );
     assert_eq!(stderr(&out), "", "nothing but JSON");
 
-    // Not the runtime's error: no code.
-    let out = radc(&bus, &["resources", "--json", "no-such-workspace"]).await;
+    // An error with no HRESULT: no code.
+    let out = radc(&bus, &["launch", "--json", "ws", "App", "relative/file"]).await;
     assert_exit(&out, 1);
     let report = json(&out);
     assert!(report["code"].is_null(), "{report}");
     assert!(
-        report["error"]
-            .as_str()
-            .unwrap()
-            .contains("no-such-workspace"),
+        report["error"].as_str().is_some_and(|e| !e.is_empty()),
         "{report}"
     );
 
@@ -325,13 +322,13 @@ async fn disconnect_reports_each_client() {
     assert!(text.contains("Paint"), "{text}");
     assert!(text.contains(&slow.cookie().to_string()), "{text}");
 
-    // Unknown workspace: exit 1 with the NotFound HRESULT.
+    // Unknown workspace: exit 5 with the NotFound HRESULT.
     let out = radc(&bus, &["disconnect", "unknown-ws"]).await;
-    assert_exit(&out, 1);
+    assert_exit(&out, 5);
     assert!(stderr(&out).contains("0x80070490"), "{}", stderr(&out));
     assert!(stderr(&out).contains("unknown-ws"), "{}", stderr(&out));
     let out = radc(&bus, &["disconnect", "unknown-ws", "--json"]).await;
-    assert_exit(&out, 1);
+    assert_exit(&out, 5);
     assert_eq!(json(&out)["code"], 0x8007_0490u32, "{}", stdout(&out));
 
     // Wrong usage: exit 2.
@@ -404,10 +401,10 @@ async fn restype_commands() {
     assert_exit(&out, 1);
     assert!(stderr(&out).contains("0x80070057"), "{}", stderr(&out));
     let out = radc(&bus, &["restype", "modify", ".nope", "/bin/sh"]).await;
-    assert_exit(&out, 1);
+    assert_exit(&out, 5);
     assert!(stderr(&out).contains("0x80070490"), "{}", stderr(&out));
     let out = radc(&bus, &["restype", "remove", ".nope"]).await;
-    assert_exit(&out, 1);
+    assert_exit(&out, 5);
     assert!(stderr(&out).contains("0x80070490"), "{}", stderr(&out));
 
     let out = radc(&bus, &["restype", "modify", ".vnc", "/bin/true"]).await;
@@ -479,6 +476,9 @@ async fn help_explains_exit_codes_and_timeout() {
     let text = flat(&out);
     for needle in [
         "Exit status: 0 success, 1 error, 2 wrong usage, 3 some clients did not disconnect cleanly, 4 another runtime",
+        "5 the workspace, resource, extension or publisher named does not exist",
+        "RADC_LOG",
+        "$XDG_CONFIG_HOME/radc/config.toml",
         "radc disconnect",
     ] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
@@ -612,4 +612,59 @@ async fn trust_add_names_both_forms_and_renames() {
     let out = radc(&bus, &["trust", "list", "--json"]).await;
     let listed = json(&out);
     assert_eq!(listed["publishers"][0]["name"], "Contoso", "{listed}");
+}
+
+/// Every command that names something that is not there says so in one
+/// form ("no THING "NAME" …; `radc …` lists them"), with the same HRESULT
+/// and kind, and exit status 5, whether the runtime or the command itself
+/// found out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_not_found_has_one_form_and_code() {
+    let bus = start_bus().await;
+    let thumbprint = "AB".repeat(20);
+    let commands: &[&[&str]] = &[
+        &["disconnect", "nobody"],
+        &["resources", "nobody"],
+        &["refresh", "nobody"],
+        &["unsubscribe", "nobody"],
+        &["launch", "nobody", "App"],
+        &["hide", "nothing"],
+        &["show", "nothing"],
+        &["restype", "remove", ".zzz"],
+        &["restype", "modify", ".zzz", "/usr/bin/true"],
+        &["trust", "remove", &thumbprint],
+    ];
+    for args in commands {
+        let out = radc(&bus, args).await;
+        assert_exit(&out, 5);
+        let said = stderr(&out);
+        let message = said
+            .strip_prefix("radc: 0x80070490: no ")
+            .unwrap_or_else(|| panic!("{args:?}: {said}"));
+        assert!(
+            message.contains("; `radc ") && message.trim_end().ends_with("lists them"),
+            "{args:?}: {said}"
+        );
+        assert_eq!(said.lines().count(), 1, "{args:?}: {said}");
+
+        let mut with_json = args.to_vec();
+        with_json.insert(
+            if args[0] == "restype" || args[0] == "trust" {
+                2
+            } else {
+                1
+            },
+            "--json",
+        );
+        let out = radc(&bus, &with_json).await;
+        assert_exit(&out, 5);
+        let report = json(&out);
+        assert_eq!(report["code"], 0x8007_0490u32, "{args:?}: {report}");
+        assert_eq!(report["kind"], "NotFound", "{args:?}: {report}");
+        assert_eq!(
+            report["error"].as_str().unwrap(),
+            said.trim_end().strip_prefix("radc: ").unwrap(),
+            "{args:?}"
+        );
+    }
 }

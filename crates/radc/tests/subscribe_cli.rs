@@ -214,7 +214,7 @@ fn subscribe_with_ntlm_then_list_and_unsubscribe() {
     let out = radc(home.path(), &["unsubscribe", "test"], "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = radc(home.path(), &["unsubscribe", "test"], "");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(5), "not found");
     assert!(
         text(&out.stderr).contains("radc workspaces"),
         "{}",
@@ -261,6 +261,18 @@ fn resources(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A new home subscribed to `site`'s feed over plain http.
+fn subscribed_home(site: &Site) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    let out = radc(
+        home.path(),
+        &["subscribe", &feed_url(site), "--allow-http"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    home
+}
+
 /// The `Name=` of every desktop entry radc wrote, sorted.
 fn entry_names(home: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(home.join("data/applications"))
@@ -291,13 +303,7 @@ fn titles_that_hide_or_reorder_characters_are_stored_and_shown_clean() {
             ("isolate", "&#x2067;x&#x2069;"),
         ]),
     );
-    let home = tempfile::tempdir().unwrap();
-    let out = radc(
-        home.path(),
-        &["subscribe", &feed_url(&site), "--allow-http"],
-        "",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let home = subscribed_home(&site);
 
     let out = radc(home.path(), &["resources", "--json"], "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -344,13 +350,7 @@ fn many(count: usize) -> Vec<(String, String)> {
 fn a_refresh_to_an_oversized_feed_fails_and_keeps_the_previous_resources() {
     let site = Site::start(|_| {});
     publish(&site, &many(2));
-    let home = tempfile::tempdir().unwrap();
-    let out = radc(
-        home.path(),
-        &["subscribe", &feed_url(&site), "--allow-http"],
-        "",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let home = subscribed_home(&site);
 
     publish(&site, &many(2001));
     let limit_message = "the feed lists 2001 resources; radc accepts at most 2000";
@@ -388,4 +388,108 @@ fn a_refresh_to_an_oversized_feed_fails_and_keeps_the_previous_resources() {
     let out = radc(home.path(), &["workspaces", "--json"], "");
     let workspaces: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(workspaces[0]["resource_count"], 2);
+}
+
+/// `radc resources` shows, per workspace, an aligned table of what the
+/// menu has: type, title, shown or hidden, the file types each opens, its
+/// folders and its id.
+#[test]
+fn resources_are_listed_in_aligned_columns() {
+    let site = Site::start(|root| {
+        std::fs::create_dir_all(root.join("RDWeb/Feed")).unwrap();
+        std::fs::create_dir_all(root.join("rdp")).unwrap();
+        for id in ["wordpad", "desktop"] {
+            std::fs::write(
+                root.join(format!("rdp/{id}.rdp")),
+                "full address:s:host.test\n",
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            root.join("RDWeb/Feed/webfeed.aspx"),
+            r#"<?xml version="1.0" encoding="utf-8"?>
+<ResourceCollection SchemaVersion="2.1" xmlns="http://schemas.microsoft.com/ts/2007/05/tswf">
+  <Publisher ID="rdweb.test" Name="Test Apps"><Resources>
+    <Resource ID="wordpad" Title="WordPad" Type="RemoteApp">
+      <FileExtensions><FileExtension Name=".txt"/><FileExtension Name=".rtf"/></FileExtensions>
+      <Folders><Folder Name="/Office"/><Folder Name="/Editors"/></Folders>
+      <HostingTerminalServers><HostingTerminalServer><ResourceFile FileExtension=".rdp" URL="/rdp/wordpad.rdp"/></HostingTerminalServer></HostingTerminalServers>
+    </Resource>
+    <Resource ID="desktop" Title="A Much Longer Desktop Title" Type="Desktop">
+      <HostingTerminalServers><HostingTerminalServer><ResourceFile FileExtension=".rdp" URL="/rdp/desktop.rdp"/></HostingTerminalServer></HostingTerminalServers>
+    </Resource>
+  </Resources></Publisher></ResourceCollection>
+"#,
+        )
+        .unwrap();
+    });
+    let home = subscribed_home(&site);
+    let out = radc(home.path(), &["hide", "desktop"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let out = radc(home.path(), &["resources"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    let lines: Vec<&str> = listing.lines().collect();
+    assert_eq!(lines[0], "Test Apps (rdweb.test): 2 resources", "{listing}");
+    let header = lines[1];
+    let column = |name: &str| header.find(name).unwrap_or_else(|| panic!("{header}"));
+    let rows: Vec<&str> = lines[2..].to_vec();
+    assert_eq!(rows.len(), 2, "{listing}");
+    let row_of = |title: &str| *rows.iter().find(|r| r.contains(title)).unwrap();
+    let wordpad = row_of("WordPad");
+    let desktop = row_of("A Much Longer Desktop Title");
+    // Every column starts where its heading does.
+    for (name, wordpad_cell, desktop_cell) in [
+        ("TITLE", "WordPad", "A Much Longer Desktop Title"),
+        ("MENU", "shown", "hidden"),
+        ("OPENS", ".txt,.rtf", "-"),
+        ("FOLDERS", "/Office /Editors", "-"),
+        ("ID", "wordpad", "desktop"),
+    ] {
+        let at = column(name);
+        assert_eq!(
+            &wordpad[at..at + wordpad_cell.len()],
+            wordpad_cell,
+            "{listing}"
+        );
+        assert_eq!(
+            &desktop[at..at + desktop_cell.len()],
+            desktop_cell,
+            "{listing}"
+        );
+    }
+    assert!(wordpad.trim_start().starts_with("RemoteApp"), "{listing}");
+    assert!(desktop.trim_start().starts_with("Desktop"), "{listing}");
+}
+
+/// A server that cannot be found or does not answer is told in one
+/// sentence that says what to check, not as a chain of library errors.
+#[test]
+fn unreachable_servers_are_one_sentence_with_what_to_check() {
+    let home = tempfile::tempdir().unwrap();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    for (url, said) in [
+        (
+            "https://rdweb.nonexistent.invalid/".to_owned(),
+            "cannot find the server rdweb.nonexistent.invalid: its name does not resolve; \
+             check the address, and your network connection or VPN",
+        ),
+        (
+            format!("https://127.0.0.1:{closed}/"),
+            "nothing answers at 127.0.0.1:PORT (connection refused); check the address and \
+             port, and that the server is running",
+        ),
+    ] {
+        let said = said.replace("PORT", &closed.to_string());
+        let out = radc(home.path(), &["subscribe", &url], "");
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(text(&out.stderr).trim_end(), format!("radc: {said}"));
+        let out = radc(home.path(), &["subscribe", "--json", &url], "");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["error"], said.as_str());
+    }
 }
