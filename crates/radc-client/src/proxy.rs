@@ -203,4 +203,27 @@ pub trait Workspaces {
     /// Re-reads the stored workspaces (after changes made outside the
     /// runtime).
     fn reload(&self) -> zbus::Result<()>;
+    /// The resources of one workspace (id or name) or of all (`""`).
+    fn list_resources(&self, workspace: &str) -> zbus::Result<Vec<MenuResourceRow>>;
+    /// Puts a resource in the application menu or takes it out; returns its
+    /// id.
+    fn set_shown(&self, workspace: &str, resource: &str, shown: bool) -> zbus::Result<String>;
+    /// A workspace was subscribed, refreshed, changed or unsubscribed (`""`:
+    /// any may have).
+    #[zbus(signal)]
+    fn workspaces_changed(&self, workspace_id: String) -> zbus::Result<()>;
 }
+
+/// One `Workspaces1.ListResources` row: workspace id, resource id, title,
+/// type (`RemoteApp`, `Desktop`, …), icon path ("" for none), in the menu,
+/// file extensions, folders.
+pub type MenuResourceRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    bool,
+    Vec<String>,
+    Vec<String>,
+);

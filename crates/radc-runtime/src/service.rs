@@ -35,6 +35,11 @@ pub(crate) enum Outgoing {
         kind: &'static str,
         text: String,
     },
+    /// A workspace was subscribed, refreshed (or failed to be), changed or
+    /// unsubscribed; `""` when any may have changed.
+    WorkspacesChanged {
+        workspace_id: String,
+    },
 }
 
 /// State every interface shares.
@@ -99,6 +104,13 @@ impl Shared {
             workspace_id: workspace_id.to_owned(),
             kind,
             text,
+        });
+    }
+
+    /// Tells listeners (the tray, the window) to read a workspace again.
+    pub(crate) fn workspaces_changed(&self, workspace_id: &str) {
+        let _ = self.outgoing.send(Outgoing::WorkspacesChanged {
+            workspace_id: workspace_id.to_owned(),
         });
     }
 
@@ -183,6 +195,16 @@ pub(crate) async fn emit_signals(conn: Connection, mut rx: mpsc::UnboundedReceiv
                     names::REGISTRATION,
                     "ResourceRemoved",
                     &(cookie.get(), reason.to_string()),
+                )
+                .await
+            }
+            Outgoing::WorkspacesChanged { workspace_id } => {
+                conn.emit_signal(
+                    None::<BusName>,
+                    names::OBJECT_PATH,
+                    "org.radc.Workspaces1",
+                    "WorkspacesChanged",
+                    &(workspace_id,),
                 )
                 .await
             }

@@ -149,11 +149,13 @@ impl Subscriptions {
                     .error_events_mut()
                     .forget_workspace(&record.id);
                 tracing::info!(workspace = %validate::for_log(&record.id), "refreshed");
+                self.shared.workspaces_changed(&record.id);
                 Ok(())
             }
             Err(e) => {
                 let error = e.to_string();
                 self.failed(record, &error);
+                self.shared.workspaces_changed(&record.id);
                 Err(error)
             }
         }
@@ -302,6 +304,7 @@ impl WorkspacesIface {
             SystemTime::now(),
         );
         self.0.wake.notify_one();
+        self.0.shared.workspaces_changed(&outcome.record.id);
         Ok(outcome.record.id)
     }
 
@@ -322,6 +325,7 @@ impl WorkspacesIface {
     async fn reload(&self) {
         self.0.load();
         self.0.wake.notify_one();
+        self.0.shared.workspaces_changed("");
     }
 
     async fn unsubscribe(&self, workspace: &str) -> Result<(), WireError> {
@@ -339,9 +343,102 @@ impl WorkspacesIface {
             .core()
             .error_events_mut()
             .forget_workspace(&record.id);
+        self.0.shared.workspaces_changed(&record.id);
         Ok(())
     }
+
+    /// The resources of one workspace (id or name) or of all (`""`), as
+    /// the menu has them; see [`ResourceRow`].
+    async fn list_resources(&self, workspace: &str) -> Result<Vec<ResourceRow>, WireError> {
+        validate::bounded("workspace", workspace, validate::MAX_DISPLAY_NAME_LEN)?;
+        let icons = self
+            .0
+            .options
+            .desktop
+            .as_ref()
+            .map(|roots| roots.data_home.join("icons/hicolor"));
+        let mut rows = Vec::new();
+        for record in self.0.records(workspace)? {
+            let Some(feed) = workspace::stored_feed(&self.0.store, &record) else {
+                continue;
+            };
+            for resource in &feed.resources {
+                let stem = radc_desktop::names::resource_stem(&record.id, &resource.id);
+                // The rendered icon nearest 32 pixels, for lists and menus.
+                let icon = icons
+                    .iter()
+                    .flat_map(|dir| {
+                        [32u32, 48, 24, 64, 22, 16, 128, 256]
+                            .map(|n| dir.join(format!("{n}x{n}/apps/{stem}.png")))
+                    })
+                    .find(|path| path.is_file())
+                    .map(|path| path.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                rows.push((
+                    record.id.clone(),
+                    resource.id.clone(),
+                    resource.title.clone(),
+                    match &resource.resource_type {
+                        radc_feed::ResourceType::RemoteApp => "RemoteApp".to_owned(),
+                        radc_feed::ResourceType::Desktop => "Desktop".to_owned(),
+                        radc_feed::ResourceType::Other(other) => other.clone(),
+                    },
+                    icon,
+                    radc_subscribe::desktop::is_shown(&record, resource),
+                    resource
+                        .file_extensions
+                        .iter()
+                        .map(|e| e.name.clone())
+                        .collect(),
+                    resource.folders.clone(),
+                ));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Puts a resource (id or title) of a workspace (id or name) in the
+    /// application menu or takes it out; the choice survives refreshes.
+    /// Returns the resource's id.
+    async fn set_shown(
+        &self,
+        workspace: &str,
+        resource: &str,
+        shown: bool,
+    ) -> Result<String, WireError> {
+        validate::bounded("resource", resource, validate::MAX_DISPLAY_NAME_LEN)?;
+        let Some(record) = self.0.records(workspace)?.into_iter().next() else {
+            return Err(RuntimeError::invalid_args("name the resource's workspace").into());
+        };
+        let id = workspace::set_shown(&self.0.store, &record.id, resource, shown, &self.0.options)
+            .map_err(workspace_error)?;
+        self.0.shared.workspaces_changed(&record.id);
+        Ok(id)
+    }
+
+    /// A workspace was subscribed, refreshed (successfully or not),
+    /// changed or unsubscribed: read it again. `""` for any.
+    #[zbus(signal)]
+    async fn workspaces_changed(
+        emitter: &zbus::object_server::SignalEmitter<'_>,
+        workspace_id: &str,
+    ) -> zbus::Result<()>;
 }
+
+/// One `ListResources` row: workspace id, resource id, title, type
+/// (`RemoteApp`, `Desktop` or what the feed says), the path of its icon as
+/// rendered for the menu ("" for none), whether it is in the menu, the file
+/// extensions it opens, its folders.
+pub type ResourceRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    bool,
+    Vec<String>,
+    Vec<String>,
+);
 
 /// A subscription's error as the runtime answers it: "not found" for a
 /// workspace or resource that is not there, a failure otherwise.
