@@ -425,20 +425,8 @@ impl WorkspacesIface {
     ) -> zbus::Result<()>;
 }
 
-/// One `ListResources` row: workspace id, resource id, title, type
-/// (`RemoteApp`, `Desktop` or what the feed says), the path of its icon as
-/// rendered for the menu ("" for none), whether it is in the menu, the file
-/// extensions it opens, its folders.
-pub type ResourceRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    bool,
-    Vec<String>,
-    Vec<String>,
-);
+/// One `ListResources` row, as the client library declares it.
+pub use radc_client::proxy::MenuResourceRow as ResourceRow;
 
 /// A subscription's error as the runtime answers it: "not found" for a
 /// workspace or resource that is not there, a failure otherwise.
