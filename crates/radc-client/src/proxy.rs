@@ -156,6 +156,11 @@ pub trait Runtime {
         workspace: &str,
         timeout_ms: u32,
     ) -> zbus::Result<(String, Vec<DisconnectRow>)>;
+    /// Disconnects one connection by cookie, leaving the rest of its
+    /// workspace connected; timeout as for `disconnect`. Returns the outcome
+    /// (`ok`, `error`, `timeout`) and its detail.
+    fn disconnect_connection(&self, cookie: u32, timeout_ms: u32)
+    -> zbus::Result<(String, String)>;
     /// Every listed connection, with more detail than `ListResources`.
     fn list_connections(&self) -> zbus::Result<Vec<ConnectionRow>>;
     /// Launches a resource of a subscribed workspace (each by id or title),

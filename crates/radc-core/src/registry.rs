@@ -402,19 +402,30 @@ impl Registry {
             .filter(|r| {
                 r.state != State::Probing && r.workspace_id.as_deref() == Some(workspace_id)
             })
-            .map(|r| {
-                if r.state == State::Connected {
-                    r.state = State::Disconnecting { deadline: None };
-                }
-                DisconnectTarget {
-                    cookie: r.cookie,
-                    kind: r.kind,
-                    peer: r.peer.clone(),
-                    object_path: r.object_path.clone(),
-                    pid: r.pid,
-                }
-            })
+            .map(Self::disconnecting)
             .collect()
+    }
+
+    /// Marks one listed registration as disconnecting; `None` if `cookie`
+    /// is not listed (unknown, or still being probed).
+    pub fn begin_disconnect_one(&mut self, cookie: Cookie) -> Option<DisconnectTarget> {
+        self.entries
+            .get_mut(&cookie)
+            .filter(|r| r.state != State::Probing)
+            .map(Self::disconnecting)
+    }
+
+    fn disconnecting(r: &mut Registration) -> DisconnectTarget {
+        if r.state == State::Connected {
+            r.state = State::Disconnecting { deadline: None };
+        }
+        DisconnectTarget {
+            cookie: r.cookie,
+            kind: r.kind,
+            peer: r.peer.clone(),
+            object_path: r.object_path.clone(),
+            pid: r.pid,
+        }
     }
 
     /// `IssueDisconnect` to `cookie` has finished (answered, failed or timed

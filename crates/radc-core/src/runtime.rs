@@ -126,6 +126,18 @@ impl RuntimeCore {
         Ok(self.registry.begin_disconnect(workspace_id))
     }
 
+    /// Starts disconnecting one connection (not its whole workspace, whose
+    /// credentials stay).
+    pub fn begin_disconnect_connection(&mut self, cookie: u32) -> Result<DisconnectTarget> {
+        Cookie::new(cookie)
+            .and_then(|c| self.registry.begin_disconnect_one(c))
+            .ok_or_else(|| {
+                RuntimeError::not_found(format!(
+                    "no connection has cookie {cookie}; `radc status` lists them"
+                ))
+            })
+    }
+
     /// `IssueDisconnect` to `cookie` finished at `now`; its grace period starts.
     pub fn finish_disconnect(&mut self, cookie: Cookie, now: Instant) {
         self.registry

@@ -11,6 +11,7 @@ use radc_client::names;
 use radc_client::proxy::{ConnectionRow, DisconnectRow, ResourceRow};
 use radc_core::credentials::StartWorkspace;
 use radc_core::error_events::ErrorEvent;
+use radc_core::registry::DisconnectTarget;
 use radc_core::restype::ResTypeTable;
 use radc_core::{Cookie, Kind, RegistryEvent, RuntimeCore, RuntimeError, validate};
 use radc_feed::text::strip_invisible;
@@ -388,47 +389,61 @@ pub(crate) async fn disconnect_workspace(
         clients = targets.len(),
         "disconnecting workspace"
     );
-    let calls = targets.into_iter().map(|target| async move {
-        if target.kind == Kind::Launched {
-            let (outcome, detail) = match crate::launcher::terminate(shared, &target) {
-                Ok(()) => ("ok", String::new()),
-                Err(detail) => ("error", detail),
-            };
-            return (target.cookie.get(), outcome.to_owned(), detail);
-        }
-        let permit = shared.client_calls.acquire().await;
-        let call = conn.call_method(
-            Some(target.peer.as_str()),
-            target.object_path.as_str(),
-            Some(names::CLIENT_EXT),
-            "IssueDisconnect",
-            &(),
-        );
-        let (outcome, detail) = match tokio::time::timeout(timeout, call).await {
-            Ok(Ok(_)) => ("ok", String::new()),
-            Ok(Err(e)) => ("error", describe_call_error(&e)),
-            Err(_) => (
-                "timeout",
-                format!("no answer within {} ms", timeout.as_millis()),
-            ),
-        };
-        drop(permit);
-        shared
-            .core()
-            .finish_disconnect(target.cookie, Instant::now());
-        if outcome != "ok" {
-            tracing::warn!(
-                cookie = target.cookie.get(),
-                outcome,
-                detail = %validate::for_log(&detail),
-                "IssueDisconnect did not succeed"
-            );
-        }
-        (target.cookie.get(), outcome.to_owned(), detail)
-    });
-    let rows = join_all(calls).await;
+    let rows = join_all(
+        targets
+            .into_iter()
+            .map(|target| disconnect_one(shared, conn, target, timeout)),
+    )
+    .await;
     shared.timer.notify_one();
     Ok(rows)
+}
+
+/// Ends one connection: SIGTERM to a launched process group, or
+/// `IssueDisconnect` to a custom client bounded by `timeout`. Returns its
+/// row.
+async fn disconnect_one(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    target: DisconnectTarget,
+    timeout: Duration,
+) -> DisconnectRow {
+    if target.kind == Kind::Launched {
+        let (outcome, detail) = match crate::launcher::terminate(shared, &target) {
+            Ok(()) => ("ok", String::new()),
+            Err(detail) => ("error", detail),
+        };
+        return (target.cookie.get(), outcome.to_owned(), detail);
+    }
+    let permit = shared.client_calls.acquire().await;
+    let call = conn.call_method(
+        Some(target.peer.as_str()),
+        target.object_path.as_str(),
+        Some(names::CLIENT_EXT),
+        "IssueDisconnect",
+        &(),
+    );
+    let (outcome, detail) = match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(_)) => ("ok", String::new()),
+        Ok(Err(e)) => ("error", describe_call_error(&e)),
+        Err(_) => (
+            "timeout",
+            format!("no answer within {} ms", timeout.as_millis()),
+        ),
+    };
+    drop(permit);
+    shared
+        .core()
+        .finish_disconnect(target.cookie, Instant::now());
+    if outcome != "ok" {
+        tracing::warn!(
+            cookie = target.cookie.get(),
+            outcome,
+            detail = %validate::for_log(&detail),
+            "IssueDisconnect did not succeed"
+        );
+    }
+    (target.cookie.get(), outcome.to_owned(), detail)
 }
 
 /// `org.radc.WorkspaceRegistration1`
@@ -879,6 +894,33 @@ impl RuntimeExt {
         let workspace_id = self.0.core().resolve_workspace(workspace)?;
         let rows = disconnect_workspace(&self.0, conn, &workspace_id, timeout).await?;
         Ok((workspace_id, rows))
+    }
+
+    /// Disconnects one connection (launched or custom client) by its
+    /// cookie, leaving the rest of its workspace connected. Returns the
+    /// outcome and detail, as one row of `Disconnect`.
+    async fn disconnect_connection(
+        &self,
+        cookie: u32,
+        timeout_ms: u32,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(String, String), WireError> {
+        let timeout = match timeout_ms {
+            0 => self.0.config.disconnect_timeout,
+            ms => Duration::from_millis(ms.into()),
+        };
+        if timeout > MAX_DISCONNECT_TIMEOUT {
+            return Err(RuntimeError::invalid_args(format!(
+                "timeout of {timeout_ms} ms is over the limit of {} s",
+                MAX_DISCONNECT_TIMEOUT.as_secs()
+            ))
+            .into());
+        }
+        let target = self.0.core().begin_disconnect_connection(cookie)?;
+        tracing::info!(cookie, "disconnecting one connection");
+        let (_, outcome, detail) = disconnect_one(&self.0, conn, target, timeout).await;
+        self.0.timer.notify_one();
+        Ok((outcome, detail))
     }
 
     /// Launches a resource of a subscribed workspace (each named by id or

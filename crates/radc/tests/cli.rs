@@ -668,3 +668,35 @@ async fn every_not_found_has_one_form_and_code() {
         );
     }
 }
+
+/// One connection of a workspace can be disconnected by its cookie (the
+/// tray's "Disconnect" on a single connection); the others stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_is_disconnected_by_its_cookie() {
+    let bus = start_bus().await;
+    let conn = client_connection(&bus).await;
+    let runtime = Runtime::with_connection(conn.clone()).await.unwrap();
+    let first = register(&bus, &runtime, &conn, "ws-one", "First", Answer::Ok).await;
+    let second = register(&bus, &runtime, &conn, "ws-one", "Second", Answer::Ok).await;
+    let proxy = radc_client::proxy::RuntimeProxy::new(&conn).await.unwrap();
+    let (outcome, detail) = proxy
+        .disconnect_connection(first.cookie(), 0)
+        .await
+        .unwrap();
+    assert_eq!((outcome.as_str(), detail.as_str()), ("ok", ""));
+    let registration = WorkspaceRegistrationProxy::new(&conn).await.unwrap();
+    let rows = registration.list_resources().await.unwrap();
+    let state = |cookie: u32| rows.iter().find(|r| r.0 == cookie).map(|r| r.3.clone());
+    assert_eq!(
+        state(first.cookie()).as_deref(),
+        Some("disconnecting"),
+        "{rows:?}"
+    );
+    assert_eq!(
+        state(second.cookie()).as_deref(),
+        Some("connected"),
+        "{rows:?}"
+    );
+    let err = proxy.disconnect_connection(999_999, 0).await.unwrap_err();
+    assert!(err.to_string().contains("0x80070490"), "{err}");
+}
