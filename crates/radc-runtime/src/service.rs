@@ -872,6 +872,22 @@ const MAX_LAUNCH_FILES: usize = 32;
 /// Longest per-client disconnect timeout a caller may ask for.
 const MAX_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// A caller's per-client timeout in milliseconds (0: the runtime's
+/// default), within [`MAX_DISCONNECT_TIMEOUT`].
+fn disconnect_timeout(config: &Config, timeout_ms: u32) -> Result<Duration, RuntimeError> {
+    let timeout = match timeout_ms {
+        0 => config.disconnect_timeout,
+        ms => Duration::from_millis(ms.into()),
+    };
+    if timeout > MAX_DISCONNECT_TIMEOUT {
+        return Err(RuntimeError::invalid_args(format!(
+            "timeout of {timeout_ms} ms is over the limit of {} s",
+            MAX_DISCONNECT_TIMEOUT.as_secs()
+        )));
+    }
+    Ok(timeout)
+}
+
 #[interface(name = "org.radc.Runtime1")]
 impl RuntimeExt {
     async fn disconnect(
@@ -880,17 +896,7 @@ impl RuntimeExt {
         timeout_ms: u32,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(String, Vec<DisconnectRow>), WireError> {
-        let timeout = match timeout_ms {
-            0 => self.0.config.disconnect_timeout,
-            ms => Duration::from_millis(ms.into()),
-        };
-        if timeout > MAX_DISCONNECT_TIMEOUT {
-            return Err(RuntimeError::invalid_args(format!(
-                "timeout of {timeout_ms} ms is over the limit of {} s",
-                MAX_DISCONNECT_TIMEOUT.as_secs()
-            ))
-            .into());
-        }
+        let timeout = disconnect_timeout(&self.0.config, timeout_ms)?;
         let workspace_id = self.0.core().resolve_workspace(workspace)?;
         let rows = disconnect_workspace(&self.0, conn, &workspace_id, timeout).await?;
         Ok((workspace_id, rows))
@@ -905,17 +911,7 @@ impl RuntimeExt {
         timeout_ms: u32,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(String, String), WireError> {
-        let timeout = match timeout_ms {
-            0 => self.0.config.disconnect_timeout,
-            ms => Duration::from_millis(ms.into()),
-        };
-        if timeout > MAX_DISCONNECT_TIMEOUT {
-            return Err(RuntimeError::invalid_args(format!(
-                "timeout of {timeout_ms} ms is over the limit of {} s",
-                MAX_DISCONNECT_TIMEOUT.as_secs()
-            ))
-            .into());
-        }
+        let timeout = disconnect_timeout(&self.0.config, timeout_ms)?;
         let target = self.0.core().begin_disconnect_connection(cookie)?;
         tracing::info!(cookie, "disconnecting one connection");
         let (_, outcome, detail) = disconnect_one(&self.0, conn, target, timeout).await;
