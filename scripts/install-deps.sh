@@ -43,6 +43,54 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# --- FreeRDP 3 -----------------------------------------------------------------
+# Debian 12's main archive has only FreeRDP 2; its own bookworm-backports suite
+# has FreeRDP 3. The suite is added from the same archive the system already
+# uses, and pinned so that only the FreeRDP 3 packages (and their own
+# libraries) ever come from it.
+freerdp3=(freerdp3-x11 freerdp3-sdl freerdp3-shadow-x11)
+freerdp3_from_backports=("${freerdp3[@]}" libwinpr3-3 libfreerdp3-3 libfreerdp-client3-3
+  libfreerdp-server3-3 libwinpr-tools3-3 libfreerdp-shadow3-3 libfreerdp-shadow-subsystem3-3)
+write_freerdp3_pin() {
+  {
+    printf 'Package: *\nPin: release n=bookworm-backports\nPin-Priority: -10\n\n'
+    printf 'Package: %s\nPin: release n=bookworm-backports\nPin-Priority: 500\n' "${freerdp3_from_backports[*]}"
+  } > /etc/apt/preferences.d/radc-freerdp3
+}
+if [[ -e /etc/apt/sources.list.d/radc-bookworm-backports.sources && ! -e /etc/apt/preferences.d/radc-freerdp3 && $(id -u) -eq 0 ]]; then
+  write_freerdp3_pin
+fi
+missing3=()
+for p in "${freerdp3[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing3+=("$p")
+done
+if ((${#missing3[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: missing ${missing3[*]}; run this script as root" >&2
+    exit 1
+  fi
+  source_file=/etc/apt/sources.list.d/radc-bookworm-backports.sources
+  if [[ ! -e $source_file ]]; then
+    # The URI of the archive that serves bookworm here, from either format.
+    uri=$(awk '/^URIs:/ { u = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") { print u; exit } }' \
+            /etc/apt/sources.list.d/*.sources 2>/dev/null)
+    if [[ -z $uri ]]; then
+      uri=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
+    fi
+    if [[ -z $uri ]]; then
+      echo "install-deps: no apt source for Debian 12 (bookworm) found; cannot add bookworm-backports" >&2
+      exit 1
+    fi
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$uri" > "$source_file"
+  fi
+  write_freerdp3_pin
+  echo "install-deps: installing ${missing3[*]} from bookworm-backports"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing3[@]}" >/dev/null
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: cargo is not on PATH; install a Rust toolchain (1.89 or newer) first" >&2
   exit 1

@@ -161,6 +161,10 @@ pub trait Runtime {
     /// (`ok`, `error`, `timeout`) and its detail.
     fn disconnect_connection(&self, cookie: u32, timeout_ms: u32)
     -> zbus::Result<(String, String)>;
+    /// Waits up to `timeout_ms` for a launched connection to come up or
+    /// fail: `("up", "")`, `("failed", why)`, `("ended", how)` or
+    /// `("connecting", "")` when neither happened in time.
+    fn await_launch(&self, cookie: u32, timeout_ms: u32) -> zbus::Result<(String, String)>;
     /// Every listed connection, with more detail than `ListResources`.
     fn list_connections(&self) -> zbus::Result<Vec<ConnectionRow>>;
     /// Launches a resource of a subscribed workspace (each by id or title),

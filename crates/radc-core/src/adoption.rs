@@ -45,6 +45,9 @@ pub struct Entry {
     pub display_name: String,
     /// When it was started, in milliseconds since the Unix epoch.
     pub started_unix_ms: u64,
+    /// The name of its output file beside the record ("" for none).
+    #[serde(default)]
+    pub output: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -104,8 +107,24 @@ impl Entry {
         if !self.exe.starts_with('/') || self.exe.contains('\0') {
             return Err("the executable is not an absolute path".into());
         }
+        if !self.output.is_empty() && !is_output_name(&self.output) {
+            return Err("the output file's name is not one radc gives".into());
+        }
         Ok(())
     }
+}
+
+/// Whether `name` is an output file name as the runtime makes them: a plain
+/// name (no directory, not hidden) ending in `.out`, of ASCII letters,
+/// digits and `-`.
+pub fn is_output_name(name: &str) -> bool {
+    name.len() <= 100
+        && name.ends_with(".out")
+        && !name.starts_with(['.', '-'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !name.contains("..")
 }
 
 /// What `/proc/PID/stat` says of a process, as far as adoption cares.
@@ -215,6 +234,7 @@ mod tests {
             workspace_id: "rdweb.example.com".into(),
             display_name: "Full Desktop".into(),
             started_unix_ms: 1_700_000_000_000,
+            output: "1700000000000-42-0.out".into(),
         }
     }
 
@@ -295,10 +315,15 @@ mod tests {
         init.pid = 1;
         let mut relative = entry();
         relative.exe = "xfreerdp".into();
-        let record = Record::new("boot", vec![entry(), bad, init, relative]);
+        let mut escaping = entry();
+        escaping.output = "../../.bashrc.out".into();
+        let record = Record::new("boot", vec![entry(), bad, init, relative, escaping]);
         let (read, refused) = Record::from_json(&record.to_json()).unwrap();
         assert_eq!(read.connections, vec![entry()]);
-        assert_eq!(refused.len(), 3, "{refused:?}");
+        assert_eq!(refused.len(), 4, "{refused:?}");
+        for name in ["a/b.out", ".x.out", "x.log", "", "x .out"] {
+            assert!(!is_output_name(name), "{name}");
+        }
         assert!(matches!(
             Record::from_json(b"{\"version\": 1}"),
             Err(RecordError::Invalid(_))

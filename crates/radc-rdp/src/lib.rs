@@ -8,6 +8,7 @@
 //! passed on or re-signed without losing anything.
 
 pub mod freerdp;
+pub mod progress;
 pub mod signature;
 
 use std::fmt;

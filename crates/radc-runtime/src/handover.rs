@@ -9,11 +9,13 @@
 //! same process ([`radc_core::adoption::judge`]); it never touches a pid
 //! that now belongs to something else.
 //!
-//! The processes' output goes to `PID.out` beside the record, not to a pipe
-//! of the runtime's: FreeRDP treats `SIGPIPE` as fatal, so a pipe would end
-//! every connection at the first line it wrote after the runtime was gone.
-//! The runtime keeps each file below [`MAX_OUTPUT_BYTES`] and reads its
-//! last lines to explain a failure.
+//! The processes' output (and FreeRDP's log) goes to a file of its own
+//! beside the record, named when it is created (`TIME-RUNTIME-N.out`) and
+//! written down with the process, not to a pipe of the runtime's: FreeRDP
+//! treats `SIGPIPE` as fatal, so a pipe would end every connection at the
+//! first line it wrote after the runtime was gone. The runtime reads new
+//! lines while a connection comes up, keeps each file below
+//! [`MAX_OUTPUT_BYTES`], and reads its last lines to explain a failure.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -135,32 +137,71 @@ impl Handover {
         self.dir.join(RECORD_FILE)
     }
 
-    fn output_path(&self, pid: u32) -> PathBuf {
-        self.dir.join(format!("{pid}.out"))
+    /// The directory of the record and the output files.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn output_path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<Cookie, Entry>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A new, private output file for a process about to start, and the
-    /// name it has until [`Handover::started`] names it after the process.
-    pub(crate) fn output_file(&self) -> io::Result<(File, PathBuf)> {
+    /// A new, private output file for a process about to start, and its
+    /// name. A file no record names (the runtime died before writing one)
+    /// is removed by the next runtime.
+    pub(crate) fn output_file(&self) -> io::Result<(File, String)> {
         create_dirs(&self.dir, 0o700)?;
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let path = self
-            .dir
-            .join(format!(".starting-{}-{n}.out", std::process::id()));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let name = format!("{now}-{}-{n}.out", std::process::id());
         let file = OpenOptions::new()
             .append(true)
             .create_new(true)
             .mode(0o600)
-            .open(&path)?;
-        Ok((file, path))
+            .open(self.output_path(&name))?;
+        Ok((file, name))
     }
 
-    /// Writes down a process that was just started (its output file at
-    /// `output` until now).
+    /// New complete lines of output file `name` after `offset`, which moves
+    /// past them; at most 64 KiB a call. A file that was emptied (it grew
+    /// past the bound) is read again from its start.
+    pub(crate) fn new_lines(&self, name: &str, offset: &mut u64) -> Vec<String> {
+        let Ok(mut file) = File::open(self.output_path(name)) else {
+            return Vec::new();
+        };
+        let len = file.metadata().map_or(0, |m| m.len());
+        if len < *offset {
+            *offset = 0;
+        }
+        if file.seek(SeekFrom::Start(*offset)).is_err() {
+            return Vec::new();
+        }
+        let mut bytes = Vec::new();
+        if file.take(TAIL_BYTES).read_to_end(&mut bytes).is_err() {
+            return Vec::new();
+        }
+        // Only whole lines; a partial last line is read again next time,
+        // unless it alone fills the window.
+        let end = match bytes.iter().rposition(|&b| b == b'\n') {
+            Some(i) => i + 1,
+            None if bytes.len() as u64 == TAIL_BYTES => bytes.len(),
+            None => 0,
+        };
+        *offset += end as u64;
+        String::from_utf8_lossy(&bytes[..end])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Writes down a process that was just started, with its output file
+    /// `output`.
     pub(crate) fn started(
         &self,
         cookie: Cookie,
@@ -168,13 +209,8 @@ impl Handover {
         workspace_id: &str,
         display_name: &str,
         started_unix_ms: u64,
-        output: Option<&Path>,
+        output: &str,
     ) {
-        if let Some(output) = output
-            && let Err(e) = fs::rename(output, self.output_path(pid))
-        {
-            tracing::warn!(pid, "cannot name the connection's output file: {e}");
-        }
         let Some(seen) = observe(pid) else {
             // It has ended already; its watcher will tell.
             return;
@@ -191,33 +227,49 @@ impl Handover {
             workspace_id: workspace_id.to_owned(),
             display_name: display_name.to_owned(),
             started_unix_ms,
+            output: output.to_owned(),
         };
         let mut entries = self.entries();
         entries.insert(cookie, entry);
         self.save_locked(&mut entries);
     }
 
-    /// A connection ended: it leaves the record, and the last lines of its
-    /// output are returned.
-    pub(crate) fn ended(&self, cookie: Cookie, pid: u32) -> Vec<String> {
-        let path = self.output_path(pid);
+    /// A connection ended: it leaves the record, its output file
+    /// (`output`) is removed, and its last lines are returned.
+    pub(crate) fn ended(&self, cookie: Cookie, output: &str) -> Vec<String> {
+        if output.is_empty() {
+            self.forget(cookie);
+            return Vec::new();
+        }
+        let path = self.output_path(output);
         let tail = tail(&path, KEPT_LINES).unwrap_or_default();
         if self.active.load(Ordering::Acquire) {
             let _ = fs::remove_file(&path);
         }
+        self.forget(cookie);
+        tail
+    }
+
+    /// Removes the output file of a process that never started or was
+    /// never registered.
+    pub(crate) fn ended_unrecorded(&self, output: &str) {
+        let _ = fs::remove_file(self.output_path(output));
+    }
+
+    fn forget(&self, cookie: Cookie) {
         let mut entries = self.entries();
         if entries.remove(&cookie).is_some() {
             self.save_locked(&mut entries);
         }
-        tail
     }
 
     /// Keeps a connection's output file bounded, and its record true if
     /// the process has since become another program (a wrapper script
     /// that replaced itself with FreeRDP).
-    pub(crate) fn check(&self, cookie: Cookie, pid: u32) {
-        let path = self.output_path(pid);
-        if let Ok(meta) = fs::metadata(&path)
+    pub(crate) fn check(&self, cookie: Cookie, pid: u32, output: &str) {
+        let path = self.output_path(output);
+        if !output.is_empty()
+            && let Ok(meta) = fs::metadata(&path)
             && meta.len() > MAX_OUTPUT_BYTES
         {
             // The process appends, so it carries on at the new end.
@@ -310,7 +362,8 @@ impl Handover {
         let entries = self.entries();
         let keep: Vec<PathBuf> = entries
             .values()
-            .map(|entry| self.output_path(entry.pid))
+            .filter(|entry| !entry.output.is_empty())
+            .map(|entry| self.output_path(&entry.output))
             .chain([self.record_path()])
             .collect();
         drop(entries);
@@ -483,24 +536,32 @@ mod tests {
         let base = tempfile::tempdir().unwrap();
         let handover = Handover::new(base.path(), "bus0").unwrap();
         handover.settle();
-        let (mut file, temp) = handover.output_file().unwrap();
+        let (mut file, name) = handover.output_file().unwrap();
+        assert!(radc_core::adoption::is_output_name(&name), "{name}");
         let pid = std::process::id();
         let cookie = Cookie::new(7).unwrap();
-        handover.started(cookie, pid, "ws", "Desktop", 0, Some(&temp));
-        let path = handover.output_path(pid);
-        assert!(path.exists() && !temp.exists());
+        handover.started(cookie, pid, "ws", "Desktop", 0, &name);
+        let path = handover.output_path(&name);
         use std::io::Write;
+        let mut offset = 0;
+        file.write_all(b"one\ntwo\nthr").unwrap();
+        assert_eq!(handover.new_lines(&name, &mut offset), ["one", "two"]);
+        file.write_all(b"ee\n").unwrap();
+        assert_eq!(handover.new_lines(&name, &mut offset), ["three"]);
+        assert!(handover.new_lines(&name, &mut offset).is_empty());
         file.write_all(&vec![b'x'; MAX_OUTPUT_BYTES as usize + 1])
             .unwrap();
-        handover.check(cookie, pid);
+        handover.check(cookie, pid, &name);
         assert_eq!(fs::metadata(&path).unwrap().len(), 0);
         // Appending, the writer goes on at the new end, not at its old
-        // offset with a hole before it.
+        // offset with a hole before it; the reader starts again too.
         file.write_all(b"last line\n").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "last line\n");
+        assert_eq!(handover.new_lines(&name, &mut offset), ["last line"]);
         let record = fs::read_to_string(handover.record_path()).unwrap();
         assert!(record.contains(&format!("\"pid\": {pid}")), "{record}");
-        assert_eq!(handover.ended(cookie, pid), ["last line"]);
+        assert!(record.contains(&name), "{record}");
+        assert_eq!(handover.ended(cookie, &name), ["last line"]);
         assert!(!path.exists() && !handover.record_path().exists());
     }
 

@@ -32,6 +32,7 @@ use radc_core::{Cookie, Exit, RuntimeError, validate};
 use radc_feed::scope::Scope;
 use radc_rdp::RdpFile;
 use radc_rdp::freerdp::{self, Version};
+use radc_rdp::progress::Progress;
 use radc_rdp::signature::{self, Verdict};
 use radc_subscribe::secrets::SecretStore;
 use radc_subscribe::store::{Store, WorkspaceRecord};
@@ -263,6 +264,8 @@ pub(crate) struct Launcher {
     freerdp: Mutex<Option<FreeRdp>>,
     /// The record of launched connections, once the bus is known.
     handover: Arc<OnceLock<Arc<Handover>>>,
+    /// Whether each recent launch came up.
+    outcomes: Arc<Outcomes>,
 }
 
 impl Launcher {
@@ -272,6 +275,7 @@ impl Launcher {
             store,
             freerdp: Mutex::new(None),
             handover: Arc::new(OnceLock::new()),
+            outcomes: Arc::new(Outcomes::default()),
         })
     }
 
@@ -440,7 +444,7 @@ impl Launcher {
         let mut command = launch_command(&freerdp.path, &request.environment);
         command.args(&args);
         let started = self
-            .start(command, &request, stdin, trust_text(&decision))
+            .start(command, &request, stdin, trust_text(&decision), true)
             .await?;
         tracing::info!(
             workspace = %validate::for_log(&request.workspace_id),
@@ -491,7 +495,7 @@ impl Launcher {
             fullscreen: None,
         };
         let started = self
-            .start(command, &request, None, "not an .rdp file".into())
+            .start(command, &request, None, "not an .rdp file".into(), false)
             .await?;
         tracing::info!(
             workspace = %validate::for_log(&record.id),
@@ -506,18 +510,26 @@ impl Launcher {
 
     /// Spawns `command` in its own process group, registers it, writes it
     /// down for the next runtime ([`crate::handover`]) and watches it until
-    /// it exits.
+    /// it exits. A FreeRDP (`freerdp`) logs to its output file, which the
+    /// watcher reads to tell when the connection is up or why it failed.
     async fn start(
         &self,
         mut command: Command,
         request: &Request,
         stdin: Option<Zeroizing<Vec<u8>>>,
         trust: String,
+        freerdp: bool,
     ) -> Result<Started, RuntimeError> {
         let output = match self.handover() {
-            Some(handover) => Some(handover.output_file().map_err(|e| {
-                RuntimeError::failed(format!("cannot create the connection's output file: {e}"))
-            })?),
+            Some(handover) => {
+                let (file, name) = handover.output_file().map_err(|e| {
+                    RuntimeError::failed(format!("cannot create the connection's output file: {e}"))
+                })?;
+                if freerdp {
+                    command.envs(freerdp_log_environment(handover.dir(), &name));
+                }
+                Some((file, name))
+            }
             None => None,
         };
         let (stdout, stderr) = match &output {
@@ -541,11 +553,14 @@ impl Launcher {
             .stdout(stdout)
             .stderr(stderr);
         let spawned = command.spawn();
-        let output_path = output.map(|(_, path)| path);
-        let mut child = spawned.map_err(|e| {
-            if let Some(path) = &output_path {
-                let _ = std::fs::remove_file(path);
+        let output = output.map(|(_, name)| name);
+        let remove_output = || {
+            if let (Some(handover), Some(name)) = (self.handover(), &output) {
+                handover.ended_unrecorded(name);
             }
+        };
+        let mut child = spawned.map_err(|e| {
+            remove_output();
             RuntimeError::failed(format!(
                 "cannot start {}: {e}",
                 command.as_std().get_program().to_string_lossy()
@@ -576,23 +591,25 @@ impl Launcher {
                 Err(e) => {
                     drop(core);
                     signal_group(pid, rustix::process::Signal::KILL);
-                    if let Some(path) = &output_path {
-                        let _ = std::fs::remove_file(path);
-                    }
+                    remove_output();
                     return Err(e);
                 }
             }
         };
-        if let Some(handover) = self.handover() {
+        if let (Some(handover), Some(name)) = (self.handover(), &output) {
             handover.started(
                 cookie,
                 pid,
                 &request.workspace_id,
                 &request.display_name,
                 unix_millis(started_at),
-                output_path.as_deref(),
+                name,
             );
         }
+        // Only FreeRDP says when it is up; anything else counts as up once
+        // it runs.
+        let reads_log = freerdp && output.is_some();
+        self.outcomes.begin(cookie, !reads_log);
         let exit = async move {
             use std::os::unix::process::ExitStatusExt;
             match child.wait().await {
@@ -610,15 +627,28 @@ impl Launcher {
         tokio::spawn(watch(
             self.shared.clone(),
             self.handover.clone(),
+            self.outcomes.clone(),
             exit,
             Watched {
                 cookie,
                 pid,
                 workspace_id: request.workspace_id.clone(),
                 display_name: request.display_name.clone(),
+                output: output.unwrap_or_default(),
+                reads_log,
             },
         ));
         Ok(Started { cookie, pid, trust })
+    }
+
+    /// Waits up to `timeout` for launched connection `cookie` to come up
+    /// or fail; see [`Outcome`].
+    pub(crate) async fn await_launch(
+        &self,
+        cookie: u32,
+        timeout: Duration,
+    ) -> Result<Outcome, RuntimeError> {
+        self.outcomes.wait(cookie, timeout).await
     }
 
     fn handover(&self) -> Option<&crate::handover::Handover> {
@@ -668,12 +698,16 @@ impl Launcher {
                 pid: entry.pid,
                 workspace_id: entry.workspace_id.clone(),
                 display_name: entry.display_name.clone(),
+                output: entry.output.clone(),
+                reads_log: false,
             };
             handover.adopted(cookie, entry);
+            self.outcomes.begin(cookie, true);
             let pidfd = survivor.pidfd;
             tokio::spawn(watch(
                 self.shared.clone(),
                 self.handover.clone(),
+                self.outcomes.clone(),
                 async move {
                     crate::handover::exited(pidfd).await;
                     Exit::Unknown
@@ -1003,6 +1037,11 @@ struct Watched {
     pid: u32,
     workspace_id: String,
     display_name: String,
+    /// Its output file's name ("" for none).
+    output: String,
+    /// Whether the output is FreeRDP's log, read until the connection is
+    /// up.
+    reads_log: bool,
 }
 
 /// How often a watcher looks at its connection's output file and
@@ -1011,11 +1050,33 @@ struct Watched {
 const CHECK_EVERY: Duration = Duration::from_secs(30);
 const FIRST_CHECK: Duration = Duration::from_secs(1);
 
+/// How often FreeRDP's log is read while its connection comes up, and for
+/// how long at most.
+const READ_LOG_EVERY: Duration = Duration::from_millis(50);
+const READ_LOG_FOR: Duration = Duration::from_secs(300);
+
+/// The environment that makes FreeRDP (WinPR's logger) log at `INFO`, line
+/// by line, to the connection's output file (`dir`/`name`): the console
+/// would buffer its standard output in a file, and only `INFO` says when
+/// the connection is up. The runtime sets these itself; a caller's or the
+/// runtime's own `WLOG_*` never reach FreeRDP.
+fn freerdp_log_environment(dir: &Path, name: &str) -> [(&'static str, OsString); 4] {
+    [
+        ("WLOG_LEVEL", "INFO".into()),
+        ("WLOG_APPENDER", "FILE".into()),
+        ("WLOG_FILEAPPENDER_OUTPUT_FILE_PATH", dir.into()),
+        ("WLOG_FILEAPPENDER_OUTPUT_FILE_NAME", name.into()),
+    ]
+}
+
 /// Waits for a launched process to exit (`exit`), then drops its
-/// registration and record, and tells the user once if it failed.
+/// registration and record, and tells the user once if it failed. Until
+/// the connection is up, reads FreeRDP's log for the moment it is, or for
+/// why it failed.
 async fn watch(
     shared: Arc<Shared>,
     handover: Arc<OnceLock<Arc<Handover>>>,
+    outcomes: Arc<Outcomes>,
     exit: impl Future<Output = Exit>,
     watched: Watched,
 ) {
@@ -1024,20 +1085,51 @@ async fn watch(
         pid,
         workspace_id,
         display_name,
+        output,
+        reads_log,
     } = watched;
+    let name = validate::for_log(&display_name);
     let mut exit = std::pin::pin!(exit);
+    let mut progress = Progress::new();
+    let mut offset = 0;
+    let mut reading = reads_log;
+    let read_until = tokio::time::Instant::now() + READ_LOG_FOR;
+    let mut read_log = |progress: &mut Progress| {
+        let Some(handover) = handover.get() else {
+            return false;
+        };
+        let mut up = false;
+        for line in handover.new_lines(&output, &mut offset) {
+            up |= progress.line(&line) == Some(radc_rdp::progress::Event::Up);
+        }
+        up
+    };
     let mut next_check = tokio::time::Instant::now() + FIRST_CHECK;
     let exit = loop {
+        let next_read = tokio::time::Instant::now() + READ_LOG_EVERY;
         tokio::select! {
             exit = &mut exit => break exit,
+            _ = tokio::time::sleep_until(next_read), if reading => {
+                if read_log(&mut progress) {
+                    tracing::info!(cookie = cookie.get(), pid, "connection to {name} is up");
+                    outcomes.settle(cookie, Outcome::Up);
+                    reading = false;
+                } else if tokio::time::Instant::now() > read_until {
+                    reading = false;
+                }
+            }
             _ = tokio::time::sleep_until(next_check) => {
                 if let Some(handover) = handover.get() {
-                    handover.check(cookie, pid);
+                    handover.check(cookie, pid, &output);
                 }
                 next_check += CHECK_EVERY;
             }
         }
     };
+    if reading {
+        // What it logged between the last read and its exit.
+        read_log(&mut progress);
+    }
     let (disconnecting, event) = {
         let mut core = shared.core();
         let disconnecting = core
@@ -1050,10 +1142,23 @@ async fn watch(
     };
     let tail = handover
         .get()
-        .map(|h| h.ended(cookie, pid))
+        .map(|h| h.ended(cookie, &output))
         .unwrap_or_default();
-    let name = validate::for_log(&display_name);
-    let failure = (!disconnecting).then(|| failure_of(exit)).flatten();
+    let failure = (!disconnecting)
+        .then(|| failure_of(exit, reads_log.then_some(&progress)))
+        .flatten();
+    match &failure {
+        Some((_, text)) if !progress.is_up() => {
+            outcomes.settle(cookie, Outcome::Failed(text.clone()));
+        }
+        _ if !progress.is_up() && reads_log => outcomes.settle(
+            cookie,
+            Outcome::Failed(format!(
+                "FreeRDP ended before the connection was established ({exit})"
+            )),
+        ),
+        _ => outcomes.settle(cookie, Outcome::Ended(exit.to_string())),
+    }
     let Some((message_type, text)) = failure else {
         tracing::info!(cookie = cookie.get(), %exit, "connection to {name} ended");
         return;
@@ -1080,10 +1185,100 @@ async fn watch(
     }
 }
 
-/// Whether an exit is a failure to tell the user about, and how.
-fn failure_of(exit: Exit) -> Option<(&'static str, String)> {
+/// How a launch turned out, for `AwaitLaunch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Started; FreeRDP has not said yet whether it is up.
+    Connecting,
+    /// The connection is established (or the process, not FreeRDP, runs).
+    Up,
+    /// It ended before coming up: why, in one sentence.
+    Failed(String),
+    /// It came up and has since ended (`exited:0`, …).
+    Ended(String),
+}
+
+/// How long the outcome of an ended launch is kept for a late `AwaitLaunch`.
+const OUTCOME_KEPT: Duration = Duration::from_secs(60);
+/// Most outcomes kept at once.
+const MAX_OUTCOMES: usize = 4096;
+
+/// A launch's outcome so far, and when it ended (if it did).
+type Tracked = (tokio::sync::watch::Sender<Outcome>, Option<Instant>);
+
+/// The outcome of every live launch and of those that ended in the last
+/// minute.
+#[derive(Default)]
+pub(crate) struct Outcomes {
+    map: Mutex<HashMap<u32, Tracked>>,
+}
+
+impl Outcomes {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Tracked>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn begin(&self, cookie: Cookie, up: bool) {
+        let mut map = self.map();
+        let now = Instant::now();
+        map.retain(|_, (_, ended)| ended.is_none_or(|at| now.duration_since(at) < OUTCOME_KEPT));
+        if map.len() >= MAX_OUTCOMES {
+            // The oldest ended ones go first; live ones always stay.
+            let mut ended: Vec<(u32, Instant)> = map
+                .iter()
+                .filter_map(|(c, (_, at))| at.map(|at| (*c, at)))
+                .collect();
+            ended.sort_by_key(|(_, at)| *at);
+            for (c, _) in ended.into_iter().take(map.len() + 1 - MAX_OUTCOMES) {
+                map.remove(&c);
+            }
+        }
+        let first = if up { Outcome::Up } else { Outcome::Connecting };
+        map.insert(cookie.get(), (tokio::sync::watch::Sender::new(first), None));
+    }
+
+    fn settle(&self, cookie: Cookie, outcome: Outcome) {
+        let mut map = self.map();
+        if let Some((sender, ended)) = map.get_mut(&cookie.get()) {
+            if !matches!(outcome, Outcome::Up) {
+                *ended = Some(Instant::now());
+            }
+            sender.send_replace(outcome);
+        }
+    }
+
+    async fn wait(&self, cookie: u32, timeout: Duration) -> Result<Outcome, RuntimeError> {
+        let mut receiver = self
+            .map()
+            .get(&cookie)
+            .map(|(sender, _)| sender.subscribe())
+            .ok_or_else(|| {
+                RuntimeError::not_found(format!(
+                    "no launch has cookie {cookie}; `radc status` lists the connections"
+                ))
+            })?;
+        let settled =
+            tokio::time::timeout(timeout, receiver.wait_for(|o| *o != Outcome::Connecting))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|outcome| outcome.clone());
+        Ok(settled.unwrap_or_else(|| receiver.borrow().clone()))
+    }
+}
+
+/// Whether an exit is a failure to tell the user about, and how: from what
+/// FreeRDP logged (`progress`) and its exit status.
+fn failure_of(exit: Exit, progress: Option<&Progress>) -> Option<(&'static str, String)> {
+    let from_freerdp = |code: Option<i32>| {
+        let cause = match progress {
+            Some(progress) => progress.failure(code),
+            None => code.and_then(radc_rdp::progress::describe_exit),
+        };
+        cause.map(|c| (c.message_type(), c.to_string()))
+    };
     match exit {
-        Exit::Code(code) => describe_exit(code).map(|(kind, text)| (kind, text.to_owned())),
+        Exit::Code(code) => from_freerdp(Some(code)),
         Exit::Signal(signal) => Some((
             "connection-crashed",
             format!("the connection process was ended by signal {signal}"),
@@ -1091,61 +1286,6 @@ fn failure_of(exit: Exit) -> Option<(&'static str, String)> {
         // An adopted connection: how it ended went to its parent.
         Exit::Unknown => None,
     }
-}
-
-/// What a FreeRDP exit status means for the user: `None` for the ways a
-/// session normally ends (disconnected, logged off, closed by the user),
-/// else the error-event message type and a sentence. FreeRDP 2 and 3 share
-/// these codes (`XF_EXIT_*` / `freerdp_client` exit codes).
-pub fn describe_exit(code: i32) -> Option<(&'static str, &'static str)> {
-    const AUTH: &str = "authentication-failed";
-    const CONNECT: &str = "connection-failed";
-    Some(match code {
-        0 | 1 | 2 | 5 | 11 => return None,
-        3 => (
-            "session-ended",
-            "the session was ended after being idle too long",
-        ),
-        4 => (
-            "session-ended",
-            "the server gave up waiting for the sign-in",
-        ),
-        7 | 9 => (CONNECT, "the server refused the connection"),
-        10 => (AUTH, "the server wants fresh credentials"),
-        128 => (
-            "launch-failed",
-            "FreeRDP did not accept its command line (see the runtime log)",
-        ),
-        131 | 141 => (CONNECT, "the server could not be reached"),
-        // Also what FreeRDP reports when a server drops the connection
-        // after refusing the password during NLA.
-        147 => (
-            CONNECT,
-            "the connection failed: the server could not be reached or refused the sign-in",
-        ),
-        139 | 140 => (CONNECT, "the server's name could not be resolved"),
-        143 => (CONNECT, "the secure (TLS) connection to the server failed"),
-        133 => (
-            CONNECT,
-            "the server and FreeRDP agreed on no security protocol",
-        ),
-        150 => (CONNECT, "the Kerberos server could not be reached"),
-        132 | 134 | 154 | 159 => (AUTH, "sign-in failed: wrong user name or password"),
-        135 => (AUTH, "sign-in failed: the account is locked out"),
-        148 | 149 | 152 => (
-            AUTH,
-            "sign-in failed: the password has expired or must be changed",
-        ),
-        151 | 157 => (AUTH, "sign-in failed: the account is disabled or expired"),
-        155 | 156 | 158 | 144 => (
-            AUTH,
-            "sign-in failed: the account may not sign in to this server",
-        ),
-        _ => (
-            CONNECT,
-            "the connection failed (see the runtime log for FreeRDP's output)",
-        ),
-    })
 }
 
 fn log_decision(workspace_id: &str, name: &str, decision: &Decision) {

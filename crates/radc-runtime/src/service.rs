@@ -946,6 +946,28 @@ impl RuntimeExt {
         Ok((started.cookie.get(), started.pid, started.trust))
     }
 
+    /// Waits up to `timeout_ms` (at most 5 minutes) for a launched
+    /// connection to come up or fail. Returns its state — `up`, `failed`,
+    /// `ended` (it came up and has ended since) or `connecting` (neither
+    /// yet) — and, for `failed`, why in one sentence, for `ended` how it
+    /// ended. A FreeRDP connection is up when FreeRDP has set up the
+    /// session's display; another program counts as up once it runs.
+    async fn await_launch(
+        &self,
+        cookie: u32,
+        timeout_ms: u32,
+    ) -> Result<(String, String), WireError> {
+        let timeout = Duration::from_millis(timeout_ms.into()).min(MAX_DISCONNECT_TIMEOUT);
+        let outcome = self.1.await_launch(cookie, timeout).await?;
+        use crate::launcher::Outcome;
+        Ok(match outcome {
+            Outcome::Connecting => ("connecting".into(), String::new()),
+            Outcome::Up => ("up".into(), String::new()),
+            Outcome::Failed(why) => ("failed".into(), why),
+            Outcome::Ended(how) => ("ended".into(), how),
+        })
+    }
+
     async fn list_connections(&self) -> Vec<ConnectionRow> {
         let core = self.0.core();
         core.registry()

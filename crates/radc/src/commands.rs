@@ -31,9 +31,20 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             workspace,
             resource,
             files,
+            detach,
+            timeout,
             wait,
             json,
-        } => crate::launch::launch(&workspace, &resource, &files, wait, json).await,
+        } => {
+            let until = if detach {
+                crate::launch::Until::Started
+            } else if wait {
+                crate::launch::Until::Ended(timeout)
+            } else {
+                crate::launch::Until::Up(timeout)
+            };
+            crate::launch::launch(&workspace, &resource, &files, until, json).await
+        }
         Command::Trust(cmd) => crate::launch::trust(cmd),
         Command::Subscribe {
             target,

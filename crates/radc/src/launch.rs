@@ -21,15 +21,29 @@ struct LaunchJson {
     cookie: u32,
     pid: u32,
     trust: String,
+    /// `started` (with --detach), `up`, `connecting` (not up within the
+    /// timeout) or `ended`.
+    state: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     ended: Option<String>,
+}
+
+/// How long `radc launch` waits.
+#[derive(Debug, Clone, Copy)]
+pub enum Until {
+    /// Until the runtime has started the connection (`--detach`).
+    Started,
+    /// Until it is up or has failed, at most this long.
+    Up(Duration),
+    /// Until it is up, then until it ends (`--wait`).
+    Ended(Duration),
 }
 
 pub async fn launch(
     workspace: &str,
     resource: &str,
     files: &[PathBuf],
-    wait: bool,
+    until: Until,
     json: bool,
 ) -> Result<ExitCode> {
     let files: Vec<String> = files
@@ -46,7 +60,7 @@ pub async fn launch(
     let runtime = RuntimeProxy::new(&conn).await?;
     // Subscribe before launching, so a connection that ends at once is
     // still seen.
-    let mut removed = if wait {
+    let mut removed = if matches!(until, Until::Ended(_)) {
         let registration = WorkspaceRegistrationProxy::new(&conn).await?;
         Some(registration.receive_resource_removed().await?)
     } else {
@@ -68,16 +82,53 @@ pub async fn launch(
         cookie,
         pid,
         trust,
+        state: "started".into(),
         ended: None,
     };
+    let timeout = match until {
+        Until::Started => None,
+        Until::Up(t) | Until::Ended(t) => Some(t),
+    };
+    if let Some(timeout) = timeout {
+        let millis = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        let (state, detail) = runtime
+            .await_launch(cookie, millis)
+            .await
+            .map_err(explain)?;
+        if state == "failed" {
+            bail!("cannot connect to {resource}: {detail}");
+        }
+        if state == "ended" {
+            report.ended = Some(detail);
+        }
+        report.state = state;
+    }
     if !json {
+        let what = match report.state.as_str() {
+            "up" => "Connected to",
+            "connecting" => "Still connecting to",
+            _ => "Launched",
+        };
         println!(
-            "Launched {resource} (pid {pid}, connection {cookie}); its .rdp file is {}.",
+            "{what} {resource} (pid {pid}, connection {cookie}); its .rdp file is {}.",
             report.trust
         );
+        if report.state == "connecting"
+            && let Some(t) = timeout
+        {
+            eprintln!(
+                "radc: {resource} did not come up within {} s; it goes on connecting (`radc status` shows it)",
+                t.as_secs_f64()
+            );
+        }
     }
     let mut code = ExitCode::SUCCESS;
-    if let Some(stream) = removed.as_mut() {
+    if let Some(reason) = &report.ended {
+        code = exit_code_of(reason);
+        if !json {
+            println!("The connection ended: {reason}.");
+        }
+    } else if let Some(stream) = removed.as_mut() {
         while let Some(signal) = stream.next().await {
             let Ok(args) = signal.args() else { continue };
             if args.cookie != cookie {
@@ -88,6 +139,7 @@ pub async fn launch(
             if !json {
                 println!("The connection ended: {reason}.");
             }
+            report.state = "ended".into();
             report.ended = Some(reason);
             break;
         }

@@ -99,7 +99,13 @@ Examples:
     /// are not .rdp files open with the launcher registered for their
     /// extension (`radc restype`).
     #[command(after_help = "\
-With --wait, the exit status is the connection's: its exit code, or 128 plus \
+radc launch waits (10 s by default, --timeout) until the connection is up \
+(FreeRDP has signed in and set up the session's display) or has failed, \
+and then exits 0, or 1 with the cause in one sentence: wrong password, \
+server unreachable, name not resolved, certificate changed… If it is \
+neither up nor failed in time, it says so, exits 0 and the connection goes \
+on in the background. --detach returns as soon as FreeRDP is started. With \
+--wait, the exit status is the connection's: its exit code, or 128 plus \
 the signal that ended it.
 
 Examples:
@@ -113,6 +119,14 @@ Examples:
         resource: String,
         /// Local files to open in the RemoteApp.
         files: Vec<PathBuf>,
+        /// Return as soon as the connection is started, without waiting to
+        /// see it come up.
+        #[arg(long, conflicts_with = "wait")]
+        detach: bool,
+        /// Seconds to wait for the connection to come up (or fail) before
+        /// returning; it goes on connecting in the background after that.
+        #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+        timeout: Duration,
         /// Wait until the connection ends.
         #[arg(long)]
         wait: bool,

@@ -379,19 +379,26 @@ async fn a_wrong_password_is_told_once_and_the_registration_says_why() {
     setup.start_workspace("not the password", 0).await;
 
     for attempt in 0..2 {
+        // radc launch waits for the connection and says why it failed, in
+        // one sentence (FreeRDP's own log stays in the runtime's).
         let out = run(setup
             .radc()
-            .args(["launch", "--wait", "--json", WORKSPACE, "desktop"]));
+            .args(["launch", "--json", WORKSPACE, "desktop"]));
+        assert_eq!(out.status.code(), Some(1));
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let ended = report["ended"].as_str().unwrap().to_owned();
-        assert!(ended.starts_with("exited:"), "{ended}");
-        assert_ne!(ended, "exited:0");
-        assert!(!out.status.success(), "--wait exits with FreeRDP's failure");
+        assert_eq!(
+            report["error"],
+            "cannot connect to desktop: the server ended the connection during sign-in: \
+             check the user name and password",
+            "{report}"
+        );
         let signal = tokio::time::timeout(Duration::from_secs(5), removed.next())
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(signal.args().unwrap().reason, ended);
+        let ended = signal.args().unwrap().reason.to_owned();
+        assert!(ended.starts_with("exited:"), "{ended}");
+        assert_ne!(ended, "exited:0");
         if attempt == 0 {
             let notice = tokio::time::timeout(Duration::from_secs(5), notices.next())
                 .await
@@ -400,7 +407,8 @@ async fn a_wrong_password_is_told_once_and_the_registration_says_why() {
             let args = notice.args().unwrap();
             assert_eq!(args.workspace_id, WORKSPACE);
             assert!(
-                args.text.contains("Full Desktop") && args.text.contains("refused the sign-in"),
+                args.text.contains("Full Desktop")
+                    && args.text.contains("ended the connection during sign-in"),
                 "{}",
                 args.text
             );
@@ -612,7 +620,11 @@ fn launch_error(setup: &Setup, resource: &str) -> String {
 }
 
 fn launch_trust(setup: &Setup, resource: &str) -> String {
-    let out = run(setup.radc().args(["launch", "--json", WORKSPACE, resource]));
+    // Accepted is all that counts here: the servers these files name do
+    // not exist.
+    let out = run(setup
+        .radc()
+        .args(["launch", "--detach", "--json", WORKSPACE, resource]));
     assert!(out.status.success(), "{resource} was refused");
     let launched: Value = serde_json::from_slice(&out.stdout).unwrap();
     launched["trust"].as_str().unwrap().to_owned()
@@ -722,9 +734,12 @@ async fn a_file_is_opened_in_the_remoteapp_through_a_redirected_drive() {
     std::fs::write(&letter, "Dear Sir").unwrap();
     let out = run(setup
         .radc()
-        .args(["launch", "--wait", WORKSPACE, "WordPad"])
+        .args(["launch", "--detach", WORKSPACE, "WordPad"])
         .arg(&letter));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("The connection ended"));
+    assert!(out.status.success());
+    assert!(common::rdp::wait_until(Duration::from_secs(10), || {
+        !recorded(setup.bus.dir.path()).is_empty()
+    }));
     let records = recorded(setup.bus.dir.path());
     assert_eq!(records.len(), 1, "{records:?}");
     let argv = &records[0].0;
@@ -782,7 +797,11 @@ async fn the_account_goes_to_freerdp_even_without_a_stored_password() {
         "{said}"
     );
 
-    let out = run(setup.radc().args(["launch", WORKSPACE, "Full Desktop"]));
+    // FreeRDP asks for the password itself (on a terminal nobody sees):
+    // only the command line matters here.
+    let out = run(setup
+        .radc()
+        .args(["launch", "--detach", WORKSPACE, "Full Desktop"]));
     assert!(
         out.status.success(),
         "{}",
@@ -907,6 +926,15 @@ const ALLOWED_ENVIRONMENT: [&str; 41] = [
     "PATH",
 ];
 
+/// What the runtime sets for FreeRDP itself: its log, to the connection's
+/// output file.
+const FREERDP_LOG: [&str; 4] = [
+    "WLOG_LEVEL",
+    "WLOG_APPENDER",
+    "WLOG_FILEAPPENDER_OUTPUT_FILE_PATH",
+    "WLOG_FILEAPPENDER_OUTPUT_FILE_NAME",
+];
+
 /// What the runtime is started with that no launched process may see.
 const RUNTIME_SECRETS: [(&str, &str); 6] = [
     ("RADC_TEST_SECRET", "runtime-secret-4711"),
@@ -1020,13 +1048,26 @@ async fn launched_processes_get_only_the_listed_environment() {
         setup.server.log(),
         setup.bus.runtime_log()
     );
-    let live = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let live = parse_environ(&std::fs::read(format!("/proc/{pid}/environ")).unwrap());
     check_environment(
         "running FreeRDP",
-        &parse_environ(&live),
+        &live,
         &setup,
-        // The recording wrapper's `exec` adds its working directory.
-        &["PWD"],
+        // The recording wrapper's `exec` adds its working directory; the
+        // runtime has FreeRDP log to the connection's own file.
+        &[
+            "PWD",
+            FREERDP_LOG[0],
+            FREERDP_LOG[1],
+            FREERDP_LOG[2],
+            FREERDP_LOG[3],
+        ],
+    );
+    assert_eq!(live["WLOG_APPENDER"], "FILE");
+    assert!(
+        Path::new(&live["WLOG_FILEAPPENDER_OUTPUT_FILE_PATH"])
+            .starts_with(setup.bus.dir.path().join("run/radc")),
+        "FreeRDP logs into the runtime's private directory: {live:#?}"
     );
     let records = setup.bus.dir.path().join("records");
     let mut started = 0;
@@ -1035,16 +1076,16 @@ async fn launched_processes_get_only_the_listed_environment() {
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
         if let Some(of) = name.strip_prefix("environ.") {
             let argv = std::fs::read_to_string(records.join(format!("argv.{of}"))).unwrap();
-            let what = if argv.trim() == "/version" {
-                "FreeRDP /version"
+            let (what, adds): (_, &[&str]) = if argv.trim() == "/version" {
+                ("FreeRDP /version", &[])
             } else {
-                "FreeRDP"
+                ("FreeRDP", &FREERDP_LOG)
             };
             check_environment(
                 what,
                 &parse_environ(&std::fs::read(&path).unwrap()),
                 &setup,
-                &[],
+                adds,
             );
             started += 1;
         }
@@ -1287,7 +1328,9 @@ async fn a_wrapper_that_becomes_another_program_is_adopted_as_that_program() {
     let pid = launched_pid(&setup, "viewer");
 
     let dir = setup.bus.handover_dir().await;
-    let output = dir.join(format!("{pid}.out"));
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("connections.json")).unwrap()).unwrap();
+    let output = dir.join(record["connections"][0]["output"].as_str().unwrap());
     eventually(Duration::from_secs(5), "the launcher's output", || async {
         std::fs::read_to_string(&output).is_ok_and(|t| t == "wrapper started\n")
     })
@@ -1320,4 +1363,151 @@ async fn a_wrapper_that_becomes_another_program_is_adopted_as_that_program() {
         !alive(pid)
     })
     .await;
+}
+
+/// `radc launch` waits until the connection is up or has failed, and says
+/// why in one sentence: a server that refuses TCP, a name that does not
+/// resolve, a wrong password against the NLA server; a good launch exits 0
+/// only once the session is up. With FreeRDP 2 (`xfreerdp`) and FreeRDP 3
+/// (`xfreerdp3`, from Debian's bookworm-backports suite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launches_tell_the_truth_with_freerdp_2_and_3() {
+    let closed = common::rdp::free_port();
+    let unreachable = format!("full address:s:127.0.0.1:{closed}\r\n");
+    let nowhere = "full address:s:rdp.nonexistent.invalid\r\n";
+    for freerdp in ["/usr/bin/xfreerdp", "/usr/bin/xfreerdp3"] {
+        assert!(
+            Path::new(freerdp).exists(),
+            "{freerdp} is missing: run scripts/install-deps.sh"
+        );
+        let setup = Setup::start_with(
+            &[
+                (
+                    "closed",
+                    "Closed Port",
+                    "Desktop",
+                    ".rdp",
+                    unreachable.as_bytes(),
+                ),
+                ("nowhere", "Nowhere", "Desktop", ".rdp", nowhere.as_bytes()),
+            ],
+            1.0,
+            false,
+            &[],
+            Some(Path::new(freerdp)),
+        )
+        .await;
+        let failed = |resource: &str, password: Option<&str>| {
+            let setup = &setup;
+            let resource = resource.to_owned();
+            let password = password.map(str::to_owned);
+            async move {
+                if let Some(password) = &password {
+                    setup.start_workspace(password, 0).await;
+                }
+                let started = Instant::now();
+                let out = run(setup
+                    .radc()
+                    .args(["launch", "--json", WORKSPACE, &resource]));
+                let took = started.elapsed();
+                assert_eq!(out.status.code(), Some(1), "{freerdp} {resource}");
+                assert!(
+                    took < Duration::from_secs(10),
+                    "{freerdp} {resource}: {took:?}"
+                );
+                let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+                report["error"].as_str().unwrap().to_owned()
+            }
+        };
+        assert_eq!(
+            failed("closed", None).await,
+            "cannot connect to closed: the server could not be reached",
+            "{freerdp}"
+        );
+        assert_eq!(
+            failed("nowhere", None).await,
+            "cannot connect to nowhere: the server's name could not be resolved",
+            "{freerdp}"
+        );
+        assert_eq!(
+            failed("desktop", Some("not the password")).await,
+            "cannot connect to desktop: the server ended the connection during sign-in: \
+             check the user name and password",
+            "{freerdp}"
+        );
+
+        let password = setup.server.password().to_owned();
+        setup.start_workspace(&password, 0).await;
+        let out = run(setup
+            .radc()
+            .args(["launch", "--json", WORKSPACE, "desktop"]));
+        assert!(out.status.success(), "{freerdp}");
+        // Up means signed in, with the connection to the server open.
+        assert_eq!(setup.server.open_connections(), 1, "{freerdp}");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["state"], "up", "{freerdp}: {report}");
+        assert!(
+            setup
+                .server
+                .wait_for_activations(1, Duration::from_secs(10)),
+            "{freerdp}: {}",
+            setup.server.log()
+        );
+        let text = run(setup.radc().args(["status"]));
+        assert!(String::from_utf8_lossy(&text.stdout).contains("Full Desktop"));
+        assert!(
+            run(setup.radc().args(["disconnect", WORKSPACE]))
+                .status
+                .success()
+        );
+        assert!(setup.server.wait_for_no_session(Duration::from_secs(10)));
+    }
+}
+
+/// A server whose certificate is not the one FreeRDP met there before is
+/// refused, and `radc launch` says so. (The certificate FreeRDP 2 noted is
+/// changed in its store, as a server's new certificate would look to it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_server_certificate_is_named() {
+    let setup = Setup::start_with(&[], 1.0, false, &[], Some(Path::new("/usr/bin/xfreerdp"))).await;
+    let password = setup.server.password().to_owned();
+    setup.start_workspace(&password, 0).await;
+    assert!(
+        run(setup.radc().args(["launch", WORKSPACE, "desktop"]))
+            .status
+            .success()
+    );
+    assert!(
+        run(setup.radc().args(["disconnect", WORKSPACE]))
+            .status
+            .success()
+    );
+    assert!(setup.server.wait_for_no_session(Duration::from_secs(10)));
+    let store = setup.bus.dir.path().join("config/freerdp/known_hosts2");
+    let known = std::fs::read_to_string(&store).unwrap();
+    let port = setup.server.port().to_string();
+    let changed: String = known
+        .lines()
+        .map(|line| {
+            let mut fields: Vec<String> = line.split(' ').map(str::to_owned).collect();
+            if fields.get(1) == Some(&port) {
+                fields[2] = fields[2].replace(|c: char| c.is_ascii_hexdigit(), "0");
+            }
+            fields.join(" ") + "\n"
+        })
+        .collect();
+    assert_ne!(changed, known, "FreeRDP noted the server: {known}");
+    std::fs::write(&store, changed).unwrap();
+
+    setup.start_workspace(&password, 0).await;
+    let out = run(setup.radc().args(["launch", WORKSPACE, "desktop"]));
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.starts_with(
+            "radc: cannot connect to desktop: the server's certificate changed since the last connection"
+        ),
+        "{said}"
+    );
+    assert_eq!(setup.server.activations(), 1, "only the first connection");
 }
