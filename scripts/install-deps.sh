@@ -25,6 +25,7 @@ packages=(
   binutils            # strip for that package, readelf for its test
   lintian             # checks the package against Debian policy (scripts/package.sh)
   man-db              # man, to render the installed man pages in the package test
+  dunst               # a real notification server (org.freedesktop.Notifications) for the tests
 )
 
 missing=()

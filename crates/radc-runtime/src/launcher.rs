@@ -606,6 +606,24 @@ impl Launcher {
                 name,
             );
         }
+        // A resource of the workspace's own feed can be launched again from
+        // a notification, and is told about if a refresh removes it.
+        let retry = match (&request.resource_id, &request.brought_by) {
+            (Some(resource_id), None) => {
+                self.shared.opened(
+                    cookie,
+                    &request.workspace_id,
+                    resource_id,
+                    &request.display_name,
+                );
+                Some(crate::notify::Retry {
+                    workspace_id: request.workspace_id.clone(),
+                    resource_id: resource_id.clone(),
+                    environment: request.environment.clone(),
+                })
+            }
+            _ => None,
+        };
         // Only FreeRDP says when it is up; anything else counts as up once
         // it runs.
         let reads_log = freerdp && output.is_some();
@@ -636,6 +654,7 @@ impl Launcher {
                 display_name: request.display_name.clone(),
                 output: output.unwrap_or_default(),
                 reads_log,
+                retry,
             },
         ));
         Ok(Started { cookie, pid, trust })
@@ -700,6 +719,7 @@ impl Launcher {
                 display_name: entry.display_name.clone(),
                 output: entry.output.clone(),
                 reads_log: false,
+                retry: None,
             };
             handover.adopted(cookie, entry);
             self.outcomes.begin(cookie, true);
@@ -1042,6 +1062,8 @@ struct Watched {
     /// Whether the output is FreeRDP's log, read until the connection is
     /// up.
     reads_log: bool,
+    /// How to launch it again, from a notification of its failure.
+    retry: Option<crate::notify::Retry>,
 }
 
 /// How often a watcher looks at its connection's output file and
@@ -1087,6 +1109,7 @@ async fn watch(
         display_name,
         output,
         reads_log,
+        retry,
     } = watched;
     let name = validate::for_log(&display_name);
     let mut exit = std::pin::pin!(exit);
@@ -1130,6 +1153,7 @@ async fn watch(
         // What it logged between the last read and its exit.
         read_log(&mut progress);
     }
+    shared.closed(cookie);
     let (disconnecting, event) = {
         let mut core = shared.core();
         let disconnecting = core
@@ -1169,6 +1193,11 @@ async fn watch(
         output = %tail.join(" ⏎ "),
         "connection to {name} failed: {text}"
     );
+    shared.tell(crate::notify::Notice::ConnectionFailed {
+        resource: display_name.clone(),
+        cause: text.clone(),
+        retry,
+    });
     let code = match exit {
         Exit::Code(c) => c as u32,
         Exit::Signal(s) => 0x100 | s as u32,

@@ -14,6 +14,7 @@
 mod fsutil;
 mod handover;
 pub mod launcher;
+mod notify;
 pub mod restype_store;
 mod service;
 pub mod subscriptions;
@@ -138,7 +139,7 @@ async fn session_ending(conn: &zbus::Connection) -> bool {
 /// bus goes away. How it stops is described in [`Stop`].
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     let refresh_interval = config.refresh_interval;
-    let (shared, outgoing) = service::Shared::new(config);
+    let (shared, outgoing, notices) = service::Shared::new(config);
     let store =
         radc_subscribe::store::Store::from_environment().map_err(|_| Error::NoConfigHome)?;
     let launcher = launcher::Launcher::new(shared.clone(), store.clone());
@@ -199,6 +200,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     );
 
     let emitter = tokio::spawn(service::emit_signals(conn.clone(), outgoing));
+    let notifier = tokio::spawn(notify::run(conn.clone(), notices, launcher.clone()));
     let timer = tokio::spawn(service::run_timer(shared.clone()));
     let refresher = tokio::spawn(subscriptions::run_refresher(subs));
     let watcher = async {
@@ -256,6 +258,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     timer.abort();
     refresher.abort();
     emitter.abort();
+    notifier.abort();
     let _ = dbus
         .release_name(names::BUS_NAME.try_into().expect("valid name"))
         .await;

@@ -59,6 +59,12 @@ pub(crate) struct Shared {
     /// registrations or a huge workspace stays under the bus's limit of
     /// pending replies per connection.
     pub(crate) client_calls: Semaphore,
+    /// Bubbles for the desktop's notification server.
+    notices: crate::notify::Sender,
+    /// Resources of subscribed workspaces that are open now: cookie →
+    /// (workspace id, resource id, title), to tell the user when a refresh
+    /// removes one.
+    open: Mutex<HashMap<Cookie, (String, String, String)>>,
 }
 
 /// Calls to clients the runtime keeps in flight at most. Far below the
@@ -67,8 +73,15 @@ pub(crate) struct Shared {
 const MAX_CLIENT_CALLS: usize = 1024;
 
 impl Shared {
-    pub(crate) fn new(config: Config) -> (Arc<Shared>, mpsc::UnboundedReceiver<Outgoing>) {
+    pub(crate) fn new(
+        config: Config,
+    ) -> (
+        Arc<Shared>,
+        mpsc::UnboundedReceiver<Outgoing>,
+        mpsc::UnboundedReceiver<crate::notify::Notice>,
+    ) {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (notices, notices_rx) = mpsc::unbounded_channel();
         let shared = Shared {
             core: Mutex::new(RuntimeCore::new(config.grace)),
             user_restypes: ResTypeStore::new(&config.user_config_dir, 0o600),
@@ -78,8 +91,60 @@ impl Shared {
             outgoing: tx,
             epoch: (Instant::now(), SystemTime::now()),
             client_calls: Semaphore::new(MAX_CLIENT_CALLS),
+            notices,
+            open: Mutex::new(HashMap::new()),
         };
-        (Arc::new(shared), rx)
+        (Arc::new(shared), rx, notices_rx)
+    }
+
+    /// Shows `notice` as a bubble, if the desktop has a notification
+    /// server.
+    pub(crate) fn tell(&self, notice: crate::notify::Notice) {
+        let _ = self.notices.send(notice);
+    }
+
+    /// A resource of a subscribed workspace was opened as `cookie`.
+    pub(crate) fn opened(
+        &self,
+        cookie: Cookie,
+        workspace_id: &str,
+        resource_id: &str,
+        title: &str,
+    ) {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            cookie,
+            (
+                workspace_id.to_owned(),
+                resource_id.to_owned(),
+                title.to_owned(),
+            ),
+        );
+    }
+
+    /// Connection `cookie` ended.
+    pub(crate) fn closed(&self, cookie: Cookie) {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&cookie);
+    }
+
+    /// The titles of `workspace_id`'s open resources that `still_there`
+    /// no longer has; each is told only once.
+    pub(crate) fn removed_while_open(
+        &self,
+        workspace_id: &str,
+        still_there: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let gone: Vec<Cookie> = open
+            .iter()
+            .filter(|(_, (ws, id, _))| ws == workspace_id && !still_there(id))
+            .map(|(cookie, _)| *cookie)
+            .collect();
+        gone.iter()
+            .filter_map(|cookie| open.remove(cookie).map(|(_, _, title)| title))
+            .collect()
     }
 
     /// The core, locked. Never held across an `.await`.

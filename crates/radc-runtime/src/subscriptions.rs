@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 use zbus::interface;
 use zeroize::Zeroizing;
 
+use crate::notify::Notice;
 use crate::service::Shared;
 use radc_client::WireError;
 
@@ -144,6 +145,23 @@ impl Subscriptions {
             Ok(outcome) => {
                 self.schedule().succeeded(&record.id, SystemTime::now());
                 self.learn_name(&outcome.record);
+                if record.last_error.is_some() && record.username.is_some() {
+                    self.shared.tell(Notice::SignedIn {
+                        workspace: outcome.record.name.clone(),
+                        again: true,
+                    });
+                }
+                if let Some(feed) = workspace::stored_feed(&self.store, &outcome.record) {
+                    let removed = self.shared.removed_while_open(&record.id, |id| {
+                        feed.resources.iter().any(|r| r.id == id)
+                    });
+                    for resource in removed {
+                        self.shared.tell(Notice::ResourceRemoved {
+                            workspace: outcome.record.name.clone(),
+                            resource,
+                        });
+                    }
+                }
                 self.shared
                     .core()
                     .error_events_mut()
@@ -185,6 +203,10 @@ impl Subscriptions {
                 "refresh-failed",
                 format!("{} could not be refreshed: {error}", record.name),
             );
+            self.shared.tell(Notice::RefreshFailed {
+                workspace: record.name.clone(),
+                error: error.to_owned(),
+            });
         }
     }
 }
@@ -305,6 +327,12 @@ impl WorkspacesIface {
         );
         self.0.wake.notify_one();
         self.0.shared.workspaces_changed(&outcome.record.id);
+        if credentials.is_some() {
+            self.0.shared.tell(Notice::SignedIn {
+                workspace: outcome.record.name.clone(),
+                again: false,
+            });
+        }
         Ok(outcome.record.id)
     }
 

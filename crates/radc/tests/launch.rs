@@ -248,6 +248,12 @@ impl Setup {
         cmd
     }
 
+    /// `radc launch WORKSPACE RESOURCE`, which must succeed.
+    fn launch_ok(&self, resource: &str) {
+        let out = run(self.radc().args(["launch", WORKSPACE, resource]));
+        assert!(out.status.success(), "{resource} did not come up");
+    }
+
     async fn start_workspace(&self, password: &str, flags: u32) {
         let conn = self.bus.connect().await;
         let scriptable = WorkspaceScriptableProxy::new(&conn).await.unwrap();
@@ -844,14 +850,7 @@ async fn the_password_stored_at_subscription_signs_in_the_connection() {
         let mut stdin = keyring.stdin.take().unwrap();
         stdin.write_all(b"keyring-test-password").unwrap();
     }
-    let conn = setup.bus.connect().await;
-    let dbus = zbus::fdo::DBusProxy::new(&conn).await.unwrap();
-    eventually(Duration::from_secs(10), "the Secret Service", || async {
-        dbus.name_has_owner("org.freedesktop.secrets".try_into().unwrap())
-            .await
-            .unwrap()
-    })
-    .await;
+    setup.bus.wait_for_name("org.freedesktop.secrets").await;
 
     let out = subscribe_as_the_servers_user(&setup);
     assert!(
@@ -1474,11 +1473,7 @@ async fn a_changed_server_certificate_is_named() {
     let setup = Setup::start_with(&[], 1.0, false, &[], Some(Path::new("/usr/bin/xfreerdp"))).await;
     let password = setup.server.password().to_owned();
     setup.start_workspace(&password, 0).await;
-    assert!(
-        run(setup.radc().args(["launch", WORKSPACE, "desktop"]))
-            .status
-            .success()
-    );
+    setup.launch_ok("desktop");
     assert!(
         run(setup.radc().args(["disconnect", WORKSPACE]))
             .status
@@ -1512,4 +1507,233 @@ async fn a_changed_server_certificate_is_named() {
         "{said}"
     );
     assert_eq!(setup.server.activations(), 1, "only the first connection");
+}
+
+/// The `Notify` calls seen on a bus: what a notification server received.
+struct NotifyCalls {
+    calls: std::sync::Arc<std::sync::Mutex<Vec<NotifyCall>>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug, Clone)]
+struct NotifyCall {
+    app: String,
+    replaces: u32,
+    summary: String,
+    body: String,
+    actions: Vec<String>,
+    urgency: Option<u8>,
+}
+
+impl NotifyCalls {
+    /// Watches the bus as a monitor (what `dbus-monitor` does).
+    async fn watch(bus: &TestBus) -> NotifyCalls {
+        let monitor = bus.connect().await;
+        monitor
+            .call_method(
+                Some("org.freedesktop.DBus"),
+                "/org/freedesktop/DBus",
+                Some("org.freedesktop.DBus.Monitoring"),
+                "BecomeMonitor",
+                &(
+                    vec!["type='method_call',interface='org.freedesktop.Notifications',member='Notify'"],
+                    0u32,
+                ),
+            )
+            .await
+            .unwrap();
+        let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = calls.clone();
+        let mut stream = zbus::MessageStream::from(&monitor);
+        let task = tokio::spawn(async move {
+            let _keep = monitor;
+            while let Some(Ok(message)) = stream.next().await {
+                type Body = (
+                    String,
+                    u32,
+                    String,
+                    String,
+                    String,
+                    Vec<String>,
+                    std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
+                    i32,
+                );
+                let Ok((app, replaces, _icon, summary, body, actions, hints, _)) =
+                    message.body().deserialize::<Body>()
+                else {
+                    continue;
+                };
+                let urgency = hints.get("urgency").and_then(|v| u8::try_from(v).ok());
+                seen.lock().unwrap().push(NotifyCall {
+                    app,
+                    replaces,
+                    summary,
+                    body,
+                    actions,
+                    urgency,
+                });
+            }
+        });
+        NotifyCalls { calls, _task: task }
+    }
+
+    fn all(&self) -> Vec<NotifyCall> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` calls were seen, then a little longer to be sure no
+    /// more come; returns them all.
+    async fn exactly(&self, n: usize, what: &str) -> Vec<NotifyCall> {
+        eventually(Duration::from_secs(15), what, || async {
+            self.all().len() >= n
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let all = self.all();
+        assert_eq!(all.len(), n, "{what}: {all:#?}");
+        all
+    }
+}
+
+/// A real notification server (dunst, on Xvfb and the test's bus) gets
+/// exactly the expected bubbles: none for a good launch; a failed one with
+/// its cause and a Retry that launches again; a storm of failures as one
+/// growing bubble; a failed refresh once; a sign-in; a resource removed
+/// while it is open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desktop_is_told_through_its_notification_server() {
+    let closed = common::rdp::free_port();
+    let unreachable = format!("full address:s:127.0.0.1:{closed}\r\n");
+    let setup = Setup::start_with(
+        &[(
+            "closed",
+            "Closed Port",
+            "Desktop",
+            ".rdp",
+            unreachable.as_bytes(),
+        )],
+        1.0,
+        false,
+        &[],
+        Some(Path::new("/usr/bin/xfreerdp")),
+    )
+    .await;
+    let dunst = common::rdp::GroupChild::spawn(
+        {
+            let mut cmd = Command::new("dunst");
+            cmd.envs(setup.bus.env())
+                .env("DISPLAY", setup.display.display())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            cmd
+        },
+        true,
+    )
+    .expect("dunst is installed (scripts/install-deps.sh)");
+    setup
+        .bus
+        .wait_for_name("org.freedesktop.Notifications")
+        .await;
+    let conn = setup.bus.connect().await;
+    let notes = NotifyCalls::watch(&setup.bus).await;
+    let password = setup.server.password().to_owned();
+
+    // A good launch: no bubble.
+    setup.start_workspace(&password, 0).await;
+    setup.launch_ok("desktop");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(notes.all().is_empty(), "{:#?}", notes.all());
+
+    // A failed one: its cause, and Retry.
+    assert_eq!(
+        run(setup.radc().args(["launch", WORKSPACE, "closed"]))
+            .status
+            .code(),
+        Some(1)
+    );
+    let calls = notes.exactly(1, "the failure's bubble").await;
+    let first = &calls[0];
+    assert_eq!(first.app, "Remote Workspaces");
+    assert_eq!(first.summary, "Cannot connect to Closed Port");
+    assert_eq!(first.body, "The server could not be reached.");
+    assert_eq!(first.actions, ["default", "Retry"]);
+    assert_eq!(first.urgency, Some(1));
+    assert_eq!(first.replaces, 0);
+
+    // Retry, as the user clicking the bubble: launched again, fails again.
+    let out = Command::new("dunstctl")
+        .args(["action", "0"])
+        .envs(setup.bus.env())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let calls = notes.exactly(2, "the retried launch's bubble").await;
+    assert_eq!(calls[1].summary, "Cannot connect to Closed Port");
+    assert!(setup.bus.runtime_log().contains("again, as asked"));
+
+    // A storm: three more at once join that bubble, which grows.
+    let runtime = RuntimeProxy::new(&conn).await.unwrap();
+    let env = std::collections::HashMap::from([("DISPLAY", setup.display.display())]);
+    for _ in 0..3 {
+        runtime
+            .launch(WORKSPACE, "closed", &[], env.clone())
+            .await
+            .unwrap();
+    }
+    let calls = notes.exactly(5, "the storm's bubble").await;
+    assert_eq!(calls[1].replaces, 0, "the retry's failure is a new bubble");
+    let storm = &calls[2..];
+    assert!(
+        storm
+            .iter()
+            .all(|c| c.replaces != 0 && c.replaces == storm[0].replaces),
+        "{storm:#?}"
+    );
+    assert_eq!(storm[2].summary, "4 connections failed");
+    assert_eq!(storm[2].body.lines().count(), 4, "{}", storm[2].body);
+    let shown = Command::new("dunstctl")
+        .args(["count", "displayed"])
+        .envs(setup.bus.env())
+        .output()
+        .unwrap();
+    let shown: usize = String::from_utf8_lossy(&shown.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        shown <= 2,
+        "one bubble for the storm (and maybe the retry's): {shown}"
+    );
+
+    // A failed refresh, told once.
+    let workspaces = WorkspacesProxy::new(&conn).await.unwrap();
+    let feed = setup.site.feed_path();
+    let good_feed = std::fs::read(&feed).unwrap();
+    std::fs::write(&feed, "<ResourceCollection").unwrap();
+    workspaces.refresh(WORKSPACE).await.unwrap();
+    workspaces.refresh(WORKSPACE).await.unwrap();
+    let calls = notes.exactly(6, "the failed refresh's bubble").await;
+    assert_eq!(calls[5].summary, "Launch Test could not be updated");
+
+    // A resource removed while open (the desktop launched above).
+    let without_desktop = String::from_utf8(good_feed.clone())
+        .unwrap()
+        .replace(r#"<Resource ID="desktop""#, r#"<Resource ID="gone""#);
+    std::fs::write(&feed, without_desktop).unwrap();
+    workspaces.refresh(WORKSPACE).await.unwrap();
+    let calls = notes.exactly(7, "the removed resource's bubble").await;
+    assert_eq!(calls[6].summary, "Full Desktop was removed");
+
+    // Signing in to a workspace.
+    std::fs::write(&feed, &good_feed).unwrap();
+    workspaces.unsubscribe(WORKSPACE).await.unwrap();
+    let user = format!("{}\\{}", setup.server.domain(), setup.server.user());
+    workspaces
+        .subscribe(&setup.site.url(), &user, &password, true)
+        .await
+        .unwrap();
+    let calls = notes.exactly(8, "the sign-in's bubble").await;
+    assert_eq!(calls[7].summary, "Connected to Launch Test");
+    assert_eq!(calls[7].urgency, Some(0));
+    dunst.signal_group("TERM");
 }

@@ -338,6 +338,16 @@ impl TestBus {
         }
     }
 
+    /// Waits up to 10 s until some connection owns `name` on this bus.
+    pub async fn wait_for_name(&self, name: &str) {
+        let conn = self.connect().await;
+        let dbus = zbus::fdo::DBusProxy::new(&conn).await.unwrap();
+        eventually(Duration::from_secs(10), name, || async {
+            dbus.name_has_owner(name.try_into().unwrap()).await.unwrap()
+        })
+        .await;
+    }
+
     pub fn runtime_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("runtime.log")).unwrap_or_default()
     }
