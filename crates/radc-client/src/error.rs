@@ -19,6 +19,7 @@ pub enum WireError {
     Timeout(String),
     NotSupported(String),
     Failed(String),
+    Cancelled(String),
 }
 
 impl WireError {
@@ -31,6 +32,7 @@ impl WireError {
             ErrorKind::Timeout => WireError::Timeout(text),
             ErrorKind::NotSupported => WireError::NotSupported(text),
             ErrorKind::Failed => WireError::Failed(text),
+            ErrorKind::Cancelled => WireError::Cancelled(text),
         }
     }
 }

@@ -13,16 +13,19 @@ pub enum ErrorKind {
     Timeout,
     NotSupported,
     Failed,
+    /// The person asked for something (a password) said no.
+    Cancelled,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 6] = [
+    pub const ALL: [ErrorKind; 7] = [
         ErrorKind::InvalidArgs,
         ErrorKind::NotFound,
         ErrorKind::AccessDenied,
         ErrorKind::Timeout,
         ErrorKind::NotSupported,
         ErrorKind::Failed,
+        ErrorKind::Cancelled,
     ];
 
     /// The HRESULT that `IWorkspace*` methods return for this kind of failure.
@@ -34,6 +37,7 @@ impl ErrorKind {
             ErrorKind::Timeout => 0x8007_05B4,      // HRESULT_FROM_WIN32(ERROR_TIMEOUT)
             ErrorKind::NotSupported => 0x8000_4001, // E_NOTIMPL
             ErrorKind::Failed => 0x8000_4005,       // E_FAIL
+            ErrorKind::Cancelled => 0x8007_04C7,    // HRESULT_FROM_WIN32(ERROR_CANCELLED)
         }
     }
 
@@ -46,6 +50,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "Timeout",
             ErrorKind::NotSupported => "NotSupported",
             ErrorKind::Failed => "Failed",
+            ErrorKind::Cancelled => "Cancelled",
         }
     }
 
@@ -91,6 +96,10 @@ impl RuntimeError {
 
     pub fn failed(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Failed, message)
+    }
+
+    pub fn cancelled(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Cancelled, message)
     }
 }
 

@@ -42,6 +42,7 @@ use tokio::process::Command;
 use zeroize::Zeroizing;
 
 use crate::handover::Handover;
+use crate::prompt;
 use crate::service::Shared;
 
 /// `RegisterErrorEvent` type the launcher uses for failed connections.
@@ -248,6 +249,9 @@ pub(crate) struct Request {
     pub files: Vec<PathBuf>,
     pub environment: HashMap<String, String>,
     pub fullscreen: Option<bool>,
+    /// Whether the password stored in the Secret Service is used (so a
+    /// refused sign-in means it is wrong).
+    pub stored_password: bool,
 }
 
 /// The FreeRDP found on this system.
@@ -360,12 +364,13 @@ impl Launcher {
             files,
             environment,
             fullscreen: None,
+            stored_password: false,
         })
         .await
     }
 
     /// Starts FreeRDP for an `.rdp` file.
-    pub(crate) async fn launch_rdp(&self, request: Request) -> Result<Started, RuntimeError> {
+    pub(crate) async fn launch_rdp(&self, mut request: Request) -> Result<Started, RuntimeError> {
         let name = validate::for_log(&request.display_name);
         let file = RdpFile::parse(&request.rdp).map_err(|e| {
             RuntimeError::invalid_args(format!("the .rdp file of {name} is not valid: {e}"))
@@ -402,7 +407,9 @@ impl Launcher {
         let credential = match credential {
             Some(c) => Some(c),
             None if request.brought_by.is_none() => {
-                self.stored_credential(&request.workspace_id).await
+                let (credential, stored) = self.stored_or_asked(&request).await?;
+                request.stored_password = stored;
+                credential
             }
             None => None,
         };
@@ -493,6 +500,7 @@ impl Launcher {
             files: Vec::new(),
             environment,
             fullscreen: None,
+            stored_password: false,
         };
         let started = self
             .start(command, &request, None, "not an .rdp file".into(), false)
@@ -655,6 +663,7 @@ impl Launcher {
                 output: output.unwrap_or_default(),
                 reads_log,
                 retry,
+                stored_password: request.stored_password,
             },
         ));
         Ok(Started { cookie, pid, trust })
@@ -720,6 +729,7 @@ impl Launcher {
                 output: entry.output.clone(),
                 reads_log: false,
                 retry: None,
+                stored_password: false,
             };
             handover.adopted(cookie, entry);
             self.outcomes.begin(cookie, true);
@@ -837,24 +847,69 @@ impl Launcher {
         }
     }
 
-    /// The account the workspace was subscribed with and its password
-    /// stored then, if any: one password per workspace, as on Windows.
-    /// Without a stored password the account still goes to FreeRDP, which
-    /// asks for the password itself, instead of guessing the login name.
-    async fn stored_credential(&self, workspace_id: &str) -> Option<Credential> {
-        let record = self.store.record(workspace_id).ok()??;
-        let user = record.username.clone()?;
-        let password = match SecretStore::connect().await {
-            Ok(secrets) => secrets.load(&record, &user).await.ok().flatten(),
+    /// The account the workspace was subscribed with, and its password:
+    /// the one stored in the Secret Service at subscription (one per
+    /// workspace, as on Windows), or, when there is none or it was refused
+    /// the last time, the one the person types into the sign-in prompt
+    /// (`radc-gui prompt`) on the caller's display. The second value says
+    /// whether the stored password is used. A workspace subscribed without
+    /// a user name gets nothing; without a prompt to show, FreeRDP gets the
+    /// account and asks for the password itself, as before.
+    async fn stored_or_asked(
+        &self,
+        request: &Request,
+    ) -> Result<(Option<Credential>, bool), RuntimeError> {
+        let Ok(Some(record)) = self.store.record(&request.workspace_id) else {
+            return Ok((None, false));
+        };
+        let Some(user) = record.username.clone() else {
+            return Ok((None, false));
+        };
+        let refused = self.shared.password_refused(&record.id);
+        let secrets = match SecretStore::connect().await {
+            Ok(secrets) => Some(secrets),
             Err(e) => {
-                tracing::warn!("no stored password for {}: {e}", validate::for_log(&user));
+                tracing::debug!("no Secret Service: {e}");
                 None
             }
         };
-        Some(match password {
-            Some(password) => Credential::new(&user, password),
-            None => Credential::account(&user),
-        })
+        if !refused
+            && let Some(secrets) = &secrets
+            && let Ok(Some(password)) = secrets.load(&record, &user).await
+        {
+            return Ok((Some(Credential::new(&user, password)), true));
+        }
+        let reason = refused.then_some("The password radc had was refused.");
+        match prompt::ask(&record.name, &user, reason, &request.environment).await {
+            prompt::Answer::Password {
+                user,
+                password,
+                remember,
+            } => {
+                validate::identifier("user name", &user, validate::MAX_USER_LEN)?;
+                if remember {
+                    match &secrets {
+                        Some(secrets) => match secrets.store(&record, &user, &password).await {
+                            // The stored one is new: worth trying again.
+                            Ok(()) => self.shared.password_accepted(&record.id),
+                            Err(e) => tracing::warn!("the password was not remembered: {e}"),
+                        },
+                        None => tracing::warn!(
+                            "the password was not remembered: no Secret Service runs"
+                        ),
+                    }
+                }
+                Ok((Some(Credential::new(&user, password)), false))
+            }
+            prompt::Answer::Cancelled => Err(RuntimeError::cancelled(format!(
+                "signing in to {} was cancelled",
+                validate::for_log(&record.name)
+            ))),
+            prompt::Answer::Unavailable(why) => {
+                tracing::info!("no sign-in prompt ({why}); FreeRDP asks for the password itself");
+                Ok((Some(Credential::account(&user)), false))
+            }
+        }
     }
 
     fn trust_settings(&self) -> Result<TrustSettings, RuntimeError> {
@@ -1064,6 +1119,8 @@ struct Watched {
     reads_log: bool,
     /// How to launch it again, from a notification of its failure.
     retry: Option<crate::notify::Retry>,
+    /// Whether it signed in with the stored password.
+    stored_password: bool,
 }
 
 /// How often a watcher looks at its connection's output file and
@@ -1110,6 +1167,7 @@ async fn watch(
         output,
         reads_log,
         retry,
+        stored_password,
     } = watched;
     let name = validate::for_log(&display_name);
     let mut exit = std::pin::pin!(exit);
@@ -1193,6 +1251,10 @@ async fn watch(
         output = %tail.join(" ⏎ "),
         "connection to {name} failed: {text}"
     );
+    if stored_password && message_type == "authentication-failed" {
+        // The next launch asks for the password instead.
+        shared.password_was_refused(&workspace_id);
+    }
     shared.tell(crate::notify::Notice::ConnectionFailed {
         resource: display_name.clone(),
         cause: text.clone(),
@@ -1365,7 +1427,7 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, RuntimeError> {
 }
 
 /// The first of `names` in the `PATH` FreeRDP is started with.
-fn find_on_path(names: &[&str]) -> Option<PathBuf> {
+pub(crate) fn find_on_path(names: &[&str]) -> Option<PathBuf> {
     let path = safe_path(std::env::var_os("PATH"));
     names.iter().find_map(|name| {
         std::env::split_paths(&path)

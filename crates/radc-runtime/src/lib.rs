@@ -15,6 +15,7 @@ mod fsutil;
 mod handover;
 pub mod launcher;
 mod notify;
+mod prompt;
 pub mod restype_store;
 mod service;
 pub mod subscriptions;

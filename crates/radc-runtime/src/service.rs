@@ -65,6 +65,9 @@ pub(crate) struct Shared {
     /// (workspace id, resource id, title), to tell the user when a refresh
     /// removes one.
     open: Mutex<HashMap<Cookie, (String, String, String)>>,
+    /// Workspaces whose stored password a server refused: their next
+    /// launch asks for one.
+    refused: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Calls to clients the runtime keeps in flight at most. Far below the
@@ -93,6 +96,7 @@ impl Shared {
             client_calls: Semaphore::new(MAX_CLIENT_CALLS),
             notices,
             open: Mutex::new(HashMap::new()),
+            refused: Mutex::default(),
         };
         (Arc::new(shared), rx, notices_rx)
     }
@@ -101,6 +105,27 @@ impl Shared {
     /// server.
     pub(crate) fn tell(&self, notice: crate::notify::Notice) {
         let _ = self.notices.send(notice);
+    }
+
+    pub(crate) fn password_refused(&self, workspace_id: &str) -> bool {
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(workspace_id)
+    }
+
+    pub(crate) fn password_was_refused(&self, workspace_id: &str) {
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(workspace_id.to_owned());
+    }
+
+    pub(crate) fn password_accepted(&self, workspace_id: &str) {
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(workspace_id);
     }
 
     /// A resource of a subscribed workspace was opened as `cookie`.
@@ -757,6 +782,7 @@ impl Workspace {
                 files: Vec::new(),
                 environment: Default::default(),
                 fullscreen,
+                stored_password: false,
             })
             .await?;
         Ok(())

@@ -155,7 +155,7 @@ async fn launch_latency(
         let status = bus
             .radc()
             .env("DISPLAY", display.display())
-            .args(["launch", WORKSPACE, "probe"])
+            .args(["launch", "--detach", WORKSPACE, "probe"])
             .stdout(Stdio::null())
             .status()
             .unwrap();
@@ -197,6 +197,61 @@ async fn launch_latency(
         ("FreeRDP command started directly (baseline)", &mut direct),
         ("`Runtime1.Launch` over D-Bus", &mut dbus),
         ("`radc launch` (a new process, as from a menu)", &mut cli),
+    ] {
+        let m = median(samples);
+        println!("| {what} | {} | {} |", ms(m), ms(percentile(samples, 0.9)));
+    }
+}
+
+/// From starting `radc launch` to its exit with the cause, for a server
+/// that does not answer, against the same FreeRDP command started by hand
+/// until it gives up, in the same rounds.
+fn failed_launch(
+    bus: &TestBus,
+    display: &XvfbDisplay,
+    script: &Path,
+    stamps: &Path,
+    rounds: usize,
+) {
+    let (mut radc, mut direct) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let n = stamp_count(stamps);
+        let start = Instant::now();
+        let out = bus
+            .radc()
+            .env("DISPLAY", display.display())
+            .args(["launch", WORKSPACE, "probe"])
+            .output()
+            .unwrap();
+        radc.push(start.elapsed());
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("could not be reached"),
+            "{out:?}"
+        );
+        // The same command line, started by hand.
+        let (_, args) = wait_stamp(stamps, n);
+        let args: Vec<&str> = args.split(' ').collect();
+        let start = Instant::now();
+        let status = Command::new(script)
+            .args(&args)
+            .env("DISPLAY", display.display())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        direct.push(start.elapsed());
+        assert!(!status.success());
+    }
+    println!("\n## Failed launch ({rounds} rounds): the server does not answer");
+    println!("| path | median | p90 |\n|---|---|---|");
+    for (what, samples) in [
+        (
+            "FreeRDP started by hand, until it gives up (baseline)",
+            &mut direct,
+        ),
+        ("`radc launch`, until it exits with the cause", &mut radc),
     ] {
         let m = median(samples);
         println!("| {what} | {} | {} |", ms(m), ms(percentile(samples, 0.9)));
@@ -432,6 +487,7 @@ async fn main() {
         if quick { 10 } else { 100 },
     )
     .await;
+    failed_launch(&bus, &display, &script, &stamps, if quick { 5 } else { 20 });
 
     println!("\n## Disconnecting launched sessions and custom clients");
     println!(
