@@ -29,14 +29,19 @@ start_display() {
 export HOME="$demo_home" XDG_CONFIG_HOME="$demo_home/config" XDG_DATA_HOME="$demo_home/data" \
   XDG_STATE_HOME="$demo_home/state"
 
-# The RDP server: the shadow server shares a virtual display on loopback.
-# (Demo only: it asks for no password. radc's tests use one with NLA.)
+# The RDP server: the shadow server shares a virtual display on loopback and
+# signs users in with NLA against a one-line account file.
 start_display
 server_display=$display
 rdp_port=$(free_port)
+winpr-hash -u demo -d DEMO -p 'demo password' -f sam >"$demo_home/SAM"
 DISPLAY="$server_display" freerdp-shadow-cli "/port:$rdp_port" /bind-address:127.0.0.1 \
-  -auth /sec:tls >"$demo_home/rdp-server.log" 2>&1 &
+  /sec:nla "/sam-file:$demo_home/SAM" >"$demo_home/rdp-server.log" 2>&1 &
 pids+=($!)
+for _ in $(seq 100); do
+  ss -Hltn "sport = :$rdp_port" | grep -q . && break
+  sleep 0.1
+done
 
 # The feed, with the desktop pointing at that server.
 cp -r scripts/demo-site "$demo_home/site"
@@ -52,11 +57,19 @@ export DISPLAY="$display" DEMO_PORT="$web_port"
 sleep 1
 
 dbus-run-session -- bash -euo pipefail -c '
-  echo "\$ radc subscribe http://127.0.0.1:$DEMO_PORT --allow-http   # a sample feed on loopback"
-  radc subscribe "http://127.0.0.1:$DEMO_PORT" --allow-http
+  # A keyring for the password, as a desktop session has one.
+  export XDG_RUNTIME_DIR="$HOME/run"; mkdir -m 700 -p "$XDG_RUNTIME_DIR"
+  echo -n demo-keyring | gnome-keyring-daemon --foreground --unlock --components=secrets >/dev/null 2>&1 &
+  for _ in $(seq 100); do
+    dbus-send --session --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner \
+      string:org.freedesktop.secrets 2>/dev/null | grep -q true && break
+    sleep 0.1
+  done
+  echo "\$ radc subscribe http://127.0.0.1:$DEMO_PORT --allow-http -u DEMO\\demo --password-stdin"
+  echo "demo password" | radc subscribe "http://127.0.0.1:$DEMO_PORT" --allow-http -u "DEMO\\demo" --password-stdin
   echo; echo "\$ radc resources"
   radc resources
-  echo; echo "\$ radc launch \"Demo Apps\" \"Demo Desktop\"   # FreeRDP connects to the RDP server"
+  echo; echo "\$ radc launch \"Demo Apps\" \"Demo Desktop\"   # FreeRDP signs in to the RDP server"
   radc launch "Demo Apps" "Demo Desktop"
   target/release/examples/custom_client --workspace demo Notepad Paint &
   client=$!

@@ -28,6 +28,8 @@ pub enum Cause {
     WrongPassword,
     /// The server's certificate is not the one it had before.
     CertificateChanged,
+    /// FreeRDP wanted a user name and password and had none.
+    CredentialsNeeded,
     /// An account problem, a refused connection or another failure with a
     /// known exit status: the sentence for it.
     Other(&'static str),
@@ -42,6 +44,10 @@ impl fmt::Display for Cause {
                 "the server ended the connection during sign-in: check the user name and password"
             }
             Cause::WrongPassword => "sign-in failed: wrong user name or password",
+            Cause::CredentialsNeeded => {
+                "the server asks for a user name and password, and radc has none for this \
+                 workspace; subscribe with your user name (radc subscribe -u) to be asked for it"
+            }
             Cause::CertificateChanged => {
                 "the server's certificate changed since the last connection; if that is expected, \
                  ask your administrator, then remove the old one from ~/.config/freerdp"
@@ -55,7 +61,9 @@ impl Cause {
     /// The `RegisterErrorEvent` message type of this cause.
     pub fn message_type(&self) -> &'static str {
         match self {
-            Cause::SignInRefused | Cause::WrongPassword => "authentication-failed",
+            Cause::SignInRefused | Cause::WrongPassword | Cause::CredentialsNeeded => {
+                "authentication-failed"
+            }
             Cause::Other(text) if text.starts_with("sign-in failed") => "authentication-failed",
             _ => "connection-failed",
         }
@@ -72,6 +80,7 @@ pub struct Progress {
     transport_failed: bool,
     logon_failed: bool,
     certificate_changed: bool,
+    credentials_needed: bool,
 }
 
 /// A line that changed the picture.
@@ -99,7 +108,13 @@ impl Progress {
             self.up = true;
             return first.then_some(Event::Up);
         }
-        if line.contains("ERRCONNECT_DNS_NAME_NOT_FOUND") {
+        if line.contains("ERRCONNECT_CONNECT_CANCELLED")
+            || line.contains("client_cli_authenticate_raw")
+        {
+            // FreeRDP 3 asks on its terminal (there is none) for what it
+            // lacks, and gives up.
+            self.credentials_needed = true;
+        } else if line.contains("ERRCONNECT_DNS_NAME_NOT_FOUND") {
             self.dns = true;
         } else if line.contains("ERRCONNECT_CONNECT_TRANSPORT_FAILED") {
             self.transport_failed = true;
@@ -132,6 +147,9 @@ impl Progress {
         if self.certificate_changed && !self.up {
             return Some(Cause::CertificateChanged);
         }
+        if self.credentials_needed && !self.up {
+            return Some(Cause::CredentialsNeeded);
+        }
         if self.transport_failed && !self.up {
             return Some(if self.reached {
                 Cause::SignInRefused
@@ -154,6 +172,7 @@ pub fn describe_exit(code: i32) -> Option<Cause> {
         4 => Cause::Other("the server gave up waiting for the sign-in"),
         7 | 9 => Cause::Other("the server refused the connection"),
         10 => Cause::Other("the server wants fresh credentials"),
+        145 => Cause::CredentialsNeeded,
         128 => Cause::Other("FreeRDP did not accept its command line (see the runtime log)"),
         131 | 141 => Cause::Unreachable,
         // Also what FreeRDP reports when a server drops the connection
@@ -203,6 +222,7 @@ mod tests {
     /// What FreeRDP 2 and 3 print for a known server's changed one.
     const CHANGED: &str =
         "The above X.509 certificate does not match the certificate used for previous connections.";
+    const ASKED3: &str = "[17:20:11:101] [7102:00001bbe] [ERROR][com.freerdp.core] - [transport_connect_tls]: ERRCONNECT_CONNECT_CANCELLED [0x0002000B]";
     const TLS_FAILED3: &str = "[17:04:30:140] [30310:00007666] [ERROR][com.freerdp.core] - [transport_default_connect_tls]: ERRCONNECT_TLS_CONNECT_FAILED [0x00020008]";
 
     #[test]
@@ -245,6 +265,10 @@ mod tests {
             fed("ERRCONNECT_LOGON_FAILURE [0x00020014]").failure(Some(132)),
             Some(Cause::WrongPassword)
         );
+        assert_eq!(
+            fed(ASKED3).failure(Some(145)),
+            Some(Cause::CredentialsNeeded)
+        );
     }
 
     #[test]
@@ -266,6 +290,7 @@ mod tests {
             Cause::SignInRefused,
             Cause::WrongPassword,
             Cause::CertificateChanged,
+            Cause::CredentialsNeeded,
         ];
         let from_codes = (0..300).filter_map(describe_exit);
         for cause in causes.into_iter().chain(from_codes) {

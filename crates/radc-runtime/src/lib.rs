@@ -102,8 +102,9 @@ enum Stop {
 
 /// Whether the user's session is ending: the systemd user manager on this
 /// bus, if there is one, says it is stopping. A runtime not run by systemd
-/// learns of the session's end when the bus closes.
-async fn session_ending(conn: &zbus::Connection) -> bool {
+/// learns of the session's end when the bus closes. `None`: the bus itself
+/// is gone.
+async fn session_ending(conn: &zbus::Connection) -> Option<bool> {
     const MANAGER: &str = "org.freedesktop.systemd1";
     let ask = async {
         let dbus = fdo::DBusProxy::new(conn).await?;
@@ -122,16 +123,17 @@ async fn session_ending(conn: &zbus::Connection) -> bool {
     match tokio::time::timeout(std::time::Duration::from_secs(2), ask).await {
         Ok(Ok(Some(state))) => {
             tracing::debug!(state = %state, "the systemd user manager's state");
-            state == "stopping"
+            Some(state == "stopping")
         }
-        Ok(Ok(None)) => false,
+        Ok(Ok(None)) => Some(false),
+        Ok(Err(zbus::Error::InputOutput(_))) => None,
         Ok(Err(e)) => {
             tracing::warn!("cannot ask the systemd user manager whether the session ends: {e}");
-            false
+            Some(false)
         }
         Err(_) => {
             tracing::warn!("the systemd user manager did not say whether the session ends");
-            false
+            Some(false)
         }
     }
 }
@@ -222,12 +224,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             tracing::info!("the session bus closed: the session has ended");
             Stop::SessionEnded
         }
-        _ = shutdown => {
-            if session_ending(&conn).await {
+        _ = shutdown => match session_ending(&conn).await {
+            Some(true) => {
                 tracing::info!("the session is ending");
                 Stop::SessionEnding
-            } else {
-                Stop::HandOver
+            }
+            Some(false) => Stop::HandOver,
+            None => {
+                tracing::info!("the session bus is gone: the session has ended");
+                Stop::SessionEnded
             }
         }
     };

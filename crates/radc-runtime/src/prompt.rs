@@ -89,10 +89,7 @@ pub(crate) async fn ask(
     let mut stdout = child.stdout.take().expect("piped");
     let answered = async {
         let mut bytes = Zeroizing::new(Vec::new());
-        let read = (&mut stdout)
-            .take(MAX_ANSWER)
-            .read_to_end(&mut bytes)
-            .await;
+        let read = (&mut stdout).take(MAX_ANSWER).read_to_end(&mut bytes).await;
         (read, bytes, child.wait().await)
     };
     let (read, bytes, status) = match tokio::time::timeout(ANSWER_WITHIN, answered).await {
@@ -147,7 +144,10 @@ mod tests {
         else {
             panic!("not a password");
         };
-        assert_eq!((user.as_str(), password.as_str(), remember), ("CORP\\alice", "pa ss word", true));
+        assert_eq!(
+            (user.as_str(), password.as_str(), remember),
+            ("CORP\\alice", "pa ss word", true)
+        );
         assert!(parse(b"{\"user\": \"a\", \"remember\": false}").is_err());
         assert!(parse(b"not json\npw\n").is_err());
         assert!(parse(b"{\"user\": \"a\", \"remember\": false}\npw\nmore\n").is_err());

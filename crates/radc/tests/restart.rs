@@ -96,7 +96,13 @@ fn entry(pid: u32, start_ticks: u64, exe: &str, name: &str, started: u64) -> Val
         "workspace_id": WORKSPACE,
         "display_name": name,
         "started_unix_ms": started,
+        "output": output_name(pid),
     })
+}
+
+/// The name of the output file an entry for `pid` names.
+fn output_name(pid: u32) -> String {
+    format!("1700000000000-1-{pid}.out")
 }
 
 async fn write_record(bus: &TestBus, entries: Vec<Value>) -> std::path::PathBuf {
@@ -178,9 +184,9 @@ async fn only_the_recorded_processes_themselves_are_adopted() {
     .await;
     // Left behind by the earlier runtime: an ended connection's output and
     // a temporary file.
-    std::fs::write(dir.join(format!("{}.out", gone.0)), "bye\n").unwrap();
-    std::fs::write(dir.join(".starting-1-0.out"), "").unwrap();
-    std::fs::write(dir.join(format!("{}.out", ours.pid())), "hello\n").unwrap();
+    std::fs::write(dir.join(output_name(gone.0)), "bye\n").unwrap();
+    std::fs::write(dir.join("1700000000000-1-999999999.out"), "").unwrap();
+    std::fs::write(dir.join(output_name(ours.pid())), "hello\n").unwrap();
 
     bus.start_runtime(Timeouts::default()).await;
     assert_eq!(
@@ -217,7 +223,7 @@ async fn only_the_recorded_processes_themselves_are_adopted() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    let mut kept = vec!["connections.json".to_owned(), format!("{}.out", ours.pid())];
+    let mut kept = vec!["connections.json".to_owned(), output_name(ours.pid())];
     kept.sort();
     assert_eq!(files, kept);
 
