@@ -7,6 +7,7 @@ mod generate;
 mod journal;
 mod launch;
 mod setup;
+mod tray;
 mod workspaces;
 
 use std::path::PathBuf;
@@ -68,6 +69,22 @@ Examples:
   radc setup --undo          remove the files (only if radc wrote them)
   radc setup --print systemd-unit --bin /usr/bin/radc")]
     Setup(setup::SetupArgs),
+    /// Show your workspaces and their connections in the panel's tray.
+    ///
+    /// A StatusNotifierItem (the tray of KDE, of GNOME with AppIndicator
+    /// support, of XFCE and of waybar) whose menu lists each workspace's
+    /// live connections (each can be disconnected), its RemoteApps and
+    /// desktops to start, "Disconnect all" and "Refresh". The icon is idle
+    /// with nothing connected (the panel may then hide it), connected, or
+    /// needs attention when a workspace's last refresh failed or an error
+    /// was told since the menu was last opened. `radc setup` makes it start
+    /// with your session. It starts the runtime if needed and follows it,
+    /// also across restarts.
+    #[command(after_help = "\
+Examples:
+  radc tray &                       show it now
+  RADC_LOG=info radc tray           and say what it does")]
+    Tray,
     /// Show workspaces and their live connections.
     Status {
         /// Print JSON for scripts.
