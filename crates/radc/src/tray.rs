@@ -48,7 +48,7 @@ const ICON_CONNECTED: &str = "network-transmit-receive";
 const ICON_PROBLEM: &str = "network-error";
 
 /// Icons of menu items, from the same specification.
-const ICON_DESKTOP: &str = "video-display";
+const ICON_DESKTOP: &str = "computer";
 const ICON_REMOTE_APP: &str = "application-x-executable";
 const ICON_CONNECTION: &str = "preferences-desktop-remote-desktop";
 const ICON_DISCONNECT: &str = "process-stop";

@@ -4,9 +4,8 @@
 //! does, with the real runtime, a real FreeRDP session to a real RDP server
 //! (`freerdp-shadow-cli` on Xvfb) and a Python custom client behind it.
 //!
-//! The watcher is written here with zbus: nothing in Debian 12 serves a
-//! headless `org.kde.StatusNotifierWatcher` (panels such as xfce4-panel
-//! need a display; snixembed and stalonetray are not packaged).
+//! The watcher is the test's own (`common/tray.rs`); the last test puts
+//! the tray under a real panel, xfce4-panel, on Xvfb.
 //!
 //! The tests wait on the tray's signals (`LayoutUpdated`,
 //! `ItemsPropertiesUpdated`, `NewStatus`),
@@ -14,7 +13,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -22,392 +20,18 @@ use std::time::Duration;
 use common::pyclient::PyClient;
 use common::rdp::{GroupChild, RdpServer, XvfbDisplay};
 use common::site::Site;
+use common::tray::{
+    FOLLOW, Tray, WORKSPACE, WORKSPACE_NAME, publish, spawn_tray, start_watcher, tray_log,
+};
 use common::{TestBus, TestClient, Timeouts, alive, eventually};
-use futures_util::StreamExt;
 use radc_client::proxy::{RuntimeProxy, WorkspaceScriptableProxy};
-use radc_desktop::icons::{Frame, render_theme_pngs};
-use tokio::sync::mpsc;
-use zbus::object_server::SignalEmitter;
-use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
-
-const WORKSPACE: &str = "rdweb.tray.test";
-const WORKSPACE_NAME: &str = "Tray Test";
-/// How long the tray may take to follow a change.
-const FOLLOW: Duration = Duration::from_secs(15);
-
-/// `org.kde.StatusNotifierWatcher` as a panel serves it: it takes the
-/// registrations of items and says that a host shows them.
-struct Watcher {
-    items: Vec<String>,
-    registered: mpsc::UnboundedSender<(String, String)>,
-}
-
-#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
-impl Watcher {
-    /// `service` is the item's bus name (its object at
-    /// `/StatusNotifierItem`) or an object path on the caller's connection.
-    async fn register_status_notifier_item(
-        &mut self,
-        service: String,
-        #[zbus(header)] header: zbus::message::Header<'_>,
-        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
-    ) -> zbus::fdo::Result<()> {
-        let sender = header.sender().map(|s| s.to_string()).unwrap_or_default();
-        let (name, path) = if service.starts_with('/') {
-            (sender, service)
-        } else {
-            (service, "/StatusNotifierItem".to_owned())
-        };
-        let id = format!("{name}{path}");
-        self.items.push(id.clone());
-        Self::status_notifier_item_registered(&emitter, &id).await?;
-        let _ = self.registered.send((name, path));
-        Ok(())
-    }
-
-    fn register_status_notifier_host(&self, _service: String) {}
-
-    #[zbus(property)]
-    fn registered_status_notifier_items(&self) -> Vec<String> {
-        self.items.clone()
-    }
-
-    #[zbus(property)]
-    fn is_status_notifier_host_registered(&self) -> bool {
-        true
-    }
-
-    #[zbus(property)]
-    fn protocol_version(&self) -> i32 {
-        0
-    }
-
-    #[zbus(signal)]
-    async fn status_notifier_item_registered(
-        emitter: &SignalEmitter<'_>,
-        service: &str,
-    ) -> zbus::Result<()>;
-}
-
-/// Serves the watcher on `bus`; registrations arrive on the receiver.
-async fn start_watcher(
-    bus: &TestBus,
-) -> (zbus::Connection, mpsc::UnboundedReceiver<(String, String)>) {
-    let (registered, receiver) = mpsc::unbounded_channel();
-    let watcher = Watcher {
-        items: Vec::new(),
-        registered,
-    };
-    let conn = zbus::connection::Builder::address(bus.address.as_str())
-        .unwrap()
-        .name("org.kde.StatusNotifierWatcher")
-        .unwrap()
-        .serve_at("/StatusNotifierWatcher", watcher)
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
-    (conn, receiver)
-}
-
-#[zbus::proxy(interface = "org.kde.StatusNotifierItem")]
-trait Item {
-    #[zbus(property)]
-    fn id(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn title(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn status(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn icon_name(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn menu(&self) -> zbus::Result<OwnedObjectPath>;
-    #[zbus(property)]
-    fn tool_tip(&self) -> zbus::Result<(String, Vec<(i32, i32, Vec<u8>)>, String, String)>;
-    #[zbus(signal)]
-    fn new_status(&self, status: String) -> zbus::Result<()>;
-}
-
-type RawLayout = (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>);
-
-#[zbus::proxy(interface = "com.canonical.dbusmenu")]
-trait Menu {
-    fn get_layout(
-        &self,
-        parent_id: i32,
-        recursion_depth: i32,
-        property_names: &[&str],
-    ) -> zbus::Result<(u32, RawLayout)>;
-    fn event(&self, id: i32, event_id: &str, data: &Value<'_>, timestamp: u32) -> zbus::Result<()>;
-    fn about_to_show(&self, id: i32) -> zbus::Result<bool>;
-    #[zbus(signal)]
-    fn layout_updated(&self, revision: u32, parent: i32) -> zbus::Result<()>;
-    #[zbus(signal)]
-    fn items_properties_updated(
-        &self,
-        updated: Vec<(i32, HashMap<String, OwnedValue>)>,
-        removed: Vec<(i32, Vec<String>)>,
-    ) -> zbus::Result<()>;
-}
-
-/// One menu item as a panel renders it.
-#[derive(Debug, Clone)]
-struct Node {
-    id: i32,
-    label: String,
-    enabled: bool,
-    separator: bool,
-    icon_name: String,
-    icon_data: Vec<u8>,
-    children: Vec<Node>,
-}
-
-impl Node {
-    fn parse((id, props, children): RawLayout) -> Node {
-        let text = |key: &str| {
-            props
-                .get(key)
-                .and_then(|v| String::try_from(v.try_clone().unwrap()).ok())
-                .unwrap_or_default()
-        };
-        Node {
-            id,
-            // The label as shown: "__" is one underscore.
-            label: text("label").replace("__", "_"),
-            enabled: props
-                .get("enabled")
-                .is_none_or(|v| bool::try_from(v).unwrap()),
-            separator: text("type") == "separator",
-            icon_name: text("icon-name"),
-            icon_data: props
-                .get("icon-data")
-                .map(|v| Vec::<u8>::try_from(v.try_clone().unwrap()).unwrap())
-                .unwrap_or_default(),
-            children: children
-                .into_iter()
-                .map(|child| Node::parse(RawLayout::try_from(child).unwrap()))
-                .collect(),
-        }
-    }
-
-    /// Every item, depth first.
-    fn all(&self) -> Vec<&Node> {
-        let mut out = vec![self];
-        for child in &self.children {
-            out.extend(child.all());
-        }
-        out
-    }
-
-    fn find(&self, label: &str) -> Option<&Node> {
-        self.all().into_iter().find(|n| n.label == label)
-    }
-
-    fn starting(&self, prefix: &str) -> Vec<&Node> {
-        self.all()
-            .into_iter()
-            .filter(|n| n.label.starts_with(prefix))
-            .collect()
-    }
-
-    /// The labels, one line each, submenus indented: for failure messages.
-    fn text(&self, depth: usize, out: &mut String) {
-        for child in &self.children {
-            let label = if child.separator { "---" } else { &child.label };
-            let off = if child.enabled { "" } else { " (off)" };
-            out.push_str(&format!("{}{label}{off}\n", "  ".repeat(depth)));
-            child.text(depth + 1, out);
-        }
-    }
-}
-
-impl std::fmt::Display for Node {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut out = String::new();
-        self.text(0, &mut out);
-        f.write_str(&out)
-    }
-}
-
-/// A running `radc tray`, its item as the watcher was told it, and the
-/// proxies a panel would use.
-struct Tray {
-    process: GroupChild,
-    item: ItemProxy<'static>,
-    menu: MenuProxy<'static>,
-    /// `LayoutUpdated` (items came or went) and `ItemsPropertiesUpdated`
-    /// (items changed), the two signals a panel redraws the menu on.
-    changes: std::pin::Pin<Box<dyn futures_util::Stream<Item = ()> + Send>>,
-    statuses: NewStatusStream,
-    log: PathBuf,
-}
-
-impl Tray {
-    async fn start(
-        bus: &TestBus,
-        registrations: &mut mpsc::UnboundedReceiver<(String, String)>,
-        env: &[(&str, &str)],
-    ) -> Tray {
-        let mut cmd = bus.radc();
-        cmd.arg("tray")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .env("RADC_LOG", "debug")
-            .stderr(std::fs::File::create(bus.dir.path().join("tray.log")).unwrap());
-        let log = bus.dir.path().join("tray.log");
-        let process = GroupChild::spawn(cmd, true).expect("radc tray starts");
-        let (name, path) = tokio::time::timeout(FOLLOW, registrations.recv())
-            .await
-            .unwrap_or_else(|_| panic!("the tray registered no item; its log:\n{}", tray_log(bus)))
-            .unwrap();
-        let conn = bus.connect().await;
-        let item = ItemProxy::builder(&conn)
-            .destination(name.clone())
-            .unwrap()
-            .path(path)
-            .unwrap()
-            // SNI announces changes with its own signals, not
-            // PropertiesChanged: read afresh every time, as panels do.
-            .cache_properties(zbus::proxy::CacheProperties::No)
-            .build()
-            .await
-            .unwrap();
-        let menu_path = item.menu().await.unwrap();
-        let menu = MenuProxy::builder(&conn)
-            .destination(name)
-            .unwrap()
-            .path(menu_path)
-            .unwrap()
-            .cache_properties(zbus::proxy::CacheProperties::No)
-            .build()
-            .await
-            .unwrap();
-        let layouts = menu.receive_layout_updated().await.unwrap();
-        let items = menu.receive_items_properties_updated().await.unwrap();
-        let changes = Box::pin(futures_util::stream::select(
-            layouts.map(|_| ()),
-            items.map(|_| ()),
-        ));
-        let statuses = item.receive_new_status().await.unwrap();
-        Tray {
-            process,
-            item,
-            menu,
-            changes,
-            statuses,
-            log,
-        }
-    }
-
-    async fn layout(&self) -> (u32, Node) {
-        let (revision, raw) = self.menu.get_layout(0, -1, &[]).await.unwrap();
-        (revision, Node::parse(raw))
-    }
-
-    /// Waits, on the menu's signals, until it satisfies `check`; returns
-    /// it.
-    async fn menu_until(&mut self, what: &str, check: impl Fn(&Node) -> bool) -> Node {
-        let (mut revision, mut menu) = self.layout().await;
-        while !check(&menu) {
-            match tokio::time::timeout(FOLLOW, self.changes.next()).await {
-                Ok(Some(_)) => {}
-                _ => panic!(
-                    "the tray never showed {what}; its menu (revision {revision}):\n{menu}\n\
-                     its log:\n{}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                ),
-            }
-            let (next, layout) = self.layout().await;
-            assert!(next >= revision, "the revision went back");
-            (revision, menu) = (next, layout);
-        }
-        menu
-    }
-
-    /// Waits, on `NewStatus`, until the item's status is `status`.
-    async fn status_until(&mut self, status: &str) {
-        while self.item.status().await.unwrap() != status {
-            match tokio::time::timeout(FOLLOW, self.statuses.next()).await {
-                Ok(Some(_)) => {}
-                _ => panic!(
-                    "the status stayed {} instead of {status}",
-                    self.item.status().await.unwrap()
-                ),
-            }
-        }
-    }
-
-    async fn click(&self, node: &Node) {
-        self.menu
-            .event(node.id, "clicked", &Value::from(0i32), 0)
-            .await
-            .unwrap();
-    }
-}
-
-fn tray_log(bus: &TestBus) -> String {
-    std::fs::read_to_string(bus.dir.path().join("tray.log")).unwrap_or_default()
-}
-
-/// A small PNG icon, as a feed would serve it.
-fn icon() -> Vec<u8> {
-    let pixels = [40u8, 120, 200, 255].repeat(32 * 32);
-    let frame = Frame::from_rgba(32, 32, pixels).unwrap();
-    render_theme_pngs(&[frame], &[32]).remove(0).1
-}
-
-/// The workspace's feed: the RDP server's full desktop, and a RemoteApp
-/// with an icon.
-fn publish(root: &Path, server: &RdpServer) {
-    let files = root.join("RDWeb/files");
-    std::fs::create_dir_all(&files).unwrap();
-    std::fs::create_dir_all(root.join("RDWeb/Feed")).unwrap();
-    let address = format!("full address:s:{}\r\n", server.address());
-    std::fs::write(
-        files.join("desktop.rdp"),
-        format!("{address}desktopwidth:i:800\r\ndesktopheight:i:600\r\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        files.join("notepad.rdp"),
-        format!("{address}remoteapplicationmode:i:1\r\nremoteapplicationprogram:s:||notepad\r\n"),
-    )
-    .unwrap();
-    std::fs::write(files.join("notepad.png"), icon()).unwrap();
-    let resource = |id: &str, title: &str, kind: &str, icons: &str| {
-        format!(
-            r#"<Resource ID="{id}" Title="{title}" Type="{kind}">{icons}
-        <HostingTerminalServers><HostingTerminalServer>
-          <ResourceFile FileExtension=".rdp" URL="/RDWeb/files/{id}.rdp"/>
-          <TerminalServerRef Ref="host1"/>
-        </HostingTerminalServer></HostingTerminalServers></Resource>"#
-        )
-    };
-    let feed = format!(
-        r#"<?xml version="1.0" encoding="utf-8"?>
-<ResourceCollection SchemaVersion="2.1" xmlns="http://schemas.microsoft.com/ts/2007/05/tswf">
-  <Publisher ID="{WORKSPACE}" Name="{WORKSPACE_NAME}"><Resources>
-    {desktop}
-    {notepad}
-  </Resources><TerminalServers><TerminalServer ID="host1" Name="host1"/></TerminalServers></Publisher>
-</ResourceCollection>
-"#,
-        desktop = resource("desktop", "Full Desktop", "Desktop", ""),
-        notepad = resource(
-            "notepad",
-            "Notepad",
-            "RemoteApp",
-            r#"<Icons><Icon32 Dimensions="32x32" FileType="Png" FileURL="/RDWeb/files/notepad.png"/></Icons>"#,
-        ),
-    );
-    std::fs::write(root.join("RDWeb/Feed/webfeed.aspx"), feed).unwrap();
-}
+use zbus::zvariant::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_menu_launches_shows_and_disconnects_a_workspace() {
     let server = RdpServer::start();
     let display = XvfbDisplay::start();
-    let site = Site::start(|root| publish(root, &server));
+    let site = Site::start(|root| publish(root, &server.address()));
     let mut bus = TestBus::bus_only();
     let (_watcher, mut registrations) = start_watcher(&bus).await;
     // The runtime has no display of its own: the tray passes its own.
@@ -437,7 +61,7 @@ async fn the_menu_launches_shows_and_disconnects_a_workspace() {
     let notepad = menu.find("Notepad").unwrap();
     assert!(notepad.icon_data.starts_with(b"\x89PNG"), "{notepad:?}");
     let desktop = menu.find("Full Desktop").unwrap().clone();
-    assert_eq!(desktop.icon_name, "video-display", "{desktop:?}");
+    assert_eq!(desktop.icon_name, "computer", "{desktop:?}");
     assert!(menu.find("Refresh").is_some() && menu.find("Quit").is_some());
     assert!(menu.find("Disconnect all").is_none(), "{menu}");
     assert_eq!(tray.item.status().await.unwrap(), "Passive");
@@ -635,4 +259,212 @@ async fn the_tray_starts_the_runtime_follows_its_restarts_and_quits_alone() {
         .expect("the tray exits on Quit");
     assert!(status.success(), "{status}; log:\n{}", tray_log(&bus));
     assert!(dbus.name_has_owner(name).await.unwrap());
+}
+
+#[zbus::proxy(
+    interface = "org.kde.StatusNotifierWatcher",
+    default_service = "org.kde.StatusNotifierWatcher",
+    default_path = "/StatusNotifierWatcher"
+)]
+trait PanelWatcher {
+    #[zbus(property)]
+    fn registered_status_notifier_items(&self) -> zbus::Result<Vec<String>>;
+}
+
+/// A top panel of xfce4-panel holding only its "Status Tray" plugin, which
+/// hosts StatusNotifierItems (xfconf's file format).
+const PANEL_CONFIG: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<channel name="xfce4-panel" version="1.0">
+  <property name="configver" type="int" value="2"/>
+  <property name="panels" type="array">
+    <value type="int" value="1"/>
+    <property name="panel-1" type="empty">
+      <property name="position" type="string" value="p=6;x=0;y=0"/>
+      <property name="length" type="uint" value="100"/>
+      <property name="position-locked" type="bool" value="true"/>
+      <property name="size" type="uint" value="32"/>
+      <property name="plugin-ids" type="array">
+        <value type="int" value="1"/>
+      </property>
+    </property>
+  </property>
+  <property name="plugins" type="empty">
+    <property name="plugin-1" type="string" value="systray"/>
+  </property>
+</channel>
+"#;
+
+/// How bright (0 to 1) a region of the screen is, from a screenshot.
+fn brightness(screenshot: &Path, region: &str) -> f64 {
+    let out = Command::new("convert")
+        .arg(screenshot)
+        .args(["-crop", region, "-format", "%[fx:mean]", "info:"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0)
+}
+
+fn screenshot(display: &str, to: &Path) {
+    let status = Command::new("import")
+        .args(["-display", display, "-window", "root"])
+        .arg(to)
+        .status()
+        .expect("import (ImageMagick) runs");
+    assert!(status.success());
+}
+
+/// The tray under a real panel: xfce4-panel's Status Tray plugin on Xvfb
+/// (its own StatusNotifierWatcher and host, libdbusmenu drawing the menu).
+/// A click on the icon opens the menu; the screenshot is kept in
+/// `target/test-artifacts/tray-menu.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_panel_shows_the_item_and_its_menu() {
+    if Command::new("xfce4-panel")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: xfce4-panel is not installed (scripts/install-deps.sh)");
+        return;
+    }
+    let display = XvfbDisplay::start();
+    let panel_env = [
+        ("DISPLAY", display.display().to_owned()),
+        // No accessibility bus here; GTK would wait for it.
+        ("NO_AT_BRIDGE", "1".to_owned()),
+    ];
+    // The bus starts xfconfd, the panel's settings store, as a desktop
+    // session bus does.
+    let mut bus = TestBus::activating(&panel_env);
+    let services = bus.data_home().join("dbus-1/services");
+    std::fs::create_dir_all(&services).unwrap();
+    std::fs::copy(
+        "/usr/share/dbus-1/services/org.xfce.Xfconf.service",
+        services.join("org.xfce.Xfconf.service"),
+    )
+    .expect("xfconf is installed with xfce4-panel");
+    let channel = bus.config_home().join("xfce4/xfconf/xfce-perchannel-xml");
+    std::fs::create_dir_all(&channel).unwrap();
+    std::fs::write(channel.join("xfce4-panel.xml"), PANEL_CONFIG).unwrap();
+    bus.start_runtime(Timeouts::default()).await;
+    let site = Site::start(|root| publish(root, "127.0.0.1:1"));
+    assert_eq!(bus.subscribe(&site.url()).await, WORKSPACE);
+    let mut python = vec![
+        PyClient::spawn(
+            &bus,
+            &["--workspace", WORKSPACE, "--name", "Support viewer"],
+        ),
+        PyClient::spawn(
+            &bus,
+            &["--workspace", "contoso.example", "--name", "Contoso Viewer"],
+        ),
+    ];
+    for client in &mut python {
+        client.ready().await;
+    }
+
+    let mut panel = Command::new("xfce4-panel");
+    panel
+        .env_clear()
+        .envs(bus.env())
+        .envs(panel_env.iter().map(|(k, v)| (*k, v)))
+        .env("PATH", std::env::var("PATH").unwrap())
+        // No window manager runs on this display.
+        .arg("--disable-wm-check")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(bus.dir.path().join("panel.log")).unwrap());
+    let _panel = GroupChild::spawn(panel, true).unwrap();
+    let conn = bus.connect().await;
+    let dbus = zbus::fdo::DBusProxy::new(&conn).await.unwrap();
+    let watcher_name = zbus::names::BusName::try_from("org.kde.StatusNotifierWatcher").unwrap();
+    eventually(FOLLOW, "the panel's StatusNotifierWatcher", || async {
+        dbus.name_has_owner(watcher_name.clone()).await.unwrap()
+    })
+    .await;
+
+    let process = spawn_tray(&bus, &[("DISPLAY", display.display())]);
+    let watcher = PanelWatcherProxy::builder(&conn)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .unwrap();
+    eventually(
+        FOLLOW,
+        "the item to be registered with the panel",
+        || async {
+            !watcher
+                .registered_status_notifier_items()
+                .await
+                .unwrap()
+                .is_empty()
+        },
+    )
+    .await;
+    let registered = watcher.registered_status_notifier_items().await.unwrap();
+    let (name, path) = match registered[0].find('/') {
+        Some(slash) => (
+            registered[0][..slash].to_owned(),
+            registered[0][slash..].to_owned(),
+        ),
+        None => (registered[0].clone(), "/StatusNotifierItem".to_owned()),
+    };
+    let mut tray = Tray::attach(&bus, process, name, path).await;
+    tray.menu_until("both workspaces", |m| {
+        m.starting("Support viewer — since ").len() == 1
+            && m.starting("Contoso Viewer — since ").len() == 1
+            && m.find("Notepad").is_some()
+    })
+    .await;
+    tray.status_until("Active").await;
+
+    // The icon is the first in the panel's tray, at its left end: a click
+    // opens the menu, which the panel draws below it.
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let full = bus.dir.path().join("screen.png");
+    let mut opened = false;
+    for _ in 0..50 {
+        let clicked = Command::new("xdotool")
+            .env("DISPLAY", display.display())
+            .args(["mousemove", "12", "16", "click", "1"])
+            .status()
+            .expect("xdotool runs");
+        assert!(clicked.success());
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            screenshot(display.display(), &full);
+            // The screen below the panel is black until a menu covers it.
+            if brightness(&full, "200x60+0+40") > 0.5 {
+                opened = true;
+                break;
+            }
+        }
+        if opened {
+            break;
+        }
+    }
+    assert!(
+        opened,
+        "the panel never opened the menu; its log:\n{}",
+        std::fs::read_to_string(bus.dir.path().join("panel.log")).unwrap_or_default()
+    );
+    // Once the menu has drawn all of its items.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    screenshot(display.display(), &full);
+    let shot = artifacts.join("tray-menu.png");
+    let cropped = Command::new("convert")
+        .arg(&full)
+        .args(["-crop", "320x340+0+0", "+repage"])
+        .arg(&shot)
+        .status()
+        .unwrap();
+    assert!(cropped.success());
+    eprintln!("screenshot: {}", shot.display());
 }

@@ -8,8 +8,10 @@
 
 pub mod rdp;
 
+pub mod procfs;
 pub mod pyclient;
 pub mod site;
+pub mod tray;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
