@@ -54,15 +54,18 @@ enum Command {
     /// Serve the workspace runtime on the session bus (normally started for
     /// you).
     Daemon(DaemonArgs),
-    /// Let the session bus start the runtime when a client calls it.
+    /// Let the session bus start the runtime when a client calls it, and
+    /// start the tray with your session.
     ///
     /// radc commands start the runtime themselves; other programs (custom
     /// clients) find it only if it runs or the bus can start it. This
     /// writes the two files for that, pointing at this radc, under your
     /// own directories: $XDG_DATA_HOME/dbus-1/services/org.radc.Runtime.service
     /// and $XDG_CONFIG_HOME/systemd/user/radc.service (used when your
-    /// session runs under systemd; the runtime then logs to the journal).
-    /// Packages install them system-wide instead; --print shows them.
+    /// session runs under systemd; the runtime then logs to the journal),
+    /// and the autostart entry of `radc tray`,
+    /// $XDG_CONFIG_HOME/autostart/radc-tray.desktop. Packages install them
+    /// system-wide instead; --print shows them.
     #[command(after_help = "\
 Examples:
   radc setup                 after `cargo install`; again after moving radc
