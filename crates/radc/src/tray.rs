@@ -99,8 +99,8 @@ struct View {
     workspaces: Vec<WorkspaceRow>,
     resources: Vec<Resource>,
     connections: Vec<ConnectionRow>,
-    /// Errors told since the menu was opened the time before last, newest
-    /// last: shown in the menu until it has been opened once with them.
+    /// Errors told, newest last: shown at the top of the menu until the
+    /// user dismisses them.
     notices: Vec<String>,
     /// Whether a notice came since the menu was last opened.
     unseen: bool,
@@ -210,14 +210,11 @@ impl View {
         self.unseen = true;
     }
 
-    /// The menu is being opened: what it tells is seen now, and what it
-    /// told the time before goes.
+    /// The menu is being opened: what it tells is seen now. (The notices
+    /// stay until dismissed: a panel may ask more than once per opening,
+    /// and a menu must not change under the user's eyes.)
     fn menu_opened(&mut self) {
-        if self.unseen {
-            self.unseen = false;
-        } else {
-            self.notices.clear();
-        }
+        self.unseen = false;
     }
 }
 
@@ -350,10 +347,18 @@ fn note(text: &str, icon: &str) -> MenuItem<RadcTray> {
 /// nest deeper well.
 fn menu(view: &View) -> Vec<MenuItem<RadcTray>> {
     let mut items = Vec::new();
-    if view.unseen || !view.notices.is_empty() {
+    if !view.notices.is_empty() {
         for text in &view.notices {
             items.push(note(&shorten(text, 100), ICON_WARNING));
         }
+        items.push(
+            StandardItem {
+                label: "Dismiss".into(),
+                activate: Box::new(|tray: &mut RadcTray| tray.view.notices.clear()),
+                ..Default::default()
+            }
+            .into(),
+        );
         items.push(MenuItem::Separator);
     }
     let sections = view.sections();
@@ -852,13 +857,27 @@ mod tests {
         v.workspaces[0].4.clear();
         v.notice("FreeRDP could not connect".into());
         assert_eq!(v.condition(), Condition::Problem);
-        // Opening the menu shows the notice once: the state is back at
-        // once, the text goes at the next opening.
+        // Opening the menu shows the notice: the state is back at once,
+        // the text stays until dismissed.
         v.menu_opened();
         assert_eq!(v.condition(), Condition::Connected);
-        assert_eq!(v.notices.len(), 1);
         v.menu_opened();
-        assert!(v.notices.is_empty());
+        assert_eq!(v.notices.len(), 1);
+        assert_eq!(
+            menu_text(&v)[..3],
+            ["FreeRDP could not connect (off)", "Dismiss", "---"]
+        );
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut tray = RadcTray {
+            view: v,
+            actions: tx,
+        };
+        let MenuItem::Standard(dismiss) = &menu(&tray.view)[1] else {
+            panic!()
+        };
+        (dismiss.activate)(&mut tray);
+        assert!(tray.view.notices.is_empty());
+        assert_eq!(tray.view.condition(), Condition::Connected);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use common::tray::{
     FOLLOW, Tray, WORKSPACE, WORKSPACE_NAME, publish, spawn_tray, start_watcher, tray_log,
 };
 use common::{TestBus, TestClient, Timeouts, alive, eventually};
-use radc_client::proxy::{RuntimeProxy, WorkspaceScriptableProxy};
+use radc_client::proxy::{RuntimeProxy, WorkspaceReportMessageProxy, WorkspaceScriptableProxy};
 use zbus::zvariant::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -421,40 +421,14 @@ async fn a_real_panel_shows_the_item_and_its_menu() {
     .await;
     tray.status_until("Active").await;
 
-    // The icon is the first in the panel's tray, at its left end: a click
-    // opens the menu, which the panel draws below it.
+    // A click on the icon opens the menu, which the panel draws below it.
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .unwrap()
         .join("test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let full = bus.dir.path().join("screen.png");
-    let mut opened = false;
-    for _ in 0..50 {
-        let clicked = Command::new("xdotool")
-            .env("DISPLAY", display.display())
-            .args(["mousemove", "12", "16", "click", "1"])
-            .status()
-            .expect("xdotool runs");
-        assert!(clicked.success());
-        for _ in 0..10 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            screenshot(display.display(), &full);
-            // The screen below the panel is black until a menu covers it.
-            if brightness(&full, "200x60+0+40") > 0.5 {
-                opened = true;
-                break;
-            }
-        }
-        if opened {
-            break;
-        }
-    }
-    assert!(
-        opened,
-        "the panel never opened the menu; its log:\n{}",
-        std::fs::read_to_string(bus.dir.path().join("panel.log")).unwrap_or_default()
-    );
+    open_menu(&bus, display.display(), &full).await;
     // Once the menu has drawn all of its items.
     tokio::time::sleep(Duration::from_millis(500)).await;
     screenshot(display.display(), &full);
@@ -467,4 +441,60 @@ async fn a_real_panel_shows_the_item_and_its_menu() {
         .unwrap();
     assert!(cropped.success());
     eprintln!("screenshot: {}", shot.display());
+
+    // An error told: the item needs attention until the panel opens the
+    // menu (its AboutToShow), which shows the error.
+    xdotool(display.display(), &["key", "Escape"]);
+    eventually(FOLLOW, "the menu to close", || async {
+        screenshot(display.display(), &full);
+        brightness(&full, "200x60+0+40") < 0.5
+    })
+    .await;
+    WorkspaceReportMessageProxy::new(&conn)
+        .await
+        .unwrap()
+        .register_error_event(WORKSPACE, 2, "connection-failed", 7)
+        .await
+        .unwrap();
+    tray.status_until("NeedsAttention").await;
+    open_menu(&bus, display.display(), &full).await;
+    tray.status_until("Active").await;
+    let menu = tray.layout().await.1;
+    assert_eq!(
+        menu.children[0].label, "connection-failed (type 2, code 0x7)",
+        "{menu}"
+    );
+    // It stays, however often the menu opens, until dismissed.
+    tray.click(menu.find("Dismiss").unwrap()).await;
+    tray.menu_until("the notice dismissed", |m| m.find("Dismiss").is_none())
+        .await;
+}
+
+fn xdotool(display: &str, args: &[&str]) {
+    let status = Command::new("xdotool")
+        .env("DISPLAY", display)
+        .args(args)
+        .status()
+        .expect("xdotool runs");
+    assert!(status.success(), "xdotool {args:?}");
+}
+
+/// Clicks the tray's icon, the first in the panel's tray at its left end,
+/// until the panel has opened the menu below it (the screen there is
+/// black until a menu covers it); `screen` then holds a screenshot.
+async fn open_menu(bus: &TestBus, display: &str, screen: &Path) {
+    for _ in 0..50 {
+        xdotool(display, &["mousemove", "12", "16", "click", "1"]);
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            screenshot(display, screen);
+            if brightness(screen, "200x60+0+40") > 0.5 {
+                return;
+            }
+        }
+    }
+    panic!(
+        "the panel never opened the menu; its log:\n{}",
+        std::fs::read_to_string(bus.dir.path().join("panel.log")).unwrap_or_default()
+    );
 }
