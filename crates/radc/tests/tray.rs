@@ -23,8 +23,10 @@ use common::site::Site;
 use common::tray::{
     FOLLOW, Tray, WORKSPACE, WORKSPACE_NAME, publish, spawn_tray, start_watcher, tray_log,
 };
-use common::{TestBus, TestClient, Timeouts, alive, eventually};
+use common::{TestBus, Timeouts, alive, eventually};
 use radc_client::proxy::{RuntimeProxy, WorkspaceReportMessageProxy, WorkspaceScriptableProxy};
+use radc_client::{ClientError, WorkspaceClientExt};
+use tokio::sync::mpsc;
 use zbus::zvariant::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,6 +149,40 @@ async fn the_menu_launches_shows_and_disconnects_a_workspace() {
     drop(tray);
 }
 
+/// A custom client that tells each `IssueDisconnect` it gets.
+struct RecordingClient {
+    workspace: String,
+    name: String,
+    asked: mpsc::UnboundedSender<()>,
+}
+
+impl RecordingClient {
+    fn new(workspace: &str, name: &str) -> (RecordingClient, mpsc::UnboundedReceiver<()>) {
+        let (asked, receiver) = mpsc::unbounded_channel();
+        let client = RecordingClient {
+            workspace: workspace.into(),
+            name: name.into(),
+            asked,
+        };
+        (client, receiver)
+    }
+}
+
+impl WorkspaceClientExt for RecordingClient {
+    fn resource_id(&self) -> String {
+        self.workspace.clone()
+    }
+
+    fn resource_display_name(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn issue_disconnect(&self) -> Result<(), ClientError> {
+        let _ = self.asked.send(());
+        Ok(())
+    }
+}
+
 /// What a fake `radc-gui` writes: its arguments, one a line.
 fn fake_gui(dir: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
@@ -223,13 +259,17 @@ async fn the_tray_starts_the_runtime_follows_its_restarts_and_quits_alone() {
     let sdk = radc_client::Runtime::with_connection(bus.connect().await)
         .await
         .unwrap();
-    let registration = sdk
-        .add_resource(TestClient::new("ws.example.com", "Viewer"))
-        .await
-        .unwrap();
+    let mut asked = Vec::new();
+    let mut registrations = Vec::new();
+    for name in ["Viewer", "Second viewer"] {
+        let (client, disconnects) = RecordingClient::new("ws.example.com", name);
+        registrations.push(sdk.add_resource(client).await.unwrap());
+        asked.push(disconnects);
+    }
     let menu = tray
         .menu_until("the custom client", |m| {
             m.starting("Viewer — since ").len() == 1
+                && m.starting("Second viewer — since ").len() == 1
         })
         .await;
     // A workspace nobody subscribed to goes by its client's display name,
@@ -237,7 +277,22 @@ async fn the_tray_starts_the_runtime_follows_its_restarts_and_quits_alone() {
     assert!(menu.find("Viewer").is_some(), "{menu}");
     assert!(menu.find("Refresh").is_none(), "{menu}");
     tray.status_until("Active").await;
-    sdk.remove_resource(registration).await.unwrap();
+    // A connection's own "Disconnect" asks that client alone.
+    let viewer = menu.starting("Viewer — since ")[0];
+    tray.click(&viewer.children[0]).await;
+    tokio::time::timeout(FOLLOW, asked[0].recv())
+        .await
+        .expect("the client is asked to disconnect");
+    let second = registrations.pop().unwrap();
+    sdk.remove_resource(registrations.pop().unwrap())
+        .await
+        .unwrap();
+    tray.menu_until("one connection left", |m| {
+        m.starting("Viewer — since ").is_empty() && m.starting("Second viewer — since ").len() == 1
+    })
+    .await;
+    assert!(asked[1].try_recv().is_err(), "the other is left alone");
+    sdk.remove_resource(second).await.unwrap();
     tray.status_until("Passive").await;
 
     // "Quit" ends the tray, not the runtime.
