@@ -655,6 +655,7 @@ enum Reload {
     Everything,
 }
 
+/// `radc tray`: serves the item until "Quit" or the end of the session bus.
 pub async fn run() -> Result<ExitCode> {
     let conn = autostart::session(CALL_TIMEOUT).await?;
     let api = Api {
