@@ -26,6 +26,11 @@ packages=(
   lintian             # checks the package against Debian policy (scripts/package.sh)
   man-db              # man, to render the installed man pages in the package test
   dunst               # a real notification server (org.freedesktop.Notifications) for the tests
+  xfce4-panel         # a real StatusNotifierItem host (Status Tray plugin) for the tray test
+  xfconf              # xfconfd, the settings store xfce4-panel reads its panel layout from
+  adwaita-icon-theme  # the icons the tray names, as the panel draws them
+  xdotool             # clicks the tray's icon in that panel
+  imagemagick         # import and convert: the screenshot of the tray's menu
 )
 
 missing=()

@@ -65,6 +65,13 @@ install -d "$root/usr/share/dbus-1/services" "$root/usr/lib/systemd/user"
 chmod 644 "$root/usr/share/dbus-1/services/org.radc.Runtime.service" \
   "$root/usr/lib/systemd/user/radc.service"
 
+# The tray's XDG autostart entry, rendered the same way. Under /etc, so a
+# configuration file: an administrator may turn the tray off for everyone
+# (Hidden=true) and dpkg keeps that across upgrades.
+install -d "$root/etc/xdg/autostart"
+"$bin" setup --print tray-autostart --bin /usr/bin/radc >"$root/etc/xdg/autostart/radc-tray.desktop"
+chmod 644 "$root/etc/xdg/autostart/radc-tray.desktop"
+
 # Man pages: radc.1 and radc-SUBCOMMAND.1, compressed as policy requires.
 "$bin" generate man "$work/man"
 install -d "$root/usr/share/man/man1"
@@ -143,7 +150,9 @@ Description: RemoteApp and Desktop Connections for Linux
  API opened it, and disconnects a whole workspace with one command.
 EOF
 (cd "$root" && find usr -type f -print0 | LC_ALL=C sort -z | xargs -0 md5sum) >"$root/DEBIAN/md5sums"
-chmod 644 "$root/DEBIAN/control" "$root/DEBIAN/md5sums"
+# Every file under /etc is a configuration file (as debhelper marks them).
+(cd "$root" && find etc -type f -printf '/%p\n' | LC_ALL=C sort) >"$root/DEBIAN/conffiles"
+chmod 644 "$root/DEBIAN/control" "$root/DEBIAN/md5sums" "$root/DEBIAN/conffiles"
 
 find "$root" -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
 dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >&2

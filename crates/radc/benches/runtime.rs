@@ -13,6 +13,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::procfs::{cpu_ticks, proc_field, switches, switches_between};
 use common::{Answer, TestBus, TestClient, Timeouts};
 use futures_util::future::join_all;
 use radc_client::proxy::{
@@ -191,50 +192,6 @@ async fn fan_out(
         percentile(&mut sequential, 0.5),
         percentile(&mut sequential, 0.99),
     ]
-}
-
-fn proc_field(pid: u32, file: &str, key: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// utime + stime of all threads, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
-/// Context switches of each of the process's threads, by thread id.
-fn switches(pid: u32) -> std::collections::HashMap<String, u64> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|task| {
-            let tid = task.file_name().to_string_lossy().into_owned();
-            let file = format!("task/{tid}/status");
-            let n = proc_field(pid, &file, "voluntary_ctxt_switches:")
-                + proc_field(pid, &file, "nonvoluntary_ctxt_switches:");
-            (tid, n)
-        })
-        .collect()
-}
-
-/// Switches between two readings; threads that came or went count with
-/// what they did while they were seen.
-fn switches_between(
-    before: &std::collections::HashMap<String, u64>,
-    after: &std::collections::HashMap<String, u64>,
-) -> u64 {
-    after
-        .iter()
-        .map(|(tid, n)| n.saturating_sub(before.get(tid).copied().unwrap_or(0)))
-        .sum()
 }
 
 /// RSS, CPU time and context switches of the runtime over `idle`.

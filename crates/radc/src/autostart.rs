@@ -18,7 +18,15 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connects to the session bus and makes sure the runtime is there. No call
 /// on the connection waits longer than `method_timeout`.
 pub async fn connect(method_timeout: Duration) -> Result<Connection> {
-    let conn = async {
+    let conn = session(method_timeout).await?;
+    ensure_runtime(&conn).await?;
+    Ok(conn)
+}
+
+/// Connects to the session bus, without looking for the runtime. No call on
+/// the connection waits longer than `method_timeout`.
+pub async fn session(method_timeout: Duration) -> Result<Connection> {
+    async {
         zbus::connection::Builder::session()?
             .method_timeout(method_timeout)
             .build()
@@ -28,12 +36,12 @@ pub async fn connect(method_timeout: Duration) -> Result<Connection> {
     .context(
         "cannot reach the D-Bus session bus; run radc inside a desktop session, \
          or under `dbus-run-session`",
-    )?;
-    ensure_runtime(&conn).await?;
-    Ok(conn)
+    )
 }
 
-async fn ensure_runtime(conn: &Connection) -> Result<()> {
+/// Makes sure the runtime owns its name on `conn`'s bus: has the bus start
+/// it, or starts `radc daemon`, when nobody does.
+pub async fn ensure_runtime(conn: &Connection) -> Result<()> {
     let dbus = DBusProxy::new(conn).await?;
     let name = BusName::try_from(names::BUS_NAME)?;
     if dbus.name_has_owner(name.clone()).await? {
@@ -71,7 +79,7 @@ async fn ensure_runtime(conn: &Connection) -> Result<()> {
     let where_logged = log
         .map(|p| format!("; see {}", p.display()))
         .unwrap_or_default();
-    tokio::select! {
+    let started = tokio::select! {
         r = tokio::time::timeout(START_TIMEOUT, wait) => match r {
             Ok(r) => r,
             Err(_) => bail!("the radc runtime did not start within {} s{where_logged}", START_TIMEOUT.as_secs()),
@@ -83,7 +91,11 @@ async fn ensure_runtime(conn: &Connection) -> Result<()> {
             }
             bail!("the radc runtime exited at start ({status}){where_logged}")
         }
-    }
+    };
+    // A long-running caller (`radc tray`) reaps the runtime it started
+    // whenever that ends, so no zombie stays behind.
+    std::thread::spawn(move || child.wait());
+    started
 }
 
 /// Where the runtime is set up to start on demand (`radc setup` or a

@@ -20,6 +20,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Daemon(args) => daemon(args).await,
         Command::Status { json } => status(json).await,
+        Command::Tray => crate::tray::run().await,
         Command::Setup(args) => crate::setup::run(args).await,
         Command::Disconnect {
             workspace,

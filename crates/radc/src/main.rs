@@ -7,6 +7,7 @@ mod generate;
 mod journal;
 mod launch;
 mod setup;
+mod tray;
 mod workspaces;
 
 use std::path::PathBuf;
@@ -53,21 +54,40 @@ enum Command {
     /// Serve the workspace runtime on the session bus (normally started for
     /// you).
     Daemon(DaemonArgs),
-    /// Let the session bus start the runtime when a client calls it.
+    /// Let the session bus start the runtime when a client calls it, and
+    /// start the tray with your session.
     ///
     /// radc commands start the runtime themselves; other programs (custom
     /// clients) find it only if it runs or the bus can start it. This
     /// writes the two files for that, pointing at this radc, under your
     /// own directories: $XDG_DATA_HOME/dbus-1/services/org.radc.Runtime.service
     /// and $XDG_CONFIG_HOME/systemd/user/radc.service (used when your
-    /// session runs under systemd; the runtime then logs to the journal).
-    /// Packages install them system-wide instead; --print shows them.
+    /// session runs under systemd; the runtime then logs to the journal),
+    /// and the autostart entry of `radc tray`,
+    /// $XDG_CONFIG_HOME/autostart/radc-tray.desktop. Packages install them
+    /// system-wide instead; --print shows them.
     #[command(after_help = "\
 Examples:
   radc setup                 after `cargo install`; again after moving radc
   radc setup --undo          remove the files (only if radc wrote them)
   radc setup --print systemd-unit --bin /usr/bin/radc")]
     Setup(setup::SetupArgs),
+    /// Show your workspaces and their connections in the panel's tray.
+    ///
+    /// A StatusNotifierItem (the tray of KDE, of GNOME with AppIndicator
+    /// support, of XFCE and of waybar) whose menu lists each workspace's
+    /// live connections (each can be disconnected), its RemoteApps and
+    /// desktops to start, "Disconnect all" and "Refresh". The icon is idle
+    /// with nothing connected (the panel may then hide it), connected, or
+    /// needs attention when a workspace's last refresh failed or an error
+    /// was told since the menu was last opened. `radc setup` makes it start
+    /// with your session. It starts the runtime if needed and follows it,
+    /// also across restarts.
+    #[command(after_help = "\
+Examples:
+  radc tray &                       show it now
+  RADC_LOG=info radc tray           and say what it does")]
+    Tray,
     /// Show workspaces and their live connections.
     Status {
         /// Print JSON for scripts.

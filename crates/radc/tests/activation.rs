@@ -47,6 +47,10 @@ fn unit_file(bus: &TestBus) -> PathBuf {
     bus.config_home().join("systemd/user/radc.service")
 }
 
+fn tray_autostart_file(bus: &TestBus) -> PathBuf {
+    bus.config_home().join("autostart/radc-tray.desktop")
+}
+
 /// The runtime the bus started, stopped when the test ends (it is the
 /// bus's child, not the test's).
 struct Started(u32);
@@ -219,15 +223,20 @@ fn setup_is_idempotent_and_undo_removes_only_its_own_files() {
     let first = set_up(&bus);
     assert_eq!(first["bin"], exe);
     let files = first["files"].as_array().unwrap();
-    assert_eq!(files.len(), 2);
+    assert_eq!(files.len(), 3);
     assert_eq!(files[0]["path"], service_file(&bus).to_str().unwrap());
     assert_eq!(files[1]["path"], unit_file(&bus).to_str().unwrap());
+    assert_eq!(
+        files[2]["path"],
+        tray_autostart_file(&bus).to_str().unwrap()
+    );
     assert!(files.iter().all(|f| f["action"] == "created"), "{first}");
 
     // Each file is exactly what a package would install.
     for (path, which) in [
         (service_file(&bus), "dbus-service"),
         (unit_file(&bus), "systemd-unit"),
+        (tray_autostart_file(&bus), "tray-autostart"),
     ] {
         let printed = run(radc(&bus).args(["setup", "--print", which]));
         assert!(printed.status.success());
@@ -251,6 +260,21 @@ fn setup_is_idempotent_and_undo_removes_only_its_own_files() {
     ] {
         assert!(unit.lines().any(|l| l == line), "{line} in\n{unit}");
     }
+    // The tray's autostart entry is a valid desktop entry that runs this
+    // radc's tray when the session starts, and is in no menu.
+    let entry = std::fs::read_to_string(tray_autostart_file(&bus)).unwrap();
+    for line in [
+        &format!("Exec={exe} tray"),
+        "NoDisplay=true",
+        "X-GNOME-Autostart-enabled=true",
+    ] {
+        assert!(entry.lines().any(|l| l == line), "{line} in\n{entry}");
+    }
+    let validate = run(Command::new("desktop-file-validate").arg(tray_autostart_file(&bus)));
+    assert!(
+        validate.status.success() && validate.stdout.is_empty(),
+        "desktop-file-validate complains"
+    );
 
     // Again: nothing to do, nothing touched.
     let inode = std::fs::metadata(unit_file(&bus)).unwrap().ino();
@@ -277,6 +301,7 @@ fn setup_is_idempotent_and_undo_removes_only_its_own_files() {
     let third = json(&run(radc(&bus).args(["setup", "--json"])));
     assert_eq!(third["files"][0]["action"], "updated", "{third}");
     assert_eq!(third["files"][1]["action"], "unchanged", "{third}");
+    assert_eq!(third["files"][2]["action"], "unchanged", "{third}");
     assert_eq!(
         std::fs::read_to_string(service_file(&bus)).unwrap(),
         service
@@ -306,7 +331,9 @@ fn setup_is_idempotent_and_undo_removes_only_its_own_files() {
     assert_eq!(undone["changed"], true, "{undone}");
     assert_eq!(undone["files"][0]["action"], "removed", "{undone}");
     assert_eq!(undone["files"][1]["action"], "absent", "{undone}");
+    assert_eq!(undone["files"][2]["action"], "removed", "{undone}");
     assert!(!service_file(&bus).exists());
+    assert!(!tray_autostart_file(&bus).exists());
     assert!(
         service_file(&bus).parent().unwrap().is_dir(),
         "directories stay"

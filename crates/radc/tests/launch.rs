@@ -14,11 +14,10 @@ use std::time::{Duration, Instant};
 use common::pyclient::PyClient;
 use common::rdp::{RdpServer, XvfbDisplay};
 use common::site::Site;
-use common::{TestBus, Timeouts, eventually};
+use common::{TestBus, Timeouts, alive, eventually};
 use futures_util::StreamExt;
 use radc_client::proxy::{
     RuntimeProxy, WorkspaceProxy, WorkspaceRegistrationProxy, WorkspaceScriptableProxy,
-    WorkspacesProxy,
 };
 use serde_json::Value;
 
@@ -130,18 +129,6 @@ fn desktop_rdp(server: &RdpServer) -> Vec<u8> {
     .into_bytes()
 }
 
-fn alive(pid: u32) -> bool {
-    // A zombie has exited: only count processes that still run.
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
-}
-
 struct Setup {
     bus: TestBus,
     site: Site,
@@ -219,15 +206,7 @@ impl Setup {
         };
         let runtime = (timeouts, freerdp, env);
         start_runtime(&mut bus, &runtime).await;
-        let conn = bus.connect().await;
-        let workspaces = WorkspacesProxy::new(&conn).await.unwrap();
-        assert_eq!(
-            workspaces
-                .subscribe(&site.url(), "", "", true)
-                .await
-                .unwrap(),
-            WORKSPACE
-        );
+        assert_eq!(bus.subscribe(&site.url()).await, WORKSPACE);
         Setup {
             bus,
             site,

@@ -21,6 +21,7 @@ const FILES: &[&str] = &[
     "/usr/bin/radc",
     "/usr/share/dbus-1/services/org.radc.Runtime.service",
     "/usr/lib/systemd/user/radc.service",
+    "/etc/xdg/autostart/radc-tray.desktop",
     "/usr/share/man/man1/radc.1.gz",
     "/usr/share/bash-completion/completions/radc",
     "/usr/share/zsh/vendor-completions/_radc",
@@ -33,6 +34,7 @@ const FILES: &[&str] = &[
 /// The subcommands each of which has a man page `radc-NAME.1.gz`.
 const SUBCOMMANDS: &[&str] = &[
     "daemon",
+    "tray",
     "status",
     "disconnect",
     "launch",
@@ -140,6 +142,11 @@ fn field(deb: &Path, name: &str) -> String {
     )
     .trim()
     .to_owned()
+}
+
+/// One file of the package's control archive (`control`, `conffiles`, …).
+fn control_file(deb: &Path, name: &str) -> String {
+    checked(Command::new("dpkg-deb").arg("--info").arg(deb).arg(name))
 }
 
 fn extract(deb: &Path) -> tempfile::TempDir {
@@ -255,14 +262,24 @@ fn package_holds_every_file_and_declares_its_dependencies() {
         "/usr/bin/radc is not stripped:\n{sections}"
     );
 
-    // The service files are what the binary renders for /usr/bin/radc, the
-    // same text `radc setup` writes.
-    for (what, installed) in [
+    // The service files and the tray's autostart entry are what the binary
+    // renders for /usr/bin/radc, the same text `radc setup` writes.
+    for (what, installed, exec) in [
         (
             "dbus-service",
             "usr/share/dbus-1/services/org.radc.Runtime.service",
+            "/usr/bin/radc daemon",
         ),
-        ("systemd-unit", "usr/lib/systemd/user/radc.service"),
+        (
+            "systemd-unit",
+            "usr/lib/systemd/user/radc.service",
+            "/usr/bin/radc daemon",
+        ),
+        (
+            "tray-autostart",
+            "etc/xdg/autostart/radc-tray.desktop",
+            "/usr/bin/radc tray",
+        ),
     ] {
         let rendered = Command::new(env!("CARGO_BIN_EXE_radc"))
             .args(["setup", "--print", what, "--bin", "/usr/bin/radc"])
@@ -271,11 +288,17 @@ fn package_holds_every_file_and_declares_its_dependencies() {
         assert!(rendered.status.success());
         let text = std::fs::read(unpacked.path().join(installed)).unwrap();
         assert_eq!(rendered.stdout, text, "{installed}");
-        assert!(
-            String::from_utf8_lossy(&text).contains("/usr/bin/radc daemon"),
-            "{installed}"
-        );
+        assert!(String::from_utf8_lossy(&text).contains(exec), "{installed}");
     }
+    // The autostart entry is a configuration file, and valid.
+    assert_eq!(
+        control_file(deb, "conffiles"),
+        "/etc/xdg/autostart/radc-tray.desktop\n"
+    );
+    checked(
+        Command::new("desktop-file-validate")
+            .arg(unpacked.path().join("etc/xdg/autostart/radc-tray.desktop")),
+    );
     let copyright =
         std::fs::read_to_string(unpacked.path().join("usr/share/doc/radc/copyright")).unwrap();
     assert!(copyright.starts_with(
@@ -427,15 +450,26 @@ fn installs_works_and_removes_cleanly() {
         }
     }
 
-    // Removed (not purged): radc has no configuration files, so nothing of
-    // it may stay.
+    // Removed (not purged): only the configuration file stays, as for any
+    // package; purged, nothing of it does.
+    const CONFFILE: &str = "/etc/xdg/autostart/radc-tray.desktop";
     checked(Command::new("dpkg").args(["-r", "radc"]));
+    for path in &listed {
+        if !existed_before.contains(path) && path != CONFFILE {
+            assert!(
+                Path::new(path).symlink_metadata().is_err(),
+                "{path} is left after removal"
+            );
+        }
+    }
+    assert!(Path::new(CONFFILE).exists(), "dpkg -r keeps conffiles");
+    checked(Command::new("dpkg").args(["--purge", "radc"]));
     assert!(!is_installed());
     for path in &listed {
         if !existed_before.contains(path) {
             assert!(
                 Path::new(path).symlink_metadata().is_err(),
-                "{path} is left after removal"
+                "{path} is left after purging"
             );
         }
     }

@@ -8,8 +8,10 @@
 
 pub mod rdp;
 
+pub mod procfs;
 pub mod pyclient;
 pub mod site;
+pub mod tray;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -352,6 +354,18 @@ impl TestBus {
         std::fs::read_to_string(self.dir.path().join("runtime.log")).unwrap_or_default()
     }
 
+    /// Subscribes the runtime to the feed at `url` (plain http allowed, no
+    /// sign-in) and returns the workspace's id.
+    pub async fn subscribe(&self, url: &str) -> String {
+        let conn = self.connect().await;
+        radc_client::proxy::WorkspacesProxy::new(&conn)
+            .await
+            .unwrap()
+            .subscribe(url, "", "", true)
+            .await
+            .unwrap()
+    }
+
     /// A new, separate connection to this bus.
     pub async fn connect(&self) -> Connection {
         zbus::connection::Builder::address(self.address.as_str())
@@ -377,6 +391,19 @@ pub fn python_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/python")
         .join(name)
+}
+
+/// Whether process `pid` still runs. A zombie has exited: only processes
+/// that still run count.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
 }
 
 /// Polls `check` until it is true or `limit` passes.
