@@ -54,9 +54,7 @@ pub async fn launch(
     };
     // The connection needs the caller's display; the runtime may have been
     // started from elsewhere.
-    let environment: Vec<(&str, String)> = radc_runtime::launcher::passed_environment()
-        .filter_map(|key| Some((key, std::env::var(key).ok()?)))
-        .collect();
+    let environment = radc_client::environment::from_process();
     let environment: HashMap<&str, &str> =
         environment.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let file_refs: Vec<&str> = files.iter().map(String::as_str).collect();
