@@ -25,6 +25,13 @@ packages=(
   binutils            # strip for that package, readelf for its test
   lintian             # checks the package against Debian policy (scripts/package.sh)
   man-db              # man, to render the installed man pages in the package test
+  pkg-config          # finds GTK and libadwaita for radc-gui's build
+  libgtk-4-dev        # GTK 4 (4.8 on Debian 12), radc-gui's toolkit
+  libadwaita-1-dev    # libadwaita (1.2 on Debian 12): radc-gui's GNOME widgets
+  at-spi2-core        # the accessibility bus the radc-gui tests drive the windows through
+  python3-pyatspi     # the tests' driver: widgets found by role and name, as a screen reader does
+  xdotool             # typing and key presses in the radc-gui tests
+  imagemagick         # import: screenshots of the radc-gui tests (target/test-artifacts)
 )
 
 missing=()
