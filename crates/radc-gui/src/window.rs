@@ -28,6 +28,10 @@ pub const TITLE: &str = "Remote Workspaces";
 const TOAST_CHARS: usize = 60;
 
 pub fn run() -> ExitCode {
+    // The X11 window class then names the desktop entry,
+    // org.radc.Workspaces.desktop, as the application id does on Wayland.
+    glib::set_prgname(Some(APP_ID));
+    glib::set_application_name(TITLE);
     let app = adw::Application::builder().application_id(APP_ID).build();
     app.connect_activate(|app| {
         // A second `radc-gui window` ends up here, in the first one.

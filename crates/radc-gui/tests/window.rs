@@ -1,8 +1,9 @@
 //! `radc-gui window` on a real X display with a real runtime, driven through
 //! the accessibility tree as a screen reader user would: add a workspace
 //! from a feed that signs in with NTLM (`feed_server.py`, pyspnego), see its
-//! resources, take one into the menu, end a connection, remove the
-//! workspace; and check each step through the runtime's own D-Bus API.
+//! resources, take one into the menu, end a connection, launch an app,
+//! remove the workspace; and check each step through the runtime's own
+//! D-Bus API.
 
 mod desktop;
 
@@ -12,8 +13,9 @@ use std::time::Duration;
 use desktop::common::feed_server::FeedServer;
 use desktop::common::{self, TestBus, TestClient};
 use desktop::{Desktop, Gui};
+use futures_util::StreamExt;
 use radc_client::Runtime;
-use radc_client::proxy::{MenuResourceRow, WorkspacesProxy};
+use radc_client::proxy::{MenuResourceRow, WorkspaceRegistrationProxy, WorkspacesProxy};
 
 const PASSWORD: &str = "Secr3t-pw";
 const SLOW: Duration = Duration::from_secs(20);
@@ -38,7 +40,7 @@ async fn in_menu(workspaces: &WorkspacesProxy<'_>, id: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn add_a_workspace_choose_its_menu_end_a_connection_and_remove_it() {
+async fn add_a_workspace_choose_its_menu_end_a_connection_launch_and_remove() {
     let feed = FeedServer::start_plain();
     let mut desktop = Desktop::start(TestBus::start().await).await;
     let conn = desktop.bus.connect().await;
@@ -115,6 +117,25 @@ async fn add_a_workspace_choose_its_menu_end_a_connection_and_remove_it() {
     // The client answered and did not go away: the runtime drops it after
     // the grace period (1 s here).
     driver.wait_gone("push button", "Disconnect Terminal");
+
+    // "Launch" asks the runtime to start the app with the window's display:
+    // FreeRDP starts (and soon gives up: the test's RD Session Host does
+    // not exist).
+    let registration = WorkspaceRegistrationProxy::new(&conn).await.unwrap();
+    let mut added = registration.receive_resource_added().await.unwrap();
+    desktop.driver().click("Launch Calculator");
+    let launched = tokio::time::timeout(SLOW, added.next())
+        .await
+        .expect("a connection within 20 s")
+        .unwrap();
+    let launched = launched.args().unwrap();
+    assert_eq!(
+        (
+            launched.workspace_id.as_str(),
+            launched.display_name.as_str()
+        ),
+        ("test-apps", "Calculator")
+    );
 
     // A second `radc-gui window` shows this window and exits.
     let second = desktop
