@@ -67,3 +67,28 @@ fn main() -> ExitCode {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// The man page the package installs is written by hand; it must name
+    /// every subcommand and option there is.
+    #[test]
+    fn the_man_page_names_every_subcommand_and_option() {
+        let page = include_str!("../data/radc-gui.1");
+        for sub in super::Cli::command().get_subcommands() {
+            assert!(
+                page.contains(&format!(".B radc-gui {}", sub.get_name())),
+                "radc-gui.1 lacks {}",
+                sub.get_name()
+            );
+            for arg in sub.get_arguments().filter_map(|a| a.get_long()) {
+                assert!(
+                    page.contains(&format!("\\-\\-{arg}")),
+                    "radc-gui.1 lacks --{arg}"
+                );
+            }
+        }
+    }
+}
