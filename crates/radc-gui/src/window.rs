@@ -66,6 +66,7 @@ pub struct Ui {
     toasts: adw::ToastOverlay,
     /// "loading", "empty", "list" or "unavailable".
     stack: gtk::Stack,
+    loading: gtk::Spinner,
     unavailable: adw::StatusPage,
     page: adw::PreferencesPage,
     workspaces: RefCell<Vec<Rc<WorkspaceView>>>,
@@ -160,6 +161,7 @@ impl Ui {
             window,
             toasts,
             stack,
+            loading,
             unavailable,
             page,
             workspaces: RefCell::default(),
@@ -188,7 +190,7 @@ impl Ui {
         {
             let ui = ui.clone();
             retry.connect_clicked(move |_| {
-                ui.stack.set_visible_child_name("loading");
+                ui.show("loading");
                 if ui.backend.connected() {
                     ui.reload_all();
                 } else {
@@ -204,6 +206,14 @@ impl Ui {
             }
         });
         ui
+    }
+
+    /// Shows one page: "loading", "empty", "list" or "unavailable".
+    fn show(&self, page: &str) {
+        self.stack.set_visible_child_name(page);
+        // A spinner spins, and wakes the window every frame, even on a page
+        // nobody sees.
+        self.loading.set_spinning(page == "loading");
     }
 
     pub fn backend(&self) -> &Backend {
@@ -243,7 +253,7 @@ impl Ui {
             Event::Unavailable(why) => {
                 self.unavailable
                     .set_description(Some(&glib::markup_escape_text(&why)));
-                self.stack.set_visible_child_name("unavailable");
+                self.show("unavailable");
             }
         }
     }
@@ -316,7 +326,7 @@ impl Ui {
         } else {
             self.unavailable
                 .set_description(Some(&glib::markup_escape_text(e)));
-            self.stack.set_visible_child_name("unavailable");
+            self.show("unavailable");
         }
     }
 
@@ -387,8 +397,7 @@ impl Ui {
             return;
         }
         let any = !self.workspaces.borrow().is_empty() || self.others.is_visible();
-        self.stack
-            .set_visible_child_name(if any { "list" } else { "empty" });
+        self.show(if any { "list" } else { "empty" });
     }
 
     /// Shows the last `ListConnections` under each workspace.
