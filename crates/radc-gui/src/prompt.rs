@@ -102,6 +102,7 @@ fn build(app: &adw::Application, request: &Request, answer: Rc<RefCell<Option<An
         .application(app)
         .title(format!("Sign in to {}", request.workspace))
         .default_width(420)
+        .resizable(false)
         .modal(true)
         .build();
 
@@ -111,6 +112,10 @@ fn build(app: &adw::Application, request: &Request, answer: Rc<RefCell<Option<An
             request.workspace
         ))
         .wrap(true)
+        // Wrapped text is measured at its narrowest otherwise, and the
+        // window would be that tall.
+        .width_chars(40)
+        .max_width_chars(40)
         .xalign(0.0)
         .build();
     let content = gtk::Box::builder()
@@ -128,6 +133,8 @@ fn build(app: &adw::Application, request: &Request, answer: Rc<RefCell<Option<An
         let label = gtk::Label::builder()
             .label(reason)
             .wrap(true)
+            .width_chars(36)
+            .max_width_chars(36)
             .xalign(0.0)
             .hexpand(true)
             .build();
