@@ -31,6 +31,11 @@ packages=(
   adwaita-icon-theme  # the icons the tray names, as the panel draws them
   xdotool             # clicks the tray's icon in that panel
   imagemagick         # import and convert: the screenshot of the tray's menu
+  pkg-config          # finds GTK and libadwaita for radc-gui's build
+  libgtk-4-dev        # GTK 4 (4.8 on Debian 12), radc-gui's toolkit
+  libadwaita-1-dev    # libadwaita (1.2 on Debian 12): radc-gui's GNOME widgets
+  at-spi2-core        # the accessibility bus the radc-gui tests drive the windows through
+  python3-pyatspi     # the tests' driver: widgets found by role and name, as a screen reader does
 )
 
 missing=()

@@ -4,12 +4,14 @@
 # last line on standard output; progress goes to standard error.
 #
 # The package is native (no Debian revision) and built from this tree alone:
-# the release binary, the D-Bus activation file and systemd user unit, man
-# pages and shell completions generated from the binary's own command-line
-# definition, and the documentation Debian policy asks for.
+# the release binaries (radc, and radc-gui with its desktop entry), the D-Bus
+# activation file and systemd user unit, man pages and shell completions
+# generated from radc's own command-line definition, and the documentation
+# Debian policy asks for.
 #
-# Needs dpkg-dev (dpkg-shlibdeps) and binutils (strip); scripts/install-deps.sh
-# installs them. SOURCE_DATE_EPOCH, if set, fixes every timestamp; otherwise
+# Needs dpkg-dev (dpkg-shlibdeps), binutils (strip), desktop-file-utils
+# (desktop-file-validate) and GTK 4 and libadwaita to build radc-gui;
+# scripts/install-deps.sh installs them. SOURCE_DATE_EPOCH, if set, fixes every timestamp; otherwise
 # the last commit's time is used, so rebuilding a commit gives the same files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,7 @@ maintainer='radc developers <radc@lists.radc-project.org>'
 # packages that need one).
 runtime_depends='freerdp2-x11 | freerdp3-x11 | freerdp3-sdl, desktop-file-utils, shared-mime-info, default-dbus-session-bus | dbus-session-bus'
 
-for tool in cargo dpkg-deb dpkg-shlibdeps strip gzip; do
+for tool in cargo dpkg-deb dpkg-shlibdeps strip gzip desktop-file-validate; do
   command -v "$tool" >/dev/null 2>&1 || {
     echo "package: $tool is missing; run scripts/install-deps.sh as root" >&2
     exit 1
@@ -41,7 +43,7 @@ fi
 export SOURCE_DATE_EPOCH
 
 echo "package: building radc $version (release)" >&2
-cargo build --release --locked -p radc --bin radc >&2
+cargo build --release --locked -p radc -p radc-gui --bin radc --bin radc-gui >&2
 
 out_dir=$target_dir/debian
 root=$out_dir/radc_${version}_${arch}
@@ -51,10 +53,18 @@ umask 022
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# The binary, stripped the way dh_strip does it.
-install -D -m 755 "$target_dir/release/radc" "$root/usr/bin/radc"
-strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root/usr/bin/radc"
+# The binaries, stripped the way dh_strip does it.
+for name in radc radc-gui; do
+  install -D -m 755 "$target_dir/release/$name" "$root/usr/bin/$name"
+  strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root/usr/bin/$name"
+done
 bin=$root/usr/bin/radc
+gui=$root/usr/bin/radc-gui
+
+# The Workspaces window in the application menu.
+entry=crates/radc-gui/data/org.radc.Workspaces.desktop
+desktop-file-validate "$entry" >&2
+install -D -m 644 "$entry" "$root/usr/share/applications/org.radc.Workspaces.desktop"
 
 # The D-Bus activation file and the systemd user unit, rendered by the
 # binary itself for /usr/bin/radc: the same text `radc setup` writes.
@@ -72,9 +82,13 @@ install -d "$root/etc/xdg/autostart"
 "$bin" setup --print tray-autostart --bin /usr/bin/radc >"$root/etc/xdg/autostart/radc-tray.desktop"
 chmod 644 "$root/etc/xdg/autostart/radc-tray.desktop"
 
-# Man pages: radc.1 and radc-SUBCOMMAND.1, compressed as policy requires.
+# Man pages: radc.1, radc-SUBCOMMAND.1 and radc-gui.1, compressed as policy
+# requires.
 "$bin" generate man "$work/man"
 install -d "$root/usr/share/man/man1"
+# radc-gui's page is written by hand (its unit tests check that it names
+# every option).
+cp crates/radc-gui/data/radc-gui.1 "$work/man/"
 for page in "$work"/man/*.1; do
   gzip -9n <"$page" >"$root/usr/share/man/man1/$(basename "$page").gz"
 done
@@ -119,7 +133,7 @@ gzip -9n <README.md >"$doc/README.md.gz"
 # debian/control naming the package.
 mkdir -p "$work/shlibs/debian"
 printf 'Source: radc\n\nPackage: radc\nArchitecture: any\n' >"$work/shlibs/debian/control"
-shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O -e"$bin" 2>/dev/null)
+shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O -e"$bin" -e"$gui" 2>/dev/null)
 shlibs=${shlibs#shlibs:Depends=}
 [[ -n $shlibs ]] || { echo "package: dpkg-shlibdeps found no libraries" >&2; exit 1; }
 
@@ -148,6 +162,9 @@ Description: RemoteApp and Desktop Connections for Linux
  Its per-user runtime on the session bus tracks every live connection of a
  workspace, whether radc or another client that registers through its D-Bus
  API opened it, and disconnects a whole workspace with one command.
+ .
+ The Remote Workspaces window (radc-gui) does all of this without a
+ terminal, like Windows' RemoteApp and Desktop Connections control panel.
 EOF
 (cd "$root" && find usr -type f -print0 | LC_ALL=C sort -z | xargs -0 md5sum) >"$root/DEBIAN/md5sums"
 # Every file under /etc is a configuration file (as debhelper marks them).

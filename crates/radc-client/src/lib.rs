@@ -46,6 +46,7 @@
 //! [`proxy`] module to drive the rest of the runtime's API.
 
 mod client;
+pub mod environment;
 mod error;
 pub mod names;
 pub mod proxy;

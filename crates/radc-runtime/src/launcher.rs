@@ -24,6 +24,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use radc_client::environment::CALLER_GROUPS;
 use radc_core::credentials::Thumbprint;
 use radc_core::error_events::ErrorEvent;
 use radc_core::registry::DisconnectTarget;
@@ -50,64 +51,6 @@ pub const LAUNCH_ERROR_TYPE: u32 = 2;
 
 /// FreeRDP clients looked for on `PATH`, best first.
 pub const FREERDP_CANDIDATES: [&str; 3] = ["xfreerdp3", "sdl-freerdp3", "xfreerdp"];
-
-/// The display and session: FreeRDP and most launchers open a window.
-const DISPLAY_GROUP: &[&str] = &[
-    "DISPLAY",
-    "WAYLAND_DISPLAY",
-    "XAUTHORITY",
-    "XDG_SESSION_TYPE",
-    "XDG_CURRENT_DESKTOP",
-];
-
-/// Sound: where PulseAudio clients (FreeRDP's `rdpsnd`/`audin` backend) and
-/// PipeWire clients find the sound server.
-const SOUND_GROUP: &[&str] = &[
-    "PULSE_SERVER",
-    "PULSE_COOKIE",
-    "PULSE_SINK",
-    "PULSE_SOURCE",
-    "PIPEWIRE_RUNTIME_DIR",
-    "PIPEWIRE_REMOTE",
-];
-
-/// Locale: FreeRDP tells the server the client's locale from `LANG`, and
-/// launchers speak the user's language.
-const LOCALE_GROUP: &[&str] = &[
-    "LANG",
-    "LANGUAGE",
-    "LC_ALL",
-    "LC_ADDRESS",
-    "LC_COLLATE",
-    "LC_CTYPE",
-    "LC_IDENTIFICATION",
-    "LC_MEASUREMENT",
-    "LC_MESSAGES",
-    "LC_MONETARY",
-    "LC_NAME",
-    "LC_NUMERIC",
-    "LC_PAPER",
-    "LC_TELEPHONE",
-    "LC_TIME",
-];
-
-/// The variables a caller of `Launch` may pass, in groups whose members
-/// must agree with each other: each group is taken whole from the caller
-/// when the caller set any of it, else whole from the runtime's own
-/// environment. (Mixing the caller's `DISPLAY` with the runtime's
-/// `WAYLAND_DISPLAY` could open the window on another display; the
-/// caller's `LANG` under the runtime's `LC_ALL` would not be the caller's
-/// locale.)
-const CALLER_GROUPS: [&[&str]; 5] = [
-    DISPLAY_GROUP,
-    SOUND_GROUP,
-    LOCALE_GROUP,
-    // Where the Wayland socket, the sound server's socket and the session's
-    // other sockets are.
-    &["XDG_RUNTIME_DIR"],
-    // FreeRDP sends the client's time zone to the server.
-    &["TZ"],
-];
 
 /// Variables that only ever come from the runtime's own environment: who
 /// the user is and where their files are. A caller on the bus never sets
@@ -137,12 +80,6 @@ pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// Longest value of a caller's variable that is passed on.
 const MAX_ENVIRONMENT_VALUE: usize = 4096;
-
-/// The variables `radc launch` sends to the runtime: every one a caller may
-/// set (see [`launch_environment`]).
-pub fn passed_environment() -> impl Iterator<Item = &'static str> {
-    CALLER_GROUPS.into_iter().flatten().copied()
-}
 
 /// The whole environment of every process the launcher starts (FreeRDP,
 /// its `/version` probe, and the launchers of other resource types): built
@@ -1460,7 +1397,9 @@ mod tests {
     /// integration test in `crates/radc/tests/launch.rs` states them again,
     /// independently, at the API boundary.
     fn listed() -> Vec<&'static str> {
-        passed_environment().chain(RUNTIME_ONLY).collect()
+        radc_client::environment::passed_environment()
+            .chain(RUNTIME_ONLY)
+            .collect()
     }
 
     fn env_of(
@@ -1520,7 +1459,7 @@ mod tests {
         assert_eq!(env["KRB5CCNAME"], "KCM:");
         assert_eq!(env["TMPDIR"], "/tmp/user/1000");
         // Every caller-settable variable is one `radc launch` sends.
-        let passed: Vec<&str> = passed_environment().collect();
+        let passed: Vec<&str> = radc_client::environment::passed_environment().collect();
         for key in passed.iter() {
             assert!(!RUNTIME_ONLY.contains(key), "{key}");
         }

@@ -16,15 +16,6 @@ use serde::Serialize;
 use crate::autostart;
 use crate::commands::explain;
 
-/// This process's display, sound and locale variables, as `Runtime1.Launch`
-/// takes them: a connection shows where its caller runs, whatever session
-/// the runtime was started from.
-pub(crate) fn caller_environment() -> Vec<(&'static str, String)> {
-    radc_runtime::launcher::passed_environment()
-        .filter_map(|key| Some((key, std::env::var(key).ok()?)))
-        .collect()
-}
-
 #[derive(Serialize)]
 struct LaunchJson {
     cookie: u32,
@@ -77,7 +68,7 @@ pub async fn launch(
     };
     // The connection needs the caller's display; the runtime may have been
     // started from elsewhere.
-    let environment = caller_environment();
+    let environment = radc_client::environment::from_process();
     let environment: HashMap<&str, &str> =
         environment.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let file_refs: Vec<&str> = files.iter().map(String::as_str).collect();

@@ -573,7 +573,7 @@ impl Api {
     async fn launch(&self, workspace: &str, resource: &str) -> Result<()> {
         // The runtime may have gone since; a click brings it back.
         autostart::ensure_runtime(&self.conn).await?;
-        let environment = crate::launch::caller_environment();
+        let environment = radc_client::environment::from_process();
         let environment = environment.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let (cookie, pid, trust) = self
             .runtime

@@ -748,6 +748,12 @@ async fn a_file_is_opened_in_the_remoteapp_through_a_redirected_drive() {
 /// `radc subscribe` to the test site as the RDP server's user, the password
 /// on standard input.
 fn subscribe_as_the_servers_user(setup: &Setup) -> Output {
+    subscribe_with_password(setup, setup.server.password())
+}
+
+/// `radc subscribe` as the RDP server's user, with `password` on standard
+/// input.
+fn subscribe_with_password(setup: &Setup, password: &str) -> Output {
     let user = format!("{}\\{}", setup.server.domain(), setup.server.user());
     let mut subscribe = setup
         .radc()
@@ -761,75 +767,187 @@ fn subscribe_as_the_servers_user(setup: &Setup) -> Output {
     {
         use std::io::Write;
         let mut stdin = subscribe.stdin.take().unwrap();
-        writeln!(stdin, "{}", setup.server.password()).unwrap();
+        writeln!(stdin, "{password}").unwrap();
     }
     subscribe.wait_with_output().unwrap()
 }
 
-/// Subscribed with a user name but no Secret Service to keep the password:
-/// FreeRDP still gets the account, and asks for the password itself.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_account_goes_to_freerdp_even_without_a_stored_password() {
-    let setup = Setup::start(&[], 1.0, false).await;
-    let out = subscribe_as_the_servers_user(&setup);
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// A real Secret Service (gnome-keyring) on the test's bus, unlocked;
+/// killed when dropped.
+struct Keyring(std::process::Child);
+
+impl Keyring {
+    async fn start(setup: &Setup) -> Keyring {
+        let run_dir = setup.bus.dir.path().join("run");
+        let mut keyring = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .envs(setup.bus.env())
+            .env("XDG_RUNTIME_DIR", &run_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gnome-keyring-daemon is installed (scripts/install-deps.sh)");
+        {
+            use std::io::Write;
+            let mut stdin = keyring.stdin.take().unwrap();
+            stdin.write_all(b"keyring-test-password").unwrap();
+        }
+        setup.bus.wait_for_name("org.freedesktop.secrets").await;
+        Keyring(keyring)
+    }
+}
+
+impl Drop for Keyring {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs xdotool on the setup's display.
+fn xdotool(setup: &Setup, args: &[&str]) -> Output {
+    Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", setup.display.display())
+        .output()
+        .expect("xdotool is installed (scripts/install-deps.sh)")
+}
+
+/// Waits for the sign-in prompt of the test's workspace to be on screen.
+fn wait_for_prompt(setup: &Setup) {
+    let found = common::rdp::wait_until(Duration::from_secs(20), || {
+        xdotool(
+            setup,
+            &[
+                "search",
+                "--onlyvisible",
+                "--name",
+                "Sign in to Launch Test",
+            ],
+        )
+        .status
+        .success()
+    });
     assert!(
-        out.status.success() && said.contains("not stored"),
-        "{said}"
+        found,
+        "no sign-in prompt appeared:\n{}",
+        setup.bus.runtime_log()
+    );
+    // Mapped is not yet drawn and focused.
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+/// A launch that needs a password radc does not have asks for it in a
+/// window on the caller's display (`radc-gui prompt`): when the stored one
+/// was refused (with a word on why), Cancel fails the launch cleanly, the
+/// typed password signs in, and with "Remember" the next launch needs no
+/// prompt. Without `radc-gui` beside radc (run `cargo build --workspace`
+/// first, as scripts/test.sh does) this test cannot run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_refused_password_is_asked_for_in_a_window() {
+    let gui = common::radc_exe().with_file_name("radc-gui");
+    assert!(
+        gui.is_file(),
+        "{} is missing: build the workspace first (cargo build --workspace)",
+        gui.display()
+    );
+    let setup = Setup::start_with(&[], 1.0, false, &[], Some(Path::new("/usr/bin/xfreerdp"))).await;
+    let _keyring = Keyring::start(&setup).await;
+    // Subscribed with the wrong password, which the keyring keeps.
+    let out = subscribe_with_password(&setup, "not the password");
+    assert!(out.status.success(), "{out:?}");
+    let out = run(setup.radc().args(["launch", WORKSPACE, "desktop"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ended the connection during sign-in"),
+        "{out:?}"
     );
 
-    // FreeRDP asks for the password itself (on a terminal nobody sees):
-    // only the command line matters here.
-    let out = run(setup
-        .radc()
-        .args(["launch", "--detach", WORKSPACE, "Full Desktop"]));
+    // The next launch asks; Cancel is a failure of its own.
+    let launch = || {
+        setup
+            .radc()
+            .args(["launch", WORKSPACE, "desktop"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let cancelled = launch();
+    wait_for_prompt(&setup);
+    let shot = common::artifacts().join("sign-in-prompt.png");
+    let status = Command::new("import")
+        .args(["-window", "root", "-display", setup.display.display()])
+        .arg(&shot)
+        .status()
+        .expect("import (imagemagick) runs");
+    assert!(status.success());
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        xdotool(&setup, &["key", "--clearmodifiers", "Escape"])
+            .status
+            .success()
     );
-    assert!(common::rdp::wait_until(Duration::from_secs(10), || {
-        !recorded(setup.bus.dir.path()).is_empty()
-    }));
-    let (argv, stdin) = &recorded(setup.bus.dir.path())[0];
+    let out = cancelled.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        "radc: 0x800704C7: signing in to Launch Test was cancelled"
+    );
+    assert_eq!(setup.server.activations(), 0);
+
+    // Typed, remembered: the session comes up.
+    let typed = launch();
+    wait_for_prompt(&setup);
+    let password = setup.server.password().to_owned();
     assert!(
-        argv.contains(&format!("/u:{}", setup.server.user()))
-            && argv.contains(&format!("/d:{}", setup.server.domain())),
-        "{argv:?}"
+        xdotool(&setup, &["type", "--delay", "15", "--", &password])
+            .status
+            .success()
     );
     assert!(
-        !argv.iter().any(|a| a.starts_with("/from-stdin")),
-        "{argv:?}"
+        xdotool(&setup, &["key", "--clearmodifiers", "alt+r"])
+            .status
+            .success()
     );
-    assert!(stdin.is_empty(), "nothing to read: {stdin:?}");
+    assert!(
+        xdotool(&setup, &["key", "--clearmodifiers", "Return"])
+            .status
+            .success()
+    );
+    let out = typed.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}\n{}", setup.bus.runtime_log());
+    assert!(
+        setup
+            .server
+            .wait_for_activations(1, Duration::from_secs(10))
+    );
+    // The password went to FreeRDP's standard input, not its command line,
+    // and never into the runtime's log.
+    assert!(!setup.bus.runtime_log().contains(&password));
+    assert!(
+        run(setup.radc().args(["disconnect", WORKSPACE]))
+            .status
+            .success()
+    );
+    assert!(setup.server.wait_for_no_session(Duration::from_secs(10)));
+
+    // Remembered: no prompt the next time.
+    let out = run(setup.radc().args(["launch", WORKSPACE, "desktop"]));
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        !xdotool(&setup, &["search", "--onlyvisible", "--name", "Sign in to"])
+            .status
+            .success(),
+        "no prompt this time"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_password_stored_at_subscription_signs_in_the_connection() {
     let setup = Setup::start(&[], 1.0, false).await;
     // A real Secret Service on the test's bus.
-    let run_dir = setup.bus.dir.path().join("run");
-    std::fs::create_dir_all(&run_dir).unwrap();
-    std::fs::set_permissions(&run_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let mut keyring = Command::new("gnome-keyring-daemon")
-        .args(["--foreground", "--unlock", "--components=secrets"])
-        .envs(setup.bus.env())
-        .env("XDG_RUNTIME_DIR", &run_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("gnome-keyring-daemon is installed (scripts/install-deps.sh)");
-    {
-        use std::io::Write;
-        let mut stdin = keyring.stdin.take().unwrap();
-        stdin.write_all(b"keyring-test-password").unwrap();
-    }
-    setup.bus.wait_for_name("org.freedesktop.secrets").await;
+    let keyring = Keyring::start(&setup).await;
 
     let out = subscribe_as_the_servers_user(&setup);
     assert!(
@@ -854,8 +972,7 @@ async fn the_password_stored_at_subscription_signs_in_the_connection() {
             .iter()
             .all(|a| !a.contains(setup.server.password()))
     );
-    let _ = keyring.kill();
-    let _ = keyring.wait();
+    drop(keyring);
 }
 
 /// Every variable a launched process may have: the list documented at
@@ -1685,7 +1802,9 @@ async fn the_desktop_is_told_through_its_notification_server() {
     );
 
     // A failed refresh, told once.
-    let workspaces = WorkspacesProxy::new(&conn).await.unwrap();
+    let workspaces = radc_client::proxy::WorkspacesProxy::new(&conn)
+        .await
+        .unwrap();
     let feed = setup.site.feed_path();
     let good_feed = std::fs::read(&feed).unwrap();
     std::fs::write(&feed, "<ResourceCollection").unwrap();

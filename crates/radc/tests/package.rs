@@ -19,10 +19,13 @@ shared-mime-info, default-dbus-session-bus | dbus-session-bus";
 /// subcommands.
 const FILES: &[&str] = &[
     "/usr/bin/radc",
+    "/usr/bin/radc-gui",
+    "/usr/share/applications/org.radc.Workspaces.desktop",
     "/usr/share/dbus-1/services/org.radc.Runtime.service",
     "/usr/lib/systemd/user/radc.service",
     "/etc/xdg/autostart/radc-tray.desktop",
     "/usr/share/man/man1/radc.1.gz",
+    "/usr/share/man/man1/radc-gui.1.gz",
     "/usr/share/bash-completion/completions/radc",
     "/usr/share/zsh/vendor-completions/_radc",
     "/usr/share/fish/vendor_completions.d/radc.fish",
@@ -206,7 +209,7 @@ fn package_holds_every_file_and_declares_its_dependencies() {
     for (mode, path) in &entries {
         let expected = if mode.starts_with('d') {
             "drwxr-xr-x"
-        } else if path == "/usr/bin/radc" {
+        } else if path.starts_with("/usr/bin/") {
             "-rwxr-xr-x"
         } else {
             "-rw-r--r--"
@@ -243,23 +246,39 @@ fn package_holds_every_file_and_declares_its_dependencies() {
         declared.insert(name.to_owned());
     }
     let unpacked = extract(deb);
-    let binary = unpacked.path().join("usr/bin/radc");
-    let dynamic = checked(Command::new("readelf").arg("-d").arg(&binary));
-    let linked: BTreeSet<String> = dynamic
-        .lines()
-        .filter(|l| l.contains("(NEEDED)"))
-        .map(|l| {
+    let mut linked = BTreeSet::new();
+    for name in ["radc", "radc-gui"] {
+        let binary = unpacked.path().join("usr/bin").join(name);
+        let dynamic = checked(Command::new("readelf").arg("-d").arg(&binary));
+        linked.extend(dynamic.lines().filter(|l| l.contains("(NEEDED)")).map(|l| {
             let soname = l.rsplit('[').next().unwrap().trim_end_matches(']');
             package_of_library(soname)
-        })
-        .collect();
+        }));
+        // Stripped: no symbol table, no debug sections.
+        let sections = checked(Command::new("readelf").arg("-S").arg(&binary));
+        assert!(
+            !sections.contains(".symtab") && !sections.contains(".debug_"),
+            "/usr/bin/{name} is not stripped:\n{sections}"
+        );
+    }
     assert_eq!(declared, linked, "Depends: {depends}");
-
-    // Stripped: no symbol table, no debug sections.
-    let sections = checked(Command::new("readelf").arg("-S").arg(&binary));
+    // The window's libraries come with it.
     assert!(
-        !sections.contains(".symtab") && !sections.contains(".debug_"),
-        "/usr/bin/radc is not stripped:\n{sections}"
+        declared.iter().any(|p| p.starts_with("libgtk-4"))
+            && declared.iter().any(|p| p.starts_with("libadwaita-1")),
+        "Depends: {depends}"
+    );
+
+    // The window's desktop entry is valid and starts it.
+    let entry = unpacked
+        .path()
+        .join("usr/share/applications/org.radc.Workspaces.desktop");
+    checked(Command::new("desktop-file-validate").arg(&entry));
+    let entry = std::fs::read_to_string(&entry).unwrap();
+    assert!(entry.contains("\nExec=radc-gui window\n"), "{entry}");
+    assert!(
+        entry.contains("\nCategories=Network;RemoteAccess;\n"),
+        "{entry}"
     );
 
     // The service files and the tray's autostart entry are what the binary
@@ -410,6 +429,9 @@ fn installs_works_and_removes_cleanly() {
 
     let version = checked(Command::new("/usr/bin/radc").arg("--version"));
     assert_eq!(version.trim(), format!("radc {VERSION}"));
+    // radc-gui finds its libraries (no display is needed for this).
+    let version = checked(Command::new("/usr/bin/radc-gui").arg("--version"));
+    assert_eq!(version.trim(), format!("radc-gui {VERSION}"));
 
     let man = |page: &str| {
         checked(
@@ -427,6 +449,8 @@ fn installs_works_and_removes_cleanly() {
     assert!(!main_page.contains("radc-generate"), "{main_page}");
     let subscribe = man("radc-subscribe");
     assert!(subscribe.contains("--password-stdin"), "{subscribe}");
+    let gui = man("radc-gui");
+    assert!(gui.contains("--workspace NAME"), "{gui}");
 
     let complete = checked(Command::new("bash").args([
         "-c",

@@ -4,62 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 
+use common::feed_server::FeedServer;
 use common::site::Site;
 use serde_json::Value;
-
-const PYTHON: &str = "/opt/radc-test-venv/bin/python";
-
-struct FeedServer {
-    port: u16,
-    certs: tempfile::TempDir,
-    _stdin: ChildStdin,
-    child: Child,
-}
-
-impl FeedServer {
-    fn start() -> FeedServer {
-        let certs = tempfile::tempdir().unwrap();
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../radc-subscribe/tests/server/feed_server.py"
-        );
-        let mut child = Command::new(PYTHON)
-            .arg(script)
-            .arg("--certdir")
-            .arg(certs.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the test venv exists (scripts/install-deps.sh)");
-        let stdin = child.stdin.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let words: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(words.first(), Some(&"READY"), "server said {line:?}");
-        FeedServer {
-            port: words[1].parse().unwrap(),
-            certs,
-            _stdin: stdin,
-            child,
-        }
-    }
-
-    fn feed_url(&self, tenant: &str) -> String {
-        format!("https://127.0.0.1:{}/{tenant}/normal/feed", self.port)
-    }
-}
-
-impl Drop for FeedServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A `radc` command with its own XDG directories and no session bus (so no
 /// Secret Service: the password is used once and not stored).
@@ -98,7 +48,7 @@ fn subscribe_with_ntlm_then_list_and_unsubscribe() {
     let home = tempfile::tempdir().unwrap();
     let ca = server.certs.path().join("ca.pem");
     let ca = ca.to_str().unwrap();
-    let url = server.feed_url("cli");
+    let url = server.feed_url("cli", "normal");
 
     // Wrong password: a clear error, exit 1, nothing stored, password not echoed.
     let out = radc(

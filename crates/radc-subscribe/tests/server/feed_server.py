@@ -31,6 +31,8 @@ Modes:
   huge      the feed announces and streams 200 MB
   hugechunked  the feed streams 200 MB chunked, without a length
   away      the feed redirects to the URL in its `to` query parameter
+  apps      like normal, and the feed lists two RemoteApps and a desktop
+            (not shown by default) with PNG icons among its files
 """
 
 import argparse
@@ -47,6 +49,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import zlib
 
 FEED_V2 = b"""<?xml version="1.0" encoding="utf-8"?>
 <ResourceCollection PubDate="2026-01-01T00:00:00Z" SchemaVersion="2.1" xmlns="http://schemas.microsoft.com/ts/2007/05/tswf">
@@ -56,6 +59,62 @@ FEED_V2 = b"""<?xml version="1.0" encoding="utf-8"?>
 </ResourceCollection>
 """
 FEED_V1 = FEED_V2.replace(b'SchemaVersion="2.1"', b'SchemaVersion="1.1"')
+
+# The `apps` mode's resources: id, title, type, extra attributes, file
+# extensions, icon colour.
+APPS = [
+    ("calc", "Calculator", "RemoteApp", "", [], (0x35, 0x84, 0xE4)),
+    ("wordpad", "WordPad", "RemoteApp", "", [".rtf"], (0xE6, 0x61, 0x00)),
+    ("desktop", "Office Desktop", "Desktop", ' ShowByDefault="False"', [], (0x26, 0xA2, 0x69)),
+]
+ICON_COLOURS = {id: rgb for id, _, _, _, _, rgb in APPS}
+
+
+def feed_apps(base):
+    """The `apps` mode's feed; its files are under `base`/files."""
+    resources = "".join(
+        '<Resource ID="%s" Title="%s" Type="%s"%s>'
+        '<Icons><Icon32 Dimensions="32x32" FileType="Png" FileURL="%s/files/%s.png" /></Icons>'
+        "<FileExtensions>%s</FileExtensions>"
+        '<HostingTerminalServers><HostingTerminalServer><ResourceFile FileExtension=".rdp" URL="%s/files/%s.rdp" />'
+        '<TerminalServerRef Ref="host1" /></HostingTerminalServer></HostingTerminalServers></Resource>'
+        % (id, title, kind, extra, base, id, "".join('<FileExtension Name="%s" />' % e for e in exts), base, id)
+        for id, title, kind, extra, exts, _ in APPS
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<ResourceCollection PubDate="2026-01-01T00:00:00Z" SchemaVersion="2.1" '
+        'xmlns="http://schemas.microsoft.com/ts/2007/05/tswf">'
+        '<Publisher LastUpdated="2026-01-01T00:00:00Z" Name="Test Apps" ID="test-apps" Description="">'
+        "<Resources>%s</Resources>"
+        '<TerminalServers><TerminalServer ID="host1" Name="rdsh.radc.test" /></TerminalServers>'
+        "</Publisher></ResourceCollection>" % resources
+    ).encode()
+
+
+def png_icon(rgb, size=32):
+    """A real PNG: a square of one colour with a lighter inner square."""
+    light = tuple(min(255, c + 90) for c in rgb)
+    rows = []
+    for y in range(size):
+        row = bytearray([0])  # filter: none
+        for x in range(size):
+            inner = size // 4 <= x < size - size // 4 and size // 4 <= y < size - size // 4
+            row += bytes(light if inner else rgb) + b"\xff"
+        rows.append(bytes(row))
+
+    def chunk(kind, data):
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = size.to_bytes(4, "big") * 2 + bytes([8, 6, 0, 0, 0])
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )
+
 
 USERS = "RADCTEST:alice:Secr3t-pw\n:bob@radc.test:B0b-secret\n"
 
@@ -311,11 +370,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 t["feed_redirects"] += 1
             login = base + "/login?ReturnUrl=" + urllib.parse.quote(base + "/feed")
             return self.send(302, b"Object moved", ctype="text/html", headers=[("Location", login)])
-        self.feed_body(t, [])
+        self.feed_body(t, [], base if mode == "apps" else None)
 
-    def feed_body(self, t, headers):
+    def feed_body(self, t, headers, base=None):
         with LOCK:
             t["feed_ok"] += 1
+        if base is not None:
+            return self.send(200, feed_apps(base), ctype="application/x-msts-radc+xml; charset=utf-8", headers=headers)
         if "radc_schema_version=2.0" in (self.headers.get("Accept") or ""):
             self.send(200, FEED_V2, ctype="application/x-msts-radc+xml; charset=utf-8", headers=headers)
         else:
@@ -376,6 +437,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(302, b"", headers=[("Location", base + "/login?ReturnUrl=x")])
         with LOCK:
             t["files_ok"] += 1
+        name = urllib.parse.urlsplit(self.path).path.rsplit("/", 1)[-1]
+        if name.endswith(".png"):
+            rgb = ICON_COLOURS.get(name[: -len(".png")], (0x77, 0x76, 0x7B))
+            return self.send(200, png_icon(rgb), ctype="image/png")
         self.send(200, b"full address:s:rdsh.radc.test\n", ctype="application/x-rdp")
 
     def control(self, parts):

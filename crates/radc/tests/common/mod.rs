@@ -8,6 +8,7 @@
 
 pub mod rdp;
 
+pub mod feed_server;
 pub mod procfs;
 pub mod pyclient;
 pub mod site;
@@ -205,7 +206,7 @@ impl TestBus {
 
     /// A `radc` command wired to this bus.
     pub fn radc(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_radc"));
+        let mut cmd = Command::new(radc_exe());
         cmd.envs(self.env());
         cmd
     }
@@ -387,9 +388,43 @@ impl Drop for TestBus {
     }
 }
 
+/// The `radc` binary: cargo names it to radc's own tests; other crates'
+/// tests that include this module (radc-gui's) find it in the same target
+/// directory, which `cargo build --workspace` fills.
+/// Where tests keep their screenshots: `TARGET/test-artifacts`, made if
+/// missing.
+pub fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory")
+        .join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn radc_exe() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_radc") {
+        return PathBuf::from(path);
+    }
+    // A test binary runs from TARGET/PROFILE/deps.
+    let exe = std::env::current_exe().expect("the test's own path");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("a test binary in TARGET/PROFILE/deps")
+        .join("radc");
+    assert!(
+        path.is_file(),
+        "{} is missing: build the whole workspace first (cargo build --workspace)",
+        path.display()
+    );
+    path
+}
+
 pub fn python_script(name: &str) -> PathBuf {
+    // From radc's directory or a sibling crate's.
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/python")
+        .join("../radc/tests/python")
         .join(name)
 }
 
