@@ -118,12 +118,19 @@ async fn add_a_workspace_choose_its_menu_end_a_connection_launch_and_remove() {
     // the grace period (1 s here).
     driver.wait_gone("push button", "Disconnect Terminal");
 
-    // "Launch" asks the runtime to start the app with the window's display:
-    // FreeRDP starts (and soon gives up: the test's RD Session Host does
-    // not exist).
+    // "Launch" asks the runtime to start the app with the window's display.
+    // No keyring kept the password at subscription, so the runtime asks for
+    // it in the sign-in prompt, on the same display; then FreeRDP starts
+    // (and soon gives up: the test's RD Session Host does not exist).
     let registration = WorkspaceRegistrationProxy::new(&conn).await.unwrap();
     let mut added = registration.receive_resource_added().await.unwrap();
     desktop.driver().click("Launch Calculator");
+    desktop.driver().wait("frame", "Sign in to Test Apps");
+    desktop
+        .driver()
+        .wait_states("password text", "Password", &["focused"], &[]);
+    desktop.type_text(PASSWORD);
+    desktop.key("Return");
     let launched = tokio::time::timeout(SLOW, added.next())
         .await
         .expect("a connection within 20 s")

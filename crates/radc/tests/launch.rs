@@ -1472,6 +1472,9 @@ async fn launches_tell_the_truth_with_freerdp_2_and_3() {
     let closed = common::rdp::free_port();
     let unreachable = format!("full address:s:127.0.0.1:{closed}\r\n");
     let nowhere = "full address:s:rdp.nonexistent.invalid\r\n";
+    // (sdl-freerdp3 does not give up on a closed port: it hangs, which
+    // radc launch reports as still connecting. Ending a FreeRDP that hangs
+    // is work of its own.)
     for freerdp in ["/usr/bin/xfreerdp", "/usr/bin/xfreerdp3"] {
         assert!(
             Path::new(freerdp).exists(),
