@@ -81,13 +81,36 @@ struct Bubble {
     retry: bool,
 }
 
-/// Failures shown in the current coalesced bubble.
+/// Failures shown in the current coalesced bubble: how many, the last
+/// [`MAX_LINES`] of them, and the last [`MAX_RETRIES`] launches "Retry"
+/// starts again (a storm must not grow the runtime).
 #[derive(Default)]
 struct Recent {
     id: u32,
     at: Option<Instant>,
-    lines: Vec<String>,
-    retries: Vec<Retry>,
+    count: usize,
+    lines: std::collections::VecDeque<String>,
+    retries: std::collections::VecDeque<Retry>,
+}
+
+/// Most launches one "Retry" starts again.
+const MAX_RETRIES: usize = 10;
+
+impl Recent {
+    fn push(&mut self, line: String, retry: Option<Retry>, now: Instant) {
+        self.count += 1;
+        if self.lines.len() == MAX_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+        if let Some(retry) = retry {
+            if self.retries.len() == MAX_RETRIES {
+                self.retries.pop_front();
+            }
+            self.retries.push_back(retry);
+        }
+        self.at = Some(now);
+    }
 }
 
 /// What a notice looks like. Pure: strings from feeds are escaped when the
@@ -137,21 +160,18 @@ fn bubble(notice: &Notice, markup: bool) -> Bubble {
     }
 }
 
-/// The bubble for several failures at once.
-fn coalesced(lines: &[String], markup: bool) -> Bubble {
+/// The bubble for `count` failures at once, of which `lines` are the
+/// latest.
+fn coalesced<'a>(count: usize, lines: impl Iterator<Item = &'a String>, markup: bool) -> Bubble {
     let shown: Vec<String> = lines
-        .iter()
-        .rev()
-        .take(MAX_LINES)
-        .rev()
         .map(|l| if markup { escape(l) } else { l.clone() })
         .collect();
     let mut body = shown.join("\n");
-    if lines.len() > MAX_LINES {
-        body.push_str(&format!("\nand {} more", lines.len() - MAX_LINES));
+    if count > shown.len() {
+        body.push_str(&format!("\nand {} more", count - shown.len()));
     }
     Bubble {
-        summary: format!("{} connections failed", lines.len()),
+        summary: format!("{count} connections failed"),
         body,
         urgency: 1,
         retry: true,
@@ -272,18 +292,20 @@ pub(crate) async fn run(
                     if !joins {
                         recent = Recent::default();
                     }
-                    recent.lines.push(format!("{}: {cause}", validate::for_log(resource)));
-                    recent.retries.extend(retry.clone());
-                    recent.at = Some(now);
-                    let b = if recent.lines.len() == 1 {
+                    recent.push(
+                        format!("{}: {cause}", validate::for_log(resource)),
+                        retry.clone(),
+                        now,
+                    );
+                    let b = if recent.count == 1 {
                         bubble(&notice, server.markup)
                     } else {
-                        coalesced(&recent.lines, server.markup)
+                        coalesced(recent.count, recent.lines.iter(), server.markup)
                     };
                     let b = Bubble { retry: !recent.retries.is_empty(), ..b };
                     if let Some(id) = show(&conn, &server, recent.id, &b).await {
                         recent.id = id;
-                        retries.insert(id, (now, recent.retries.clone()));
+                        retries.insert(id, (now, recent.retries.iter().cloned().collect()));
                     }
                 } else {
                     show(&conn, &server, 0, &bubble(&notice, server.markup)).await;
@@ -368,14 +390,27 @@ mod tests {
     }
 
     #[test]
-    fn many_failures_make_one_growing_bubble() {
-        let lines: Vec<String> = (0..8).map(|i| format!("App {i}: unreachable")).collect();
-        let b = coalesced(&lines, false);
-        assert_eq!(b.summary, "8 connections failed");
+    fn many_failures_make_one_growing_bubble_of_bounded_size() {
+        let mut recent = Recent::default();
+        let now = Instant::now();
+        for i in 0..10_000 {
+            let retry = Retry {
+                workspace_id: "ws".into(),
+                resource_id: format!("app{i}"),
+                environment: HashMap::new(),
+            };
+            recent.push(format!("App {i}: unreachable"), Some(retry), now);
+        }
+        assert_eq!(recent.count, 10_000);
+        assert_eq!(recent.lines.len(), MAX_LINES);
+        assert_eq!(recent.retries.len(), MAX_RETRIES);
+        assert_eq!(recent.retries.back().unwrap().resource_id, "app9999");
+        let b = coalesced(recent.count, recent.lines.iter(), false);
+        assert_eq!(b.summary, "10000 connections failed");
         assert_eq!(b.body.lines().count(), MAX_LINES + 1);
-        assert!(b.body.ends_with("and 3 more"), "{}", b.body);
+        assert!(b.body.ends_with("and 9995 more"), "{}", b.body);
         assert!(
-            b.body.starts_with("App 3"),
+            b.body.starts_with("App 9995"),
             "the latest are shown: {}",
             b.body
         );
