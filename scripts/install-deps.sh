@@ -26,6 +26,7 @@ packages=(
   lintian             # checks the package against Debian policy (scripts/package.sh)
   man-db              # man, to render the installed man pages in the package test
   dunst               # a real notification server (org.freedesktop.Notifications) for the tests
+  iproute2            # ss: the demo waits until its RDP server listens
   xfce4-panel         # a real StatusNotifierItem host (Status Tray plugin) for the tray test
   xfconf              # xfconfd, the settings store xfce4-panel reads its panel layout from
   adwaita-icon-theme  # the icons the tray names, as the panel draws them

@@ -1758,6 +1758,14 @@ async fn the_desktop_is_told_through_its_notification_server() {
     assert_eq!(first.actions, ["default", "Retry"]);
     assert_eq!(first.urgency, Some(1));
     assert_eq!(first.replaces, 0);
+    // What the desktop shows.
+    std::thread::sleep(Duration::from_millis(300));
+    let status = Command::new("import")
+        .args(["-window", "root", "-display", setup.display.display()])
+        .arg(common::artifacts().join("notification.png"))
+        .status()
+        .expect("import (imagemagick) runs");
+    assert!(status.success());
 
     // Retry, as the user clicking the bubble: launched again, fails again.
     let out = Command::new("dunstctl")
