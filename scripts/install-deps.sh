@@ -37,6 +37,14 @@ packages=(
   libadwaita-1-dev    # libadwaita (1.2 on Debian 12): radc-gui's GNOME widgets
   at-spi2-core        # the accessibility bus the radc-gui tests drive the windows through
   python3-pyatspi     # the tests' driver: widgets found by role and name, as a screen reader does
+  libkrb5-dev         # MIT krb5's GSSAPI headers: Kerberos sign-in (libgssapi crate)
+  libclang-dev        # libclang for bindgen, which libgssapi-sys runs on those headers
+  krb5-kdc            # a real KDC on loopback for the Kerberos sign-in tests
+  krb5-admin-server   # kadmin.local, to create that KDC's principals and keytab
+  krb5-user           # kinit, klist, kdestroy: the user's side of those tests
+  python3-dev         # headers to build python-gssapi in the test venv (below)
+  apache2             # httpd with mod_ssl and mod_proxy: an independent Kerberos acceptor in front of the test feed
+  libapache2-mod-auth-gssapi  # mod_auth_gssapi: that acceptor's GSSAPI (SPNEGO) sign-in
 )
 
 missing=()
@@ -128,4 +136,10 @@ if ! "$radc_test_venv/bin/python" -c 'import spnego, cryptography' >/dev/null 2>
   echo "install-deps: creating $radc_test_venv with pyspnego"
   [[ -x $radc_test_venv/bin/python ]] || /usr/bin/python3 -m venv "$radc_test_venv"
   "$radc_test_venv/bin/pip" install -q --disable-pip-version-check pyspnego
+fi
+# python-gssapi (built against libkrb5-dev) lets pyspnego accept Kerberos with
+# a keytab: the Kerberos channel-binding tests.
+if ! "$radc_test_venv/bin/python" -c 'import gssapi' >/dev/null 2>&1; then
+  echo "install-deps: adding gssapi to $radc_test_venv"
+  "$radc_test_venv/bin/pip" install -q --disable-pip-version-check gssapi
 fi

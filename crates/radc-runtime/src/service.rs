@@ -677,10 +677,12 @@ impl Scriptable {
         ))
     }
 
-    /// radc has no single sign-on yet: every workspace needs a credential.
+    /// Single sign-on works when the user has a valid Kerberos
+    /// ticket-granting ticket in the default credential cache: feeds that
+    /// offer Negotiate sign in with it, without a password.
     #[zbus(name = "IsWorkspaceSSOEnabled")]
     async fn is_workspace_sso_enabled(&self) -> bool {
-        false
+        crate::subscriptions::has_kerberos_ticket().await
     }
 
     async fn clear_workspace_credential(&self, workspace_id: &str) -> Result<(), WireError> {

@@ -113,17 +113,19 @@ impl Subscriptions {
         Ok(records)
     }
 
-    /// Refreshes one workspace, with its stored password if it needs one,
-    /// and tells the user about a failure once.
+    /// Refreshes one workspace, with its stored password if it needs one
+    /// (none when a Kerberos ticket signs in instead), and tells the user
+    /// about a failure once.
     async fn refresh_one(&self, record: &WorkspaceRecord) -> Result<(), String> {
         let credentials = match &record.username {
             Some(user) => match stored_password(record, user).await {
                 Some(password) => {
                     Some(Credentials::parse(user, password).map_err(|e| e.to_string())?)
                 }
+                None if has_kerberos_ticket().await => None,
                 None => {
                     let error = format!(
-                        "no stored password for {user}; run `radc refresh {}` to enter it",
+                        "no stored password for {user} and no Kerberos ticket; run kinit, or `radc refresh {}` to enter the password",
                         record.id
                     );
                     self.failed(record, &error);
@@ -238,6 +240,14 @@ pub(crate) async fn run_refresher(subs: Arc<Subscriptions>) {
             None => subs.wake.notified().await,
         }
     }
+}
+
+/// Whether the user's Kerberos ticket can sign in (GSSAPI reads the
+/// credential cache, which may block).
+pub(crate) async fn has_kerberos_ticket() -> bool {
+    tokio::task::spawn_blocking(radc_subscribe::kerberos::has_ticket)
+        .await
+        .unwrap_or(false)
 }
 
 async fn stored_password(record: &WorkspaceRecord, user: &str) -> Option<Zeroizing<String>> {

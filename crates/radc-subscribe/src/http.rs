@@ -7,11 +7,13 @@
 //! radc_schema_version=2.0` (MS-TSWP 2.2.5). Without a valid `.ASPXAUTH`
 //! cookie RD Web Access answers `302` to a login URL on the same origin; the
 //! login URL asks for Windows authentication (`WWW-Authenticate: Negotiate`
-//! and/or `NTLM`, RFC 4559). [`FeedClient`] signs in there with Negotiate
-//! (SPNEGO wrapping NTLM) or NTLM, both from the `sspi` crate, on **one**
+//! and/or `NTLM`, RFC 4559). [`FeedClient`] signs in there on **one**
 //! HTTP/1.1 connection opened for that purpose (NTLM authenticates the
 //! connection, not the requests, so a connection pool cannot be trusted with
-//! it). The login answer's body (`application/x-msts-webfeed-login`,
+//! it): first with Kerberos (SPNEGO through the system's GSSAPI, the user's
+//! ticket) when `Negotiate` is offered, then with the password through
+//! Negotiate (SPNEGO wrapping NTLM) or NTLM from the `sspi` crate. The order
+//! and the messages are decided in [`crate::sign_in`]. The login answer's body (`application/x-msts-webfeed-login`,
 //! MS-TSWP 2.2.3) is the token; it is then sent as the `.ASPXAUTH` cookie on
 //! every request to the feed's origin, and the feed is asked for again.
 //!
@@ -21,8 +23,10 @@
 //! the login URL again): the client signs in once more with the credentials
 //! it was given and repeats the request.
 //!
-//! Kerberos is not attempted: Negotiate is done with NTLM inside SPNEGO,
-//! which every IIS with Windows authentication accepts.
+//! Over https every Kerberos and NTLM sign-in carries channel bindings
+//! (RFC 5929 `tls-server-end-point`, [`crate::channel_binding`]) made from
+//! the certificate the server showed on that connection, so a server with
+//! Extended Protection accepts it and a relayed sign-in fails.
 //!
 //! # What goes where
 //!
@@ -74,6 +78,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use url::{Origin, Url};
 use zeroize::Zeroizing;
 
+use crate::channel_binding;
+use crate::kerberos::KerberosContext;
+use crate::sign_in::{self, KerberosFailure, Mechanism, PlanError};
+
 /// The `Accept` header of feed requests: schema 2.0 (which also admits 2.1),
 /// MS-TSWP 2.2.5.
 pub const FEED_ACCEPT: &str = "application/x-msts-radc+xml; radc_schema_version=2.0";
@@ -113,8 +121,20 @@ pub enum HttpError {
     NotFound { url: Url },
     #[error("{url} asks for a sign-in: give a user name and password")]
     CredentialsRequired { url: Url },
-    #[error("the server at {url} rejected the user name \"{user}\" or its password")]
-    WrongPassword { url: Url, user: String },
+    #[error(
+        "{url} asks for a sign-in: {detail}; give a user name and password, or get a Kerberos ticket"
+    )]
+    KerberosFailed { url: Url, detail: String },
+    #[error(
+        "the server at {url} rejected the user name \"{user}\" or its password{}",
+        kerberos_note(.kerberos.as_deref())
+    )]
+    WrongPassword {
+        url: Url,
+        user: Box<str>,
+        /// Why Kerberos, tried first, did not sign in.
+        kerberos: Option<Box<KerberosFailure>>,
+    },
     #[error(
         "{url} asks for a sign-in, but radc sends credentials only to the feed's own server; this file cannot be downloaded"
     )]
@@ -174,6 +194,12 @@ pub enum HttpError {
     Setup(String),
     #[error("not fetched: {reason}; a feed's files must come from its own server or domain")]
     OutsideWorkspace { url: Url, reason: String },
+}
+
+fn kerberos_note(failure: Option<&KerberosFailure>) -> String {
+    failure
+        .map(|f| format!(" ({})", sign_in::also_failed(f)))
+        .unwrap_or_default()
 }
 
 /// A Windows account: domain (or UPN suffix), user and password.
@@ -309,6 +335,11 @@ pub struct FeedClientOptions {
     /// curl's `--resolve`); for test servers under made-up names. The
     /// rules on where a feed's files may come from still apply.
     pub resolve: Vec<(String, IpAddr)>,
+    /// Sends this as the channel binding's application data instead of
+    /// the one computed from the server's certificate. Only for testing
+    /// that servers check the binding; `None` everywhere else.
+    #[doc(hidden)]
+    pub channel_binding_override: Option<Vec<u8>>,
 }
 
 impl Default for FeedClientOptions {
@@ -320,6 +351,7 @@ impl Default for FeedClientOptions {
             max_feed_bytes: 32 * 1024 * 1024,
             max_file_bytes: 16 * 1024 * 1024,
             resolve: Vec::new(),
+            channel_binding_override: None,
         }
     }
 }
@@ -731,36 +763,114 @@ impl FeedClient {
             return Ok(first);
         }
         let offered = offered_schemes(&first.headers);
-        let Some(credentials) = credentials else {
-            return Err(HttpError::CredentialsRequired { url: url.clone() });
-        };
-        let has = |s: &str| offered.iter().any(|o| o.eq_ignore_ascii_case(s));
-        let scheme = if has("Negotiate") {
-            "Negotiate"
-        } else if has("NTLM") {
-            "NTLM"
-        } else if has("Basic") {
-            if url.scheme() != "https" {
-                return Err(HttpError::BasicOverHttp { url: url.clone() });
-            }
-            "Basic"
-        } else {
-            return Err(HttpError::UnsupportedAuth {
-                url: url.clone(),
-                offered: if offered.is_empty() {
-                    "nothing".into()
-                } else {
-                    offered.join(", ")
+        let steps = sign_in::plan(&offered, url.scheme() == "https", credentials.is_some())
+            .map_err(|e| match e {
+                PlanError::CredentialsRequired => {
+                    HttpError::CredentialsRequired { url: url.clone() }
+                }
+                PlanError::BasicOverHttp => HttpError::BasicOverHttp { url: url.clone() },
+                PlanError::Unsupported => HttpError::UnsupportedAuth {
+                    url: url.clone(),
+                    offered: if offered.is_empty() {
+                        "nothing".into()
+                    } else {
+                        offered.join(", ")
+                    },
                 },
-            });
-        };
+            })?;
+        let binding = self.channel_binding(&conn);
+        let mut kerberos_failure: Option<KerberosFailure> = None;
+        for mechanism in steps {
+            tracing::debug!(%url, ?mechanism, "signing in");
+            let answer = match (mechanism, credentials) {
+                (Mechanism::Kerberos, _) => {
+                    match kerberos_sign_in(&mut conn, url, kind, cookie, limit, binding.clone())
+                        .await
+                    {
+                        Ok(answer) => {
+                            tracing::info!(%url, "signed in with Kerberos");
+                            return Ok(answer);
+                        }
+                        Err(KerberosError::Http(e)) => return Err(e),
+                        Err(KerberosError::Failed(failure, sent)) => {
+                            tracing::debug!(%url, %failure, "no Kerberos sign-in");
+                            if sent {
+                                // The server may have given up on this
+                                // connection; the password starts afresh.
+                                conn = Connection::open(url, &self.tls, &self.resolver).await?;
+                            }
+                            kerberos_failure = Some(failure);
+                            continue;
+                        }
+                    }
+                }
+                (_, None) => break,
+                (mechanism, Some(credentials)) => {
+                    self.password_sign_in(
+                        &mut conn,
+                        mechanism,
+                        url,
+                        kind,
+                        credentials,
+                        cookie,
+                        limit,
+                        binding.as_deref(),
+                        kerberos_failure.as_ref(),
+                    )
+                    .await?
+                }
+            };
+            if let Some(failure) = &kerberos_failure {
+                tracing::warn!(%url, "{}", sign_in::fell_back(failure));
+            }
+            return Ok(answer);
+        }
+        Err(match kerberos_failure {
+            Some(failure) => HttpError::KerberosFailed {
+                url: url.clone(),
+                detail: sign_in::no_fallback(&failure),
+            },
+            None => HttpError::CredentialsRequired { url: url.clone() },
+        })
+    }
+
+    /// The channel binding for a sign-in on `conn`: from the certificate
+    /// the server showed on it (https only).
+    fn channel_binding(&self, conn: &Connection) -> Option<Vec<u8>> {
+        let cert = conn.peer_certificate.as_deref()?;
+        if let Some(data) = &self.options.channel_binding_override {
+            return Some(data.clone());
+        }
+        match channel_binding::tls_server_end_point(cert) {
+            Ok(data) => Some(data),
+            Err(error) => {
+                tracing::warn!(%error, "signing in without channel binding");
+                None
+            }
+        }
+    }
+
+    /// NTLM (plain or inside SPNEGO) or Basic, with the password.
+    #[allow(clippy::too_many_arguments)]
+    async fn password_sign_in(
+        &self,
+        conn: &mut Connection,
+        mechanism: Mechanism,
+        url: &Url,
+        kind: Kind,
+        credentials: &Credentials,
+        cookie: Option<&str>,
+        limit: usize,
+        binding: Option<&[u8]>,
+        kerberos_failure: Option<&KerberosFailure>,
+    ) -> Result<Answer, HttpError> {
         let wrong_password = || HttpError::WrongPassword {
             url: url.clone(),
-            user: credentials.login_name(),
+            user: credentials.login_name().into(),
+            kerberos: kerberos_failure.map(|f| Box::new(f.clone())),
         };
-        tracing::debug!(%url, scheme, "signing in");
-
-        if scheme == "Basic" {
+        let scheme = mechanism.scheme();
+        if mechanism == Mechanism::Basic {
             let plain = Zeroizing::new(format!(
                 "{}:{}",
                 credentials.login_name(),
@@ -779,7 +889,8 @@ impl FeedClient {
             detail,
         };
         let host = url.host_str().unwrap_or_default();
-        let mut context = SecurityContext::new(scheme, credentials, host).map_err(auth_error)?;
+        let mut context =
+            SecurityContext::new(scheme, credentials, host, binding).map_err(auth_error)?;
         let mut input: Option<Vec<u8>> = None;
         for _ in 0..MAX_AUTH_ROUNDS {
             let token = context.step(input.take()).map_err(auth_error)?;
@@ -804,6 +915,93 @@ impl FeedClient {
         }
         Err(auth_error("the server did not finish the exchange".into()))
     }
+}
+
+/// How a Kerberos sign-in ended when it did not sign in.
+enum KerberosError {
+    /// Kerberos could not be used, or the server refused it; whether a
+    /// token was sent on the connection.
+    Failed(KerberosFailure, bool),
+    /// The connection or the server failed: no other mechanism would fare
+    /// better.
+    Http(HttpError),
+}
+
+impl From<HttpError> for KerberosError {
+    fn from(e: HttpError) -> Self {
+        KerberosError::Http(e)
+    }
+}
+
+/// SPNEGO with Kerberos on `conn`. GSSAPI runs off the async threads: it
+/// may talk to the KDC.
+async fn kerberos_sign_in(
+    conn: &mut Connection,
+    url: &Url,
+    kind: Kind,
+    cookie: Option<&str>,
+    limit: usize,
+    binding: Option<Vec<u8>>,
+) -> Result<Answer, KerberosError> {
+    async fn blocking<T: Send + 'static>(
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, KerberosError> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| KerberosError::Failed(KerberosFailure::Gssapi(e.to_string()), false))
+    }
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let mut context = blocking(move || KerberosContext::new(&host, binding))
+        .await?
+        .map_err(|f| KerberosError::Failed(f, false))?;
+    let mut input: Option<Vec<u8>> = None;
+    let mut sent = false;
+    for _ in 0..MAX_AUTH_ROUNDS {
+        let (back, token) = blocking(move || {
+            let token = context.step(input.as_deref());
+            (context, token)
+        })
+        .await?;
+        context = back;
+        let token = token
+            .map_err(|f| KerberosError::Failed(f, sent))?
+            .unwrap_or_default();
+        let value = Zeroizing::new(format!("Negotiate {}", B64.encode(&token)));
+        let answer = conn.get(url, kind, cookie, Some(&value), limit).await?;
+        sent = true;
+        let server_token = server_token(&answer.headers, "Negotiate");
+        if answer.status == 401 {
+            match server_token {
+                Some(t) if !context.is_complete() => input = Some(t),
+                _ => return Err(KerberosError::Failed(KerberosFailure::Rejected, sent)),
+            }
+            continue;
+        }
+        match server_token {
+            Some(t) if !context.is_complete() => {
+                // Mutual authentication: the server proves it holds the
+                // service key. A failure means it is not who we asked for.
+                let (_, done) = blocking(move || {
+                    let done = context.step(Some(&t));
+                    (context, done)
+                })
+                .await?;
+                done.map_err(|f| HttpError::Auth {
+                    url: url.clone(),
+                    detail: format!("the server's Kerberos answer does not prove who it is: {f}"),
+                })?;
+            }
+            _ if !context.is_complete() => {
+                tracing::debug!(%url, "the server sent no mutual authentication token");
+            }
+            _ => {}
+        }
+        return Ok(answer);
+    }
+    Err(KerberosError::Http(HttpError::Auth {
+        url: url.clone(),
+        detail: "the server did not finish the Kerberos exchange".into(),
+    }))
 }
 
 fn accept(kind: Kind) -> &'static str {
@@ -1161,6 +1359,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 struct Connection {
     sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
     host_header: String,
+    /// The server's certificate (DER) on a TLS connection.
+    peer_certificate: Option<Vec<u8>>,
 }
 
 impl Connection {
@@ -1192,6 +1392,7 @@ impl Connection {
             .await
             .map_err(|e| classify_error(&e, url, true))?;
         let _ = tcp.set_nodelay(true);
+        let mut peer_certificate = None;
         let stream: Box<dyn Io> = if url.scheme() == "https" {
             let server_name = ServerName::try_from(host_name.clone())
                 .map_err(|e| connect_error(e.to_string()))?;
@@ -1199,6 +1400,12 @@ impl Connection {
                 .connect(server_name, tcp)
                 .await
                 .map_err(|e| classify_error(&e, url, true))?;
+            peer_certificate = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|cert| cert.to_vec());
             Box::new(tls)
         } else {
             Box::new(tcp)
@@ -1218,6 +1425,7 @@ impl Connection {
         Ok(Connection {
             sender,
             host_header,
+            peer_certificate,
         })
     }
 
@@ -1303,6 +1511,8 @@ struct SecurityContext {
     mech: Mech,
     target: String,
     done: bool,
+    /// `SEC_CHANNEL_BINDINGS` for sspi, sent with the server's challenge.
+    bindings: Option<Vec<u8>>,
 }
 
 enum Mech {
@@ -1325,13 +1535,21 @@ fn workstation() -> String {
 }
 
 macro_rules! sspi_step {
-    ($ctx:expr, $handle:expr, $target:expr, $input:expr) => {{
+    ($ctx:expr, $handle:expr, $target:expr, $input:expr, $bindings:expr) => {{
         use sspi::{BufferType, ClientRequestFlags, DataRepresentation, SecurityBuffer};
         use sspi::{SecurityStatus, Sspi as _, SspiImpl as _};
         let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
         let mut input_buffers = $input
             .map(|t: Vec<u8>| vec![SecurityBuffer::new(t, BufferType::Token)])
             .unwrap_or_default();
+        if let Some(bindings) = $bindings
+            && !input_buffers.is_empty()
+        {
+            input_buffers.push(SecurityBuffer::new(
+                bindings.clone(),
+                BufferType::ChannelBindings,
+            ));
+        }
         let flags = ClientRequestFlags::MUTUAL_AUTH
             | ClientRequestFlags::INTEGRITY
             | ClientRequestFlags::ALLOCATE_MEMORY;
@@ -1365,7 +1583,12 @@ macro_rules! sspi_step {
 }
 
 impl SecurityContext {
-    fn new(scheme: &str, credentials: &Credentials, host: &str) -> Result<Self, String> {
+    fn new(
+        scheme: &str,
+        credentials: &Credentials,
+        host: &str,
+        binding: Option<&[u8]>,
+    ) -> Result<Self, String> {
         use sspi::{CredentialUse, Sspi as _};
         let identity = credentials.sspi_identity()?;
         let ntlm_config = sspi::ntlm::NtlmConfig::new(workstation());
@@ -1400,15 +1623,17 @@ impl SecurityContext {
             mech,
             target: format!("HTTP/{host}"),
             done: false,
+            bindings: binding.map(channel_binding::sec_channel_bindings),
         })
     }
 
     /// One step: the server's last token in, our next token out.
     fn step(&mut self, input: Option<Vec<u8>>) -> Result<Vec<u8>, String> {
         let target = self.target.clone();
+        let bindings = self.bindings.as_ref();
         let (token, done) = match &mut self.mech {
-            Mech::Ntlm(ctx, handle) => sspi_step!(ctx, handle, &target, input),
-            Mech::Negotiate(ctx, handle) => sspi_step!(ctx, handle, &target, input),
+            Mech::Ntlm(ctx, handle) => sspi_step!(ctx, handle, &target, input, bindings),
+            Mech::Negotiate(ctx, handle) => sspi_step!(ctx, handle, &target, input, bindings),
         };
         self.done = done;
         Ok(token)

@@ -292,9 +292,20 @@ async fn wrong_password_is_reported_without_the_password() {
     assert_eq!(st["logins"], 0, "{st}");
     assert_eq!(st["login_failures"], 1, "{st}");
 
-    // No credentials at all: asked for them.
+    // No credentials and no Kerberos ticket: both are said.
     let err = client()
         .fetch_feed(&s.url(&format!("{t}/normal/feed")), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HttpError::KerberosFailed { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("no Kerberos ticket") && text.contains("no password was given"),
+        "{text}"
+    );
+    // A server without Negotiate can only take a password.
+    let err = client()
+        .fetch_feed(&s.url(&format!("{t}/ntlmonly/feed")), None)
         .await
         .unwrap_err();
     assert!(

@@ -184,7 +184,7 @@ pub async fn refresh(
     let mut reports = Vec::new();
     for record in records {
         let credentials = match &record.username {
-            Some(user) => Some(stored_credentials(&record, user).await?),
+            Some(user) => stored_credentials(&record, user).await?,
             None => None,
         };
         match workspace::refresh(
@@ -233,17 +233,24 @@ pub async fn refresh(
     })
 }
 
-async fn stored_credentials(record: &WorkspaceRecord, user: &str) -> Result<Credentials> {
+/// The stored password of `user`; without one, none when a Kerberos ticket
+/// can sign in instead, else the password asked on the terminal.
+async fn stored_credentials(record: &WorkspaceRecord, user: &str) -> Result<Option<Credentials>> {
     let stored = match SecretStore::connect().await {
         Ok(secrets) => secrets.load(record, user).await.ok().flatten(),
         Err(_) => None,
     };
     let password = match stored {
         Some(password) => password,
-        None => read_password(user, false)
-            .with_context(|| format!("{} needs the password of {user}", record.id))?,
+        None if radc_subscribe::kerberos::has_ticket() => return Ok(None),
+        None => read_password(user, false).with_context(|| {
+            format!(
+                "{} needs the password of {user} (or a Kerberos ticket: run kinit)",
+                record.id
+            )
+        })?,
     };
-    Ok(Credentials::parse(user, password)?)
+    Ok(Some(Credentials::parse(user, password)?))
 }
 
 fn records(store: &Store, filter: Option<&str>) -> Result<Vec<WorkspaceRecord>> {
