@@ -137,9 +137,9 @@ if ! "$radc_test_venv/bin/python" -c 'import spnego, cryptography' >/dev/null 2>
   [[ -x $radc_test_venv/bin/python ]] || /usr/bin/python3 -m venv "$radc_test_venv"
   "$radc_test_venv/bin/pip" install -q --disable-pip-version-check pyspnego
 fi
-# python-gssapi (built against libkrb5-dev) lets pyspnego accept Kerberos with
+# python-gssapi and krb5 (built against libkrb5-dev) let pyspnego accept Kerberos with
 # a keytab: the Kerberos channel-binding tests.
-if ! "$radc_test_venv/bin/python" -c 'import gssapi' >/dev/null 2>&1; then
-  echo "install-deps: adding gssapi to $radc_test_venv"
-  "$radc_test_venv/bin/pip" install -q --disable-pip-version-check gssapi
+if ! "$radc_test_venv/bin/python" -c 'import gssapi, krb5' >/dev/null 2>&1; then
+  echo "install-deps: adding gssapi and krb5 to $radc_test_venv"
+  "$radc_test_venv/bin/pip" install -q --disable-pip-version-check gssapi krb5
 fi

@@ -8,11 +8,15 @@ of the client's) and answers the .ASPXAUTH token as
 `application/x-msts-webfeed-login`; the feed and its files are served only to
 requests carrying that token as the `.ASPXAUTH` cookie.
 
-Usage: feed_server.py --certdir DIR [--plain]
+Usage: feed_server.py --certdir DIR [--plain] [--require-cb] [--keytab FILE]
   Generates a test CA and a server certificate for 127.0.0.1/localhost in DIR
   (if missing), listens on 127.0.0.1 with TLS (or plain http with --plain) on
   a free port, plus a plain-http control port, and prints
   `READY <port> <control-port>` on stdout. Exits when stdin closes.
+  --require-cb  the Windows sign-in requires channel bindings (RFC 5929
+                tls-server-end-point of this server's certificate), as
+                Extended Protection does
+  --keytab      accept Kerberos (inside Negotiate) with this keytab too
 
 Paths: /<tenant>/<mode>/feed, /<tenant>/<mode>/login,
 /<tenant>/<mode>/files/<name>, /<tenant>/icon.png (records what it got).
@@ -33,6 +37,8 @@ Modes:
   away      the feed redirects to the URL in its `to` query parameter
   apps      like normal, and the feed lists two RemoteApps and a desktop
             (not shown by default) with PNG icons among its files
+  proxied   like normal, but the login URL trusts the user name a front
+            server (Apache with mod_auth_gssapi) passes in X-Remote-User
 """
 
 import argparse
@@ -279,7 +285,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         token = base64.b64decode(data)
         ctx = getattr(self, "auth_ctx", None)
         if ctx is None or getattr(self, "auth_scheme", None) != scheme:
-            ctx = spnego.server(protocol="negotiate" if scheme == "Negotiate" else "ntlm")
+            ctx = spnego.server(
+                protocol="negotiate" if scheme == "Negotiate" else "ntlm",
+                channel_bindings=self.server.channel_bindings,
+            )
             self.auth_ctx = ctx
             self.auth_scheme = scheme
             with LOCK:
@@ -288,6 +297,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             out = ctx.step(token)
         except Exception as e:  # wrong password, bad token
+            if os.environ.get("FEED_SERVER_LOG"):
+                sys.stderr.write("feed_server: sign-in failed: %r\n" % e)
             self.auth_ctx = None
             with LOCK:
                 t["login_failures"] += 1
@@ -410,7 +421,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         offered = {"ntlmonly": ["NTLM"], "basic": ["Basic realm=\"RDWeb\""]}.get(mode, ["Negotiate", "NTLM"])
         if mode == "basic":
             offered = ["Basic"]
-        principal = self.windows_auth(t, offered)
+        if mode == "proxied":
+            principal = self.headers.get("X-Remote-User")
+            self.final_auth = []
+            if not principal:
+                return self.send(403, b"no user from the front server")
+            with LOCK:
+                t["schemes"].append("front")
+        else:
+            principal = self.windows_auth(t, offered)
         if principal is None:
             return
         if mode == "notoken":
@@ -463,10 +482,11 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, handler, control, context=None):
+    def __init__(self, addr, handler, control, context=None, channel_bindings=None):
         super().__init__(addr, handler)
         self.control = control
         self.context = context
+        self.channel_bindings = channel_bindings
 
     def get_request(self):
         sock, addr = super().get_request()
@@ -487,11 +507,32 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         pass
 
 
+def tls_server_end_point(pem_path):
+    """RFC 5929 channel bindings of our certificate, computed here with
+    `cryptography`, independently of the client."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from spnego.channel_bindings import GssChannelBindings
+
+    with open(pem_path, "rb") as f:
+        cert = x509.load_pem_x509_certificate(f.read())
+    algorithm = cert.signature_hash_algorithm
+    if algorithm is None or isinstance(algorithm, (hashes.MD5, hashes.SHA1)):
+        algorithm = hashes.SHA256()
+    digest = hashes.Hash(algorithm)
+    digest.update(cert.public_bytes(serialization.Encoding.DER))
+    return GssChannelBindings(application_data=b"tls-server-end-point:" + digest.finalize())
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--certdir", required=True)
     ap.add_argument("--plain", action="store_true")
+    ap.add_argument("--require-cb", action="store_true")
+    ap.add_argument("--keytab")
     args = ap.parse_args()
+    if args.keytab:
+        os.environ["KRB5_KTNAME"] = "FILE:" + args.keytab
 
     users = os.path.join(args.certdir, "users.txt")
     if not os.path.exists(users):
@@ -507,7 +548,10 @@ def main():
         context.load_cert_chain(
             os.path.join(args.certdir, "server.pem"), os.path.join(args.certdir, "server.key")
         )
-    main_srv = Server(("127.0.0.1", 0), Handler, False, context)
+    bindings = None
+    if args.require_cb and context is not None:
+        bindings = tls_server_end_point(os.path.join(args.certdir, "server.pem"))
+    main_srv = Server(("127.0.0.1", 0), Handler, False, context, bindings)
     ctl_srv = Server(("127.0.0.1", 0), Handler, True)
     for srv in (main_srv, ctl_srv):
         threading.Thread(target=srv.serve_forever, daemon=True).start()
