@@ -8,7 +8,12 @@
 //! man-in-the-middle with a certificate of its own). No I/O here: the
 //! certificate comes in as DER bytes.
 
+use const_oid::ObjectIdentifier;
+use const_oid::db::{rfc5912, rfc8410};
+use der::{Decode as _, Encode as _};
 use sha2::Digest as _;
+use x509_cert::Certificate;
+use x509_cert::spki::AlgorithmIdentifierOwned;
 
 /// The prefix of the application data (RFC 5929 §4).
 pub const PREFIX: &[u8] = b"tls-server-end-point:";
@@ -16,11 +21,9 @@ pub const PREFIX: &[u8] = b"tls-server-end-point:";
 /// Why no binding could be computed for a certificate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BindingError {
-    #[error("the server's certificate is not valid DER: {0}")]
-    Malformed(&'static str),
-    #[error(
-        "the server's certificate is signed with an algorithm radc does not know (DER OID {0})"
-    )]
+    #[error("the server's certificate cannot be read: {0}")]
+    Malformed(String),
+    #[error("the server's certificate is signed with an algorithm radc does not know (OID {0})")]
     UnknownAlgorithm(String),
 }
 
@@ -58,24 +61,42 @@ pub fn tls_server_end_point(cert_der: &[u8]) -> Result<Vec<u8>, BindingError> {
 /// separate hash (Ed25519, Ed448) get SHA-256 too, as other
 /// implementations do.
 pub fn binding_hash(cert_der: &[u8]) -> Result<Hash, BindingError> {
-    let (oid, params) = signature_algorithm(cert_der)?;
-    let known = |table: &[(&[u8], Hash)], wanted: &[u8]| {
-        table
-            .iter()
-            .find(|(o, _)| *o == wanted)
-            .map(|&(_, hash)| hash)
-    };
-    if let Some(hash) = known(SIGNATURE_HASHES, oid) {
+    let cert =
+        Certificate::from_der(cert_der).map_err(|e| BindingError::Malformed(e.to_string()))?;
+    let algorithm = cert.signature_algorithm();
+    if let Some(hash) = lookup(SIGNATURE_HASHES, &algorithm.oid) {
         return Ok(hash);
     }
-    if oid == RSASSA_PSS {
-        // RSASSA-PSS-params: [0] EXPLICIT hashAlgorithm, SHA-1 by default.
-        return match pss_hash(params)? {
-            None => Ok(Hash::Sha256),
-            Some(h) => known(DIGESTS, h).ok_or_else(|| BindingError::UnknownAlgorithm(hex_oid(h))),
-        };
+    if algorithm.oid == rfc5912::ID_RSASSA_PSS {
+        // RSASSA-PSS-params name their hash (SHA-1 when absent).
+        let params = match &algorithm.parameters {
+            Some(any) => any.to_der().and_then(|der| {
+                PssParams::from_der(&der).map(|p| p.hash.map_or(rfc5912::ID_SHA_1, |h| h.oid))
+            }),
+            None => Ok(rfc5912::ID_SHA_1),
+        }
+        .map_err(|e| BindingError::Malformed(format!("RSASSA-PSS parameters: {e}")))?;
+        return lookup(DIGESTS, &params)
+            .ok_or_else(|| BindingError::UnknownAlgorithm(params.to_string()));
     }
-    Err(BindingError::UnknownAlgorithm(hex_oid(oid)))
+    Err(BindingError::UnknownAlgorithm(algorithm.oid.to_string()))
+}
+
+/// RSASSA-PSS-params (RFC 4055 §3.1); only the hash matters here.
+#[derive(der::Sequence)]
+struct PssParams {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    hash: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
+    _mask_gen: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
+    _salt_len: Option<u32>,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
+    _trailer: Option<u32>,
+}
+
+fn lookup(table: &[(ObjectIdentifier, Hash)], oid: &ObjectIdentifier) -> Option<Hash> {
+    table.iter().find(|(o, _)| o == oid).map(|&(_, hash)| hash)
 }
 
 /// The `SEC_CHANNEL_BINDINGS` structure (SSPI's layout, little-endian)
@@ -95,110 +116,37 @@ pub fn sec_channel_bindings(application_data: &[u8]) -> Vec<u8> {
     out
 }
 
-// Signature algorithm OIDs (DER contents) and the binding hash each implies.
-const SIGNATURE_HASHES: &[(&[u8], Hash)] = &[
-    // md5WithRSAEncryption, sha1WithRSAEncryption: SHA-256 (§4.1)
-    (b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x04", Hash::Sha256),
-    (b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x05", Hash::Sha256),
-    (b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0b", Hash::Sha256),
-    (b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0c", Hash::Sha384),
-    (b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0d", Hash::Sha512),
-    (b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0e", Hash::Sha224),
-    // ecdsa-with-SHA1, -SHA224, -SHA256, -SHA384, -SHA512
-    (b"\x2a\x86\x48\xce\x3d\x04\x01", Hash::Sha256),
-    (b"\x2a\x86\x48\xce\x3d\x04\x03\x01", Hash::Sha224),
-    (b"\x2a\x86\x48\xce\x3d\x04\x03\x02", Hash::Sha256),
-    (b"\x2a\x86\x48\xce\x3d\x04\x03\x03", Hash::Sha384),
-    (b"\x2a\x86\x48\xce\x3d\x04\x03\x04", Hash::Sha512),
-    // dsa-with-sha1, dsa-with-sha224, dsa-with-sha256
-    (b"\x2a\x86\x48\xce\x38\x04\x03", Hash::Sha256),
-    (b"\x60\x86\x48\x01\x65\x03\x04\x03\x01", Hash::Sha224),
-    (b"\x60\x86\x48\x01\x65\x03\x04\x03\x02", Hash::Sha256),
-    // Ed25519, Ed448
-    (b"\x2b\x65\x70", Hash::Sha256),
-    (b"\x2b\x65\x71", Hash::Sha256),
+/// ecdsa-with-SHA1 (RFC 3279), which the OID database does not name.
+const ECDSA_WITH_SHA_1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.1");
+
+// Signature algorithms and the binding hash each implies.
+const SIGNATURE_HASHES: &[(ObjectIdentifier, Hash)] = &[
+    // MD5 and SHA-1 signatures: SHA-256 (§4.1)
+    (rfc5912::MD_5_WITH_RSA_ENCRYPTION, Hash::Sha256),
+    (rfc5912::SHA_1_WITH_RSA_ENCRYPTION, Hash::Sha256),
+    (rfc5912::SHA_224_WITH_RSA_ENCRYPTION, Hash::Sha224),
+    (rfc5912::SHA_256_WITH_RSA_ENCRYPTION, Hash::Sha256),
+    (rfc5912::SHA_384_WITH_RSA_ENCRYPTION, Hash::Sha384),
+    (rfc5912::SHA_512_WITH_RSA_ENCRYPTION, Hash::Sha512),
+    (ECDSA_WITH_SHA_1, Hash::Sha256),
+    (rfc5912::ECDSA_WITH_SHA_224, Hash::Sha224),
+    (rfc5912::ECDSA_WITH_SHA_256, Hash::Sha256),
+    (rfc5912::ECDSA_WITH_SHA_384, Hash::Sha384),
+    (rfc5912::ECDSA_WITH_SHA_512, Hash::Sha512),
+    (rfc5912::DSA_WITH_SHA_1, Hash::Sha256),
+    (rfc5912::DSA_WITH_SHA_224, Hash::Sha224),
+    (rfc5912::DSA_WITH_SHA_256, Hash::Sha256),
+    (rfc8410::ID_ED_25519, Hash::Sha256),
+    (rfc8410::ID_ED_448, Hash::Sha256),
 ];
-const RSASSA_PSS: &[u8] = b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0a";
-// Digest OIDs, for RSASSA-PSS parameters.
-const DIGESTS: &[(&[u8], Hash)] = &[
-    (b"\x2b\x0e\x03\x02\x1a", Hash::Sha256), // SHA-1
-    (b"\x60\x86\x48\x01\x65\x03\x04\x02\x01", Hash::Sha256),
-    (b"\x60\x86\x48\x01\x65\x03\x04\x02\x02", Hash::Sha384),
-    (b"\x60\x86\x48\x01\x65\x03\x04\x02\x03", Hash::Sha512),
-    (b"\x60\x86\x48\x01\x65\x03\x04\x02\x04", Hash::Sha224),
+// Digests RSASSA-PSS parameters may name.
+const DIGESTS: &[(ObjectIdentifier, Hash)] = &[
+    (rfc5912::ID_SHA_1, Hash::Sha256),
+    (rfc5912::ID_SHA_224, Hash::Sha224),
+    (rfc5912::ID_SHA_256, Hash::Sha256),
+    (rfc5912::ID_SHA_384, Hash::Sha384),
+    (rfc5912::ID_SHA_512, Hash::Sha512),
 ];
-
-const SEQUENCE: u8 = 0x30;
-const OID: u8 = 0x06;
-
-/// One DER element: tag, contents, what follows. Definite lengths only.
-fn element(input: &[u8]) -> Result<(u8, &[u8], &[u8]), BindingError> {
-    let short = BindingError::Malformed("an element runs past its end");
-    let [tag, first, rest @ ..] = input else {
-        return Err(short);
-    };
-    let (len, rest) = if first & 0x80 == 0 {
-        (usize::from(*first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 || rest.len() < count {
-            return Err(BindingError::Malformed("a length is not definite DER"));
-        }
-        let len = rest[..count]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, &rest[count..])
-    };
-    if rest.len() < len {
-        return Err(short);
-    }
-    Ok((*tag, &rest[..len], &rest[len..]))
-}
-
-fn expect<'a>(
-    input: &'a [u8],
-    tag: u8,
-    what: &'static str,
-) -> Result<(&'a [u8], &'a [u8]), BindingError> {
-    let (t, contents, rest) = element(input)?;
-    if t != tag {
-        return Err(BindingError::Malformed(what));
-    }
-    Ok((contents, rest))
-}
-
-/// Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm
-/// AlgorithmIdentifier, signature }: the algorithm's OID and parameters.
-fn signature_algorithm(cert: &[u8]) -> Result<(&[u8], &[u8]), BindingError> {
-    let (certificate, _) = expect(cert, SEQUENCE, "not a certificate")?;
-    let (_tbs, rest) = expect(certificate, SEQUENCE, "no tbsCertificate")?;
-    let (algorithm, _) = expect(rest, SEQUENCE, "no signatureAlgorithm")?;
-    let (oid, params) = expect(algorithm, OID, "no algorithm OID")?;
-    Ok((oid, params))
-}
-
-/// The hash OID of RSASSA-PSS parameters, `None` for the default (SHA-1).
-fn pss_hash(params: &[u8]) -> Result<Option<&[u8]>, BindingError> {
-    if params.is_empty() {
-        return Ok(None);
-    }
-    let (seq, _) = expect(params, SEQUENCE, "RSASSA-PSS parameters")?;
-    if seq.is_empty() {
-        return Ok(None);
-    }
-    let (tag, explicit, _) = element(seq)?;
-    if tag != 0xa0 {
-        return Ok(None);
-    }
-    let (algorithm, _) = expect(explicit, SEQUENCE, "RSASSA-PSS hash algorithm")?;
-    let (oid, _) = expect(algorithm, OID, "RSASSA-PSS hash OID")?;
-    Ok(Some(oid))
-}
-
-/// An OID's DER contents in hex, for messages.
-fn hex_oid(oid: &[u8]) -> String {
-    oid.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 #[cfg(test)]
 mod tests {
@@ -274,40 +222,53 @@ fPJpAea8K6lLlfZLzYZ20yN7HW9jUKQL/pvPfQ/pVVGgarbT21XtJjHewrYVrU/a
         assert_eq!(&s[32..], b"abc");
     }
 
+    /// Signed with RSASSA-PSS over SHA-384, made with `openssl req -x509
+    /// -sha384 -sigopt rsa_padding_mode:pss`.
+    const PSS_SHA384: &str = "-----BEGIN CERTIFICATE-----
+MIICdDCCAamgAwIBAgIUZxtTvKvfTTaZsjy/TxlrNRqUsggwQQYJKoZIhvcNAQEK
+MDSgDzANBglghkgBZQMEAgIFAKEcMBoGCSqGSIb3DQEBCDANBglghkgBZQMEAgIF
+AKIDAgEgMBgxFjAUBgNVBAMMDXBzcy5yYWRjLnRlc3QwHhcNMjYxMTMwMTkyMjE0
+WhcNMzYxMTI3MTkyMjE0WjAYMRYwFAYDVQQDDA1wc3MucmFkYy50ZXN0MIGfMA0G
+CSqGSIb3DQEBAQUAA4GNADCBiQKBgQClgcirSs4FZCDRb9iEnT6UcRt5yDceiGij
+kKftdJSN6GChZ3yP17Gavb9f8uS5MQaMQyxRUL1vKAUNsyWE1muzJ9GY96E0bTUO
+8fTgmQdbpw9xtiBLyEhuX9BFF6B7NZMysVUCR0XSHuXyP516/Z6hTViJFXfHWsGC
+GzKCvu/GgQIDAQABo1MwUTAdBgNVHQ4EFgQUt8psX5AVl1ZUMf0j0zg5bhIeRB4w
+HwYDVR0jBBgwFoAUt8psX5AVl1ZUMf0j0zg5bhIeRB4wDwYDVR0TAQH/BAUwAwEB
+/zBBBgkqhkiG9w0BAQowNKAPMA0GCWCGSAFlAwQCAgUAoRwwGgYJKoZIhvcNAQEI
+MA0GCWCGSAFlAwQCAgUAogMCASADgYEAiceb1r6JQJkE9sCovuKef9luARpwo4W4
+HOK6hOIl7fby+HbcJxKafl9h0zIN6oWh0rGM1nE3s2r8wEk17o+JGgpv3spzV45+
+Yxq02qc7Ivmopb5hF49JYQ5qNAFdFUgVnnMOEnBU8RXMLbCbmuoVebwg4zbQly/0
+yLzXgf5WT+g=
+-----END CERTIFICATE-----";
+    /// `openssl x509 -outform der | sha384sum` of it.
+    const PSS_SHA384_HASH: &str = "8686d3287c380ede6f07a6ea1b933f12f9028c748ed968c9d977c813a5da53539e402347897a3a62589286b08d669159";
+
     #[test]
     fn broken_or_unknown_certificates_are_refused_without_panic() {
         let cert = der(EC_SHA384);
         for cut in 0..cert.len() {
-            // Every truncation either still finds the algorithm (it lies
-            // before the cut) or is refused; none panics.
-            let _ = binding_hash(&cert[..cut]);
+            assert!(matches!(
+                binding_hash(&cert[..cut]),
+                Err(BindingError::Malformed(_))
+            ));
         }
-        assert!(matches!(binding_hash(b""), Err(BindingError::Malformed(_))));
-        assert!(matches!(
-            binding_hash(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]),
-            Err(BindingError::Malformed(_))
-        ));
-        // A made-up algorithm 1.2.3.4 in place of the real one.
-        let fake = [
-            0x30, 0x0c, 0x30, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2a, 0x03, 0x04, 0x03, 0x01, 0x00,
-        ];
+        // ecdsa-with-SHA384 (1.2.840.10045.4.3.3) turned into the unknown
+        // 1.2.840.10045.4.3.9 in the outer signatureAlgorithm.
+        let oid = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03];
+        let mut fake = cert.clone();
+        let at = fake.windows(oid.len()).rposition(|w| w == oid).unwrap();
+        fake[at + oid.len() - 1] = 0x09;
         assert_eq!(
             binding_hash(&fake),
-            Err(BindingError::UnknownAlgorithm("2a0304".into()))
+            Err(BindingError::UnknownAlgorithm("1.2.840.10045.4.3.9".into()))
         );
     }
 
     #[test]
     fn pss_takes_its_hash_from_the_parameters() {
-        // AlgorithmIdentifier { RSASSA-PSS, { [0] { sha384 } } }
-        let sha384 = b"\x60\x86\x48\x01\x65\x03\x04\x02\x02";
-        let hash_alg = [&[0x30, 0x0b, 0x06, 0x09][..], sha384].concat();
-        let explicit = [&[0xa0, hash_alg.len() as u8][..], &hash_alg].concat();
-        let params = [&[0x30, explicit.len() as u8][..], &explicit].concat();
-        let alg = [&[0x06, 0x09][..], RSASSA_PSS, &params].concat();
-        let alg = [&[0x30, alg.len() as u8][..], &alg].concat();
-        let body = [&[0x30, 0x00][..], &alg, &[0x03, 0x01, 0x00]].concat();
-        let cert = [&[0x30, body.len() as u8][..], &body].concat();
+        let cert = der(PSS_SHA384);
         assert_eq!(binding_hash(&cert), Ok(Hash::Sha384));
+        let data = tls_server_end_point(&cert).unwrap();
+        assert_eq!(hex(&data[PREFIX.len()..]), PSS_SHA384_HASH);
     }
 }

@@ -181,6 +181,9 @@ impl TestBus {
             ("XDG_STATE_HOME", dir.join("state").display().to_string()),
             ("XDG_RUNTIME_DIR", dir.join("run").display().to_string()),
             ("RADC_LOG", "info".to_owned()),
+            // No Kerberos ticket unless a test makes one: the user's own
+            // ticket cache must not decide what single sign-on says.
+            ("KRB5CCNAME", format!("FILE:{}", dir.join("krb5cc").display())),
         ]
     }
 
