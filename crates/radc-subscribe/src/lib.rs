@@ -5,6 +5,7 @@ pub mod desktop;
 pub mod dns;
 pub mod fsutil;
 pub mod http;
+pub mod reconnect;
 pub mod secrets;
 pub mod store;
 pub mod workspace;
