@@ -4,9 +4,6 @@
 //!
 //! Needs `/opt/radc-test-venv` (made by `scripts/install-deps.sh`).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -19,67 +16,19 @@ use serde_json::Value;
 use url::Url;
 use zeroize::Zeroizing;
 
-const PYTHON: &str = "/opt/radc-test-venv/bin/python";
+// The radc crate's handle on the same server, shared rather than copied.
+#[allow(dead_code)]
+#[path = "../../radc/tests/common/feed_server.rs"]
+mod feed_server;
 
-struct Server {
-    port: u16,
-    control: u16,
-    certs: tempfile::TempDir,
-    _stdin: ChildStdin,
-    _child: Child,
-}
-
-static SERVER: LazyLock<Server> = LazyLock::new(|| {
-    assert!(
-        std::path::Path::new(PYTHON).exists(),
-        "{PYTHON} is missing: run scripts/install-deps.sh as root"
-    );
-    let certs = tempfile::tempdir().unwrap();
-    let mut child = Command::new(PYTHON)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/server/feed_server.py"
-        ))
-        .arg("--certdir")
-        .arg(certs.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start feed_server.py");
-    let stdin = child.stdin.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let words: Vec<&str> = line.split_whitespace().collect();
-    assert_eq!(words.first(), Some(&"READY"), "server said {line:?}");
-    Server {
-        port: words[1].parse().unwrap(),
-        control: words[2].parse().unwrap(),
-        certs,
-        _stdin: stdin,
-        _child: child,
-    }
-});
+static SERVER: LazyLock<feed_server::FeedServer> = LazyLock::new(feed_server::FeedServer::start);
 
 fn feed_url(tenant: &str, mode: &str) -> Url {
-    Url::parse(&format!(
-        "https://127.0.0.1:{}/{tenant}/{mode}/feed",
-        SERVER.port
-    ))
-    .unwrap()
+    Url::parse(&SERVER.feed_url(tenant, mode)).unwrap()
 }
 
 fn control(tenant: &str, what: &str) -> Value {
-    let mut s = TcpStream::connect(("127.0.0.1", SERVER.control)).unwrap();
-    write!(
-        s,
-        "GET /{tenant}/{what} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap_or(Value::Null)
+    serde_json::from_str(&SERVER.control(tenant, what, None)).unwrap_or(Value::Null)
 }
 
 fn record(tenant: &str, mode: &str) -> WorkspaceRecord {
