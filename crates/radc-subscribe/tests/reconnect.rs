@@ -32,7 +32,12 @@ fn control(tenant: &str, what: &str) -> Value {
 }
 
 fn record(tenant: &str, mode: &str) -> WorkspaceRecord {
-    let mut record = WorkspaceRecord::new("test", "Test", feed_url(tenant, mode).as_str(), 0);
+    let mut record = WorkspaceRecord::new(
+        &format!("test-{mode}"),
+        "Test",
+        feed_url(tenant, mode).as_str(),
+        0,
+    );
     record.ca_file = Some(SERVER.certs.path().join("ca.pem"));
     record
 }

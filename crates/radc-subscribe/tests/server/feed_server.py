@@ -37,6 +37,7 @@ Modes:
 Reconnection (MS-RDWR): POST /<tenant>/<mode>/RDWebService.asmx behind the
 same sign-in as the files (no cookie: 302 to the login URL). Every request
 is recorded in the tenant's `rdweb` stats. Modes:
+  (each of these modes' feeds has its own publisher ID, test-<mode>)
   reconnect       the feed says SupportsReconnect="true"; the service
                   answers two sessions, a desktop and a RemoteApp, in the
                   envelope of MS-RDWR 4.1 (or the tenant's own answer, set
@@ -479,7 +480,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             t["feed_ok"] += 1
         if mode is not None and (mode.startswith("reconnect") or mode == "noreconnect"):
             says = "false" if mode == "noreconnect" else "true"
+            # Its own workspace per mode, so one client can subscribe to several.
             feed = FEED_V2.replace(b'Description=""', b'Description="" SupportsReconnect="%s"' % says.encode())
+            feed = feed.replace(b'ID="test"', b'ID="test-%s"' % mode.encode())
+            feed = feed.replace(b'Name="Test"', b'Name="Test %s"' % mode.encode())
             return self.send(200, feed, ctype="application/x-msts-radc+xml; charset=utf-8", headers=headers)
         if base is not None:
             return self.send(200, feed_apps(base), ctype="application/x-msts-radc+xml; charset=utf-8", headers=headers)

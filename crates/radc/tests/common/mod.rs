@@ -9,6 +9,7 @@
 pub mod rdp;
 
 pub mod feed_server;
+pub mod keyring;
 pub mod procfs;
 pub mod pyclient;
 pub mod site;
