@@ -222,7 +222,7 @@ Examples:
     /// asked. To do this whenever you sign in, put
     /// `reconnect-at-start = true` in ~/.config/radc/config.toml.
     #[command(after_help = "\
-Prints one line per launched session, or \"no disconnected sessions\". Exit \
+Prints one line per launched session, or \"No disconnected sessions.\". Exit \
 status: 0 when nothing failed (also when there was nothing to reconnect), \
 1 when a workspace could not be asked or a returned file was refused, 5 \
 when WORKSPACE is not subscribed.
