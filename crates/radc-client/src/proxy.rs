@@ -208,6 +208,15 @@ pub trait Workspaces {
     /// Refreshes one workspace (id or name) or all (`""`): one
     /// `(workspace id, error)` row each, the error empty on success.
     fn refresh(&self, workspace: &str) -> zbus::Result<Vec<(String, String)>>;
+    /// Reconnects to the user's disconnected sessions on one workspace (id
+    /// or name) or on all (`""`), launching each session the server returns
+    /// like a resource of that workspace; `environment` as for
+    /// `Runtime1.Launch`. One [`ReconnectRow`] per session or workspace.
+    fn reconnect(
+        &self,
+        workspace: &str,
+        environment: std::collections::HashMap<&str, &str>,
+    ) -> zbus::Result<Vec<ReconnectRow>>;
     fn unsubscribe(&self, workspace: &str) -> zbus::Result<()>;
     /// Re-reads the stored workspaces (after changes made outside the
     /// runtime).
@@ -222,6 +231,14 @@ pub trait Workspaces {
     #[zbus(signal)]
     fn workspaces_changed(&self, workspace_id: String) -> zbus::Result<()>;
 }
+
+/// One `Workspaces1.Reconnect` row: workspace id, outcome, session name,
+/// cookie, pid, detail. Outcomes: `launched` (cookie and pid of the new
+/// connection; detail: who vouched for its `.rdp` file), `refused` (a
+/// returned file was not launched; detail: why), `none` (no disconnected
+/// sessions), `not-offered` (the feed says `SupportsReconnect="false"`, so
+/// the server was not asked), `failed` (asking failed; detail: why).
+pub type ReconnectRow = (String, String, String, u32, u32, String);
 
 /// One `Workspaces1.ListResources` row: workspace id, resource id, title,
 /// type (`RemoteApp`, `Desktop`, …), icon path ("" for none), in the menu,

@@ -53,6 +53,7 @@ mod error;
 pub mod identity;
 mod model;
 mod parse;
+pub mod rdwr;
 pub mod schedule;
 pub mod scope;
 pub mod text;

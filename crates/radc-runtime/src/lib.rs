@@ -47,6 +47,9 @@ pub struct Config {
     pub refresh_interval: Duration,
     /// The FreeRDP client to launch; `None` looks for one on `PATH`.
     pub freerdp: Option<PathBuf>,
+    /// Reconnect to the user's disconnected sessions on every workspace
+    /// once, when the runtime starts (MS-RDWR).
+    pub reconnect_at_start: bool,
 }
 
 impl Config {
@@ -66,6 +69,7 @@ impl Config {
             machine_config_dir: PathBuf::from(Self::MACHINE_CONFIG_DIR),
             refresh_interval: radc_feed::schedule::DEFAULT_INTERVAL,
             freerdp: None,
+            reconnect_at_start: false,
         })
     }
 }
@@ -146,7 +150,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let store =
         radc_subscribe::store::Store::from_environment().map_err(|_| Error::NoConfigHome)?;
     let launcher = launcher::Launcher::new(shared.clone(), store.clone());
-    let subs = subscriptions::Subscriptions::new(shared.clone(), store, refresh_interval);
+    let subs = subscriptions::Subscriptions::new(
+        shared.clone(),
+        store,
+        refresh_interval,
+        launcher.clone(),
+    );
     // Exporting through the builder makes `build` wait until method calls
     // are being received; exporting afterwards would leave a window in which
     // calls are silently dropped.
@@ -205,6 +214,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let emitter = tokio::spawn(service::emit_signals(conn.clone(), outgoing));
     let notifier = tokio::spawn(notify::run(conn.clone(), notices, launcher.clone()));
     let timer = tokio::spawn(service::run_timer(shared.clone()));
+    if config.reconnect_at_start {
+        let subs = subs.clone();
+        tokio::spawn(async move {
+            let rows = subs.reconnect_all().await;
+            let launched = rows.iter().filter(|r| r.1 == "launched").count();
+            tracing::info!(launched, "reconnected at start");
+        });
+    }
     let refresher = tokio::spawn(subscriptions::run_refresher(subs));
     let watcher = async {
         while let Some(signal) = owner_changes.next().await {

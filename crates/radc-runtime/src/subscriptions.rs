@@ -6,6 +6,7 @@
 //! keeps the last good state; the user is told once per workspace (through
 //! the error-event store and a `UserNotice`) until a refresh succeeds again.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +14,7 @@ use radc_core::error_events::ErrorEvent;
 use radc_core::{RuntimeError, validate};
 use radc_feed::schedule::Schedule;
 use radc_subscribe::http::Credentials;
+use radc_subscribe::reconnect;
 use radc_subscribe::secrets::SecretStore;
 use radc_subscribe::store::{Store, WorkspaceRecord};
 use radc_subscribe::workspace::{self, Options};
@@ -20,6 +22,7 @@ use tokio::sync::Notify;
 use zbus::interface;
 use zeroize::Zeroizing;
 
+use crate::launcher::{Launcher, Request};
 use crate::notify::Notice;
 use crate::service::Shared;
 use radc_client::WireError;
@@ -30,6 +33,8 @@ pub const REFRESH_ERROR_MESSAGE_TYPE: &str = "refresh-failed";
 
 pub(crate) struct Subscriptions {
     shared: Arc<Shared>,
+    /// Starts the sessions a reconnect finds.
+    launcher: Arc<Launcher>,
     store: Store,
     options: Options,
     schedule: Mutex<Schedule>,
@@ -37,9 +42,15 @@ pub(crate) struct Subscriptions {
 }
 
 impl Subscriptions {
-    pub(crate) fn new(shared: Arc<Shared>, store: Store, interval: Duration) -> Arc<Self> {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        store: Store,
+        interval: Duration,
+        launcher: Arc<Launcher>,
+    ) -> Arc<Self> {
         let subs = Arc::new(Subscriptions {
             shared,
+            launcher,
             store,
             options: Options {
                 desktop: radc_subscribe::desktop::Roots::from_environment(),
@@ -117,22 +128,12 @@ impl Subscriptions {
     /// (none when a Kerberos ticket signs in instead), and tells the user
     /// about a failure once.
     async fn refresh_one(&self, record: &WorkspaceRecord) -> Result<(), String> {
-        let credentials = match &record.username {
-            Some(user) => match stored_password(record, user).await {
-                Some(password) => {
-                    Some(Credentials::parse(user, password).map_err(|e| e.to_string())?)
-                }
-                None if has_kerberos_ticket().await => None,
-                None => {
-                    let error = format!(
-                        "no stored password for {user} and no Kerberos ticket; run kinit, or `radc refresh {}` to enter the password",
-                        record.id
-                    );
-                    self.failed(record, &error);
-                    return Err(error);
-                }
-            },
-            None => None,
+        let credentials = match sign_in_credentials(record).await {
+            Ok(credentials) => credentials,
+            Err(error) => {
+                self.failed(record, &error);
+                return Err(error);
+            }
         };
         let nothing = |_| {};
         match workspace::refresh(
@@ -250,6 +251,148 @@ pub(crate) async fn has_kerberos_ticket() -> bool {
         .unwrap_or(false)
 }
 
+/// The credentials a workspace signs in to its server with: none, or its
+/// user with the password stored in the Secret Service, or none when the
+/// user has a Kerberos ticket to sign in with instead.
+async fn sign_in_credentials(record: &WorkspaceRecord) -> Result<Option<Credentials>, String> {
+    let Some(user) = &record.username else {
+        return Ok(None);
+    };
+    match stored_password(record, user).await {
+        Some(password) => Ok(Some(
+            Credentials::parse(user, password).map_err(|e| e.to_string())?,
+        )),
+        None if has_kerberos_ticket().await => Ok(None),
+        None => Err(format!(
+            "no stored password for {user} and no Kerberos ticket; run kinit, or `radc refresh {}` to enter the password",
+            record.id
+        )),
+    }
+}
+
+/// One `Reconnect` row, as the client library declares it.
+pub use radc_client::proxy::ReconnectRow;
+
+impl Subscriptions {
+    /// Asks the server of `record` for the user's disconnected sessions and
+    /// launches each as a file of that workspace: same `.rdp` checks, same
+    /// trust decision with the workspace's thumbprints, the workspace's own
+    /// credentials only.
+    async fn reconnect_one(
+        &self,
+        record: &WorkspaceRecord,
+        environment: &HashMap<String, String>,
+    ) -> Vec<ReconnectRow> {
+        let row = |outcome: &str, name: &str, cookie: u32, pid: u32, detail: String| {
+            (
+                record.id.clone(),
+                outcome.to_owned(),
+                name.to_owned(),
+                cookie,
+                pid,
+                detail,
+            )
+        };
+        // What the stored feed says decides before anything is sent.
+        if let Some(feed) = workspace::stored_feed(&self.store, record)
+            && !reconnect::offered(&feed)
+        {
+            return vec![row(
+                "not-offered",
+                "",
+                0,
+                0,
+                format!(
+                    "{} does not offer reconnection (its feed says SupportsReconnect=\"false\")",
+                    record.name
+                ),
+            )];
+        }
+        let answer = match sign_in_credentials(record).await {
+            Ok(credentials) => {
+                reconnect::disconnected_sessions(record, credentials.as_ref(), &self.options).await
+            }
+            Err(error) => return vec![row("failed", "", 0, 0, error)],
+        };
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e @ reconnect::ReconnectError::NotSupported { .. }) => {
+                return vec![row("not-offered", "", 0, 0, e.to_string())];
+            }
+            Err(e) => {
+                tracing::warn!(
+                    workspace = %validate::for_log(&record.id),
+                    "reconnect failed: {}",
+                    validate::for_log(&e.to_string())
+                );
+                return vec![row("failed", "", 0, 0, e.to_string())];
+            }
+        };
+        if answer.sessions.is_empty() {
+            return vec![row("none", "", 0, 0, String::new())];
+        }
+        let mut rows = Vec::new();
+        for (index, session) in answer.sessions.into_iter().enumerate() {
+            let name = session_name(&session.rdp, index + 1);
+            let started = self
+                .launcher
+                .launch_rdp(Request {
+                    workspace_id: record.id.clone(),
+                    display_name: name.clone(),
+                    resource_id: None,
+                    brought_by: None,
+                    rdp: session.rdp.into_bytes(),
+                    files: Vec::new(),
+                    environment: environment.clone(),
+                    fullscreen: None,
+                    stored_password: false,
+                })
+                .await;
+            rows.push(match started {
+                Ok(started) => row(
+                    "launched",
+                    &name,
+                    started.cookie.get(),
+                    started.pid,
+                    started.trust,
+                ),
+                Err(e) => row("refused", &name, 0, 0, e.message),
+            });
+        }
+        rows
+    }
+
+    /// Reconnects every workspace; the start-of-session option.
+    pub(crate) async fn reconnect_all(&self) -> Vec<ReconnectRow> {
+        let Ok(records) = self.records("") else {
+            return Vec::new();
+        };
+        let mut rows = Vec::new();
+        for record in records {
+            rows.extend(self.reconnect_one(&record, &HashMap::new()).await);
+        }
+        rows
+    }
+}
+
+/// What a reconnected session is called: the RemoteApp's name, or the
+/// server of a desktop; both as the feed parser cleans names.
+fn session_name(rdp: &str, index: usize) -> String {
+    let file = radc_rdp::RdpFile::parse(rdp.as_bytes()).ok();
+    let pick = |key: &str| {
+        file.as_ref()
+            .and_then(|f| f.get_str(key))
+            .map(|v| radc_feed::text::strip_invisible(v).trim().to_owned())
+            .filter(|v| !v.is_empty() && !v.chars().any(char::is_control))
+    };
+    let name = pick("remoteapplicationname")
+        .or_else(|| pick("full address").map(|host| format!("Desktop on {host}")))
+        .unwrap_or_else(|| format!("Session {index}"));
+    name.chars()
+        .take(validate::MAX_DISPLAY_NAME_LEN / 2)
+        .collect()
+}
+
 async fn stored_password(record: &WorkspaceRecord, user: &str) -> Option<Zeroizing<String>> {
     let secrets = SecretStore::connect().await.ok()?;
     secrets.load(record, user).await.ok().flatten()
@@ -355,6 +498,27 @@ impl WorkspacesIface {
             rows.push((record.id, result.err().unwrap_or_default()));
         }
         self.0.wake.notify_one();
+        Ok(rows)
+    }
+
+    /// Reconnects to the user's disconnected sessions on one workspace (id
+    /// or name) or on all (`""`): asks each server (MS-RDWR) and launches
+    /// every session it returns like a resource of that workspace.
+    /// `environment` carries the caller's display variables, as for
+    /// `Launch`. Returns the rows of [`ReconnectRow`].
+    async fn reconnect(
+        &self,
+        workspace: &str,
+        environment: HashMap<String, String>,
+    ) -> Result<Vec<ReconnectRow>, WireError> {
+        validate::bounded("workspace", workspace, validate::MAX_DISPLAY_NAME_LEN)?;
+        if environment.len() > 64 {
+            return Err(RuntimeError::invalid_args("at most 64 environment variables").into());
+        }
+        let mut rows = Vec::new();
+        for record in self.0.records(workspace)? {
+            rows.extend(self.0.reconnect_one(&record, &environment).await);
+        }
         Ok(rows)
     }
 

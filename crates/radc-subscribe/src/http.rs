@@ -367,6 +367,15 @@ pub struct Fetched {
     pub final_url: Url,
 }
 
+/// What a web service answered ([`FeedClient::post`]).
+#[derive(Debug, Clone)]
+pub struct Posted {
+    /// 200, or 500 for a SOAP fault.
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
 /// An HTTP client for one workspace's feed, keeping the sign-in cookie
 /// between requests. Cheap to share behind `&`.
 pub struct FeedClient {
@@ -493,6 +502,85 @@ impl FeedClient {
     pub async fn fetch_file(&self, url: &Url) -> Result<Vec<u8>, HttpError> {
         self.check_url(url)?;
         Ok(self.get(url, Kind::File).await?.body)
+    }
+
+    /// POSTs `body` to a web service beside the feed (MS-RDWR's
+    /// `RDWebService.asmx`), with `headers`. Only on the feed's own
+    /// origin, where the session is: fetch the feed first. The request
+    /// carries the session's cookie; when the server sends it to its login
+    /// page (first use, or the cookie expired) the client signs in there as
+    /// for the feed and posts again. Returns the status, content type and
+    /// body (at most `limit` bytes) of a 200 or a 500 (how SOAP services
+    /// answer a fault); anything else is an error.
+    pub async fn post(
+        &self,
+        url: &Url,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        limit: usize,
+    ) -> Result<Posted, HttpError> {
+        self.check_url(url)?;
+        if self.lock().origin.as_ref() != Some(&url.origin()) {
+            return Err(HttpError::OutsideWorkspace {
+                url: url.clone(),
+                reason: format!("{url} is not on the server of the feed this client signed in to"),
+            });
+        }
+        let mut logins = 0;
+        loop {
+            let cookie = self.lock().cookie.clone();
+            let mut request = self.http.post(url.clone()).body(body.to_vec());
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            if let Some(token) = &cookie {
+                let mut value = HeaderValue::from_str(&format!("{COOKIE_NAME}={}", token.as_str()))
+                    .map_err(|_| HttpError::Setup("unusable cookie".into()))?;
+                value.set_sensitive(true);
+                request = request.header(header::COOKIE, value);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| self.reqwest_error(e, url))?;
+            let status = response.status().as_u16();
+            tracing::debug!(%url, status, sent_cookie = cookie.is_some(), "web service request");
+            match status {
+                200 | 500 => {
+                    let content_type = content_type(response.headers());
+                    let body = read_limited(response, url, limit, self.options.timeout).await?;
+                    return Ok(Posted {
+                        status,
+                        content_type,
+                        body,
+                    });
+                }
+                301 | 302 | 303 | 307 | 308 => {
+                    let target = location(response.headers(), url)?;
+                    if target.origin() != url.origin() {
+                        return Err(HttpError::CrossOriginRedirect {
+                            url: url.clone(),
+                            target: target.origin().ascii_serialization(),
+                        });
+                    }
+                    logins += 1;
+                    if logins > 2 {
+                        return Err(HttpError::LoginLoop { url: target });
+                    }
+                    self.lock().cookie = None;
+                    match self.login(&target, Kind::Feed).await? {
+                        LoginOutcome::Token(token) => self.lock().cookie = Some(token),
+                        LoginOutcome::Content(answer) => {
+                            return Err(HttpError::NoLoginToken {
+                                url: target,
+                                content_type: answer.content_type().unwrap_or_default(),
+                            });
+                        }
+                    }
+                }
+                _ => return Err(status_error(url, status)),
+            }
+        }
     }
 
     /// Whether the client holds a sign-in cookie.

@@ -7,6 +7,7 @@ pub mod dns;
 pub mod fsutil;
 pub mod http;
 pub mod kerberos;
+pub mod reconnect;
 pub mod secrets;
 pub mod sign_in;
 pub mod store;

@@ -90,7 +90,7 @@ impl Default for Options {
 }
 
 impl Options {
-    fn client(&self) -> Result<FeedClient, WorkspaceError> {
+    pub(crate) fn client(&self) -> Result<FeedClient, WorkspaceError> {
         let mut http = self.http.clone();
         if let Some(path) = &self.ca_file {
             http.extra_ca_pem =
@@ -105,7 +105,7 @@ impl Options {
     }
 
     /// These options with what was stored at subscribe time filled in.
-    fn for_record(&self, record: &WorkspaceRecord) -> Options {
+    pub(crate) fn for_record(&self, record: &WorkspaceRecord) -> Options {
         let mut options = self.clone();
         options.http.allow_http |= record.allow_http;
         if options.ca_file.is_none() {
@@ -277,7 +277,7 @@ pub fn unsubscribe(
     }
 }
 
-async fn fetch_first(
+pub(crate) async fn fetch_first(
     client: &FeedClient,
     candidates: &[Url],
     credentials: Option<&Credentials>,

@@ -56,6 +56,15 @@ fn a_kill_at_any_moment_leaves_a_whole_state() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // On a loaded machine the writer may take long to start: the first
+        // round waits for its first commit, so that every later kill has a
+        // state to keep.
+        if round == 0 {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while store.record(ID).unwrap().is_none() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         // Vary the moment of death.
         std::thread::sleep(Duration::from_millis(20 + (round * 7) % 60));
         child.kill().unwrap();

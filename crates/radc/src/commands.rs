@@ -79,6 +79,9 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             network,
             json,
         } => crate::workspaces::refresh(workspace.as_deref(), &network, json).await,
+        Command::Reconnect { workspace, json } => {
+            crate::reconnect::reconnect(workspace.as_deref(), json).await
+        }
         Command::Unsubscribe { workspace, json } => {
             crate::workspaces::unsubscribe(&workspace, json).await
         }
@@ -106,6 +109,7 @@ async fn daemon(args: DaemonArgs) -> Result<ExitCode> {
     config.machine_config_dir = settings.machine_config_dir;
     config.refresh_interval = settings.refresh_interval;
     config.freerdp = settings.freerdp;
+    config.reconnect_at_start = settings.reconnect_at_start;
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("a SIGTERM handler can be installed");

@@ -12,6 +12,7 @@
 //! freerdp = "/usr/bin/xfreerdp3"
 //! machine-config-dir = "/etc/radc"
 //! log-level = "info"          # error, warn, info, debug, trace (RADC_LOG wins)
+//! reconnect-at-start = true   # reconnect to disconnected sessions when the runtime starts
 //! ```
 //!
 //! An unknown key or a bad value stops the runtime with an error naming the
@@ -37,6 +38,7 @@ pub struct Settings {
     pub freerdp: Option<PathBuf>,
     pub machine_config_dir: Option<PathBuf>,
     pub log_level: Option<String>,
+    pub reconnect_at_start: Option<bool>,
 }
 
 /// The settings in force, each from a flag, the user's file, the system's
@@ -50,6 +52,7 @@ pub struct Resolved {
     pub freerdp: Option<PathBuf>,
     pub machine_config_dir: PathBuf,
     pub log_level: String,
+    pub reconnect_at_start: bool,
 }
 
 impl Settings {
@@ -85,6 +88,7 @@ impl Settings {
             freerdp: self.freerdp.or(under.freerdp),
             machine_config_dir: self.machine_config_dir.or(under.machine_config_dir),
             log_level: self.log_level.or(under.log_level),
+            reconnect_at_start: self.reconnect_at_start.or(under.reconnect_at_start),
         }
     }
 
@@ -142,6 +146,7 @@ impl Settings {
                 .machine_config_dir
                 .unwrap_or_else(|| radc_runtime::Config::MACHINE_CONFIG_DIR.into()),
             log_level: s.log_level.unwrap_or_else(|| "info".into()),
+            reconnect_at_start: s.reconnect_at_start.unwrap_or(false),
         }
     }
 }
@@ -228,5 +233,30 @@ mod tests {
         let err = parse("log-level = \"loud[\"\n").unwrap_err();
         assert!(err.contains("log-level"), "{err}");
         assert_eq!(parse("").unwrap(), Settings::default());
+        let err = parse("reconnect-at-start = \"yes\"\n").unwrap_err();
+        assert!(err.contains("reconnect-at-start"), "{err}");
+    }
+
+    #[test]
+    fn reconnect_at_start_is_off_unless_asked() {
+        assert!(
+            !Settings::default()
+                .resolve(Settings::default())
+                .reconnect_at_start
+        );
+        let system = parse("reconnect-at-start = true\n").unwrap();
+        assert!(
+            system
+                .clone()
+                .resolve(Settings::default())
+                .reconnect_at_start
+        );
+        let user = parse("reconnect-at-start = false\n").unwrap();
+        assert!(
+            !user
+                .over(system)
+                .resolve(Settings::default())
+                .reconnect_at_start
+        );
     }
 }

@@ -6,6 +6,7 @@ mod config;
 mod generate;
 mod journal;
 mod launch;
+mod reconnect;
 mod setup;
 mod tray;
 mod workspaces;
@@ -43,6 +44,7 @@ Examples:
   radc launch Contoso Calculator   start a RemoteApp (or desktop) by title
   radc status                      what is connected right now
   radc disconnect Contoso          end every connection of the workspace
+  radc reconnect                   back to the sessions you left disconnected
   radc restype add .vnc /usr/bin/vncviewer")]
 struct Cli {
     #[command(subcommand)]
@@ -208,6 +210,34 @@ Examples:
         #[arg(long)]
         json: bool,
     },
+    /// Reconnect to the sessions you left disconnected on a workspace's
+    /// servers (or on all workspaces).
+    ///
+    /// radc asks each workspace's RD Web Access for the .rdp files of your
+    /// disconnected sessions (its RDWebService.asmx beside the feed, signed
+    /// in like a refresh, with the password in your keyring) and launches
+    /// each one as if you had started it from the workspace: the same
+    /// signature and trust checks, the workspace's own credentials. A
+    /// workspace whose feed says it does not offer reconnection is not
+    /// asked. To do this whenever you sign in, put
+    /// `reconnect-at-start = true` in ~/.config/radc/config.toml.
+    #[command(after_help = "\
+Prints one line per launched session, or \"No disconnected sessions.\". Exit \
+status: 0 when nothing failed (also when there was nothing to reconnect), \
+1 when a workspace could not be asked or a returned file was refused, 5 \
+when WORKSPACE is not subscribed.
+
+Examples:
+  radc reconnect                 every workspace
+  radc reconnect Contoso         one workspace, by name or id
+  radc reconnect --json          one object per workspace and session")]
+    Reconnect {
+        /// Workspace id or name (default: all).
+        workspace: Option<String>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetch the feeds again and update the stored resources.
     Refresh {
         /// Workspace id or name (default: all).
@@ -270,7 +300,8 @@ Examples:
 Settings: $XDG_CONFIG_HOME/radc/config.toml, over /etc/radc/config.toml, \
 with the same names as the flags (disconnect-timeout = 5, grace = 10, \
 probe-timeout = 2, refresh-interval = 86400, freerdp = \"/usr/bin/xfreerdp3\", \
-machine-config-dir = \"/etc/radc\", log-level = \"info\"). A runtime the \
+machine-config-dir = \"/etc/radc\", log-level = \"info\", \
+reconnect-at-start = true). A runtime the \
 session bus or a command starts reads them too. An unknown key or a bad \
 value stops the runtime with an error naming it. RADC_LOG wins over \
 log-level.")]
@@ -294,6 +325,11 @@ struct DaemonArgs {
     /// /etc/radc].
     #[arg(long, value_name = "DIR")]
     machine_config_dir: Option<PathBuf>,
+    /// Once started, reconnect to your disconnected sessions on every
+    /// workspace whose server offers it, as `radc reconnect` does
+    /// (reconnect-at-start = true in the settings file).
+    #[arg(long)]
+    reconnect_at_start: bool,
     /// FreeRDP client to launch connections with (default: the first of
     /// xfreerdp3, sdl-freerdp3 and xfreerdp on PATH).
     #[arg(long, value_name = "PATH")]
@@ -313,6 +349,7 @@ impl DaemonArgs {
             freerdp: self.freerdp.clone(),
             machine_config_dir: self.machine_config_dir.clone(),
             log_level: None,
+            reconnect_at_start: self.reconnect_at_start.then_some(true),
         }
     }
 }

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::keyring::Keyring;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -772,39 +774,6 @@ fn subscribe_with_password(setup: &Setup, password: &str) -> Output {
     subscribe.wait_with_output().unwrap()
 }
 
-/// A real Secret Service (gnome-keyring) on the test's bus, unlocked;
-/// killed when dropped.
-struct Keyring(std::process::Child);
-
-impl Keyring {
-    async fn start(setup: &Setup) -> Keyring {
-        let run_dir = setup.bus.dir.path().join("run");
-        let mut keyring = Command::new("gnome-keyring-daemon")
-            .args(["--foreground", "--unlock", "--components=secrets"])
-            .envs(setup.bus.env())
-            .env("XDG_RUNTIME_DIR", &run_dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gnome-keyring-daemon is installed (scripts/install-deps.sh)");
-        {
-            use std::io::Write;
-            let mut stdin = keyring.stdin.take().unwrap();
-            stdin.write_all(b"keyring-test-password").unwrap();
-        }
-        setup.bus.wait_for_name("org.freedesktop.secrets").await;
-        Keyring(keyring)
-    }
-}
-
-impl Drop for Keyring {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs xdotool on the setup's display.
 fn xdotool(setup: &Setup, args: &[&str]) -> Output {
     Command::new("xdotool")
@@ -853,7 +822,7 @@ async fn a_missing_or_refused_password_is_asked_for_in_a_window() {
         gui.display()
     );
     let setup = Setup::start_with(&[], 1.0, false, &[], Some(Path::new("/usr/bin/xfreerdp"))).await;
-    let _keyring = Keyring::start(&setup).await;
+    let _keyring = Keyring::start(&setup.bus).await;
     // Subscribed with the wrong password, which the keyring keeps.
     let out = subscribe_with_password(&setup, "not the password");
     assert!(out.status.success(), "{out:?}");
@@ -947,7 +916,7 @@ async fn a_missing_or_refused_password_is_asked_for_in_a_window() {
 async fn the_password_stored_at_subscription_signs_in_the_connection() {
     let setup = Setup::start(&[], 1.0, false).await;
     // A real Secret Service on the test's bus.
-    let keyring = Keyring::start(&setup).await;
+    let keyring = Keyring::start(&setup.bus).await;
 
     let out = subscribe_as_the_servers_user(&setup);
     assert!(

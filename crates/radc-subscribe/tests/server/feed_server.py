@@ -39,6 +39,20 @@ Modes:
             (not shown by default) with PNG icons among its files
   proxied   like normal, but the login URL trusts the user name a front
             server (Apache with mod_auth_gssapi) passes in X-Remote-User
+
+Reconnection (MS-RDWR): POST /<tenant>/<mode>/RDWebService.asmx behind the
+same sign-in as the files (no cookie: 302 to the login URL). Every request
+is recorded in the tenant's `rdweb` stats. Modes:
+  (each of these modes' feeds has its own publisher ID, test-<mode>)
+  reconnect       the feed says SupportsReconnect="true"; the service
+                  answers two sessions, a desktop and a RemoteApp, in the
+                  envelope of MS-RDWR 4.1 (or the tenant's own answer, set
+                  with POST /<tenant>/answer on the control port)
+  reconnectnone   the answer holds no sessions
+  reconnectbad    the answer is cut off mid-element (malformed XML)
+  reconnectfault  HTTP 500 with a SOAP fault, as ASP.NET sends one
+  noreconnect     the feed says SupportsReconnect="false"; the service
+                  would answer as in `reconnect`
 """
 
 import argparse
@@ -65,6 +79,50 @@ FEED_V2 = b"""<?xml version="1.0" encoding="utf-8"?>
 </ResourceCollection>
 """
 FEED_V1 = FEED_V2.replace(b'SchemaVersion="2.1"', b'SchemaVersion="1.1"')
+
+# MS-RDWR: the answer's envelope (section 4.1) and its sessions.
+RDWR_NS = "http://schemas.microsoft.com/ts/2010/09/rdweb"
+RDWR_ACTION = '"http://schemas.microsoft.com/ts/2010/09/rdweb/GetRDPFiles"'
+RDWR_SESSIONS = [
+    (
+        "full address:s:rdsh.radc.test\r\nserver port:i:3389\r\nworkspace id:s:test\r\n"
+        "loadbalanceinfo:s:tsv://MS Terminal Services Plugin.1.Desktops\r\n",
+        "REMOTEDESKTOP",
+    ),
+    (
+        "full address:s:rdsh.radc.test\r\nremoteapplicationmode:i:1\r\n"
+        "remoteapplicationprogram:s:||calc\r\nremoteapplicationname:s:Calculator\r\n",
+        "REMOTEAPPLICATION",
+    ),
+]
+
+
+def rdwr_answer(sessions, version="8.0"):
+    """A GetRDPFiles answer in MS-RDWR 4.1's envelope."""
+    from xml.sax.saxutils import escape
+
+    entries = "".join(
+        "<ReconnectContent><rdpStream>%s</rdpStream><rct>%s</rct></ReconnectContent>"
+        % (escape(rdp).replace("\r", "&#13;"), rct)
+        for rdp, rct in sessions
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<soap:Envelope xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+        '<soap:Body><GetRDPFilesResponse xmlns="%s"><GetRDPFilesResult>'
+        "<version>%s</version><wkspRC>%s</wkspRC>"
+        "</GetRDPFilesResult></GetRDPFilesResponse></soap:Body></soap:Envelope>" % (RDWR_NS, version, entries)
+    ).encode()
+
+
+RDWR_FAULT = (
+    b'<?xml version="1.0" encoding="utf-8"?>'
+    b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault>'
+    b"<faultcode>soap:Server</faultcode>"
+    b"<faultstring>Server was unable to process request. ---&gt; The connection broker is not available.</faultstring>"
+    b"<detail /></soap:Fault></soap:Body></soap:Envelope>"
+)
 
 # The `apps` mode's resources: id, title, type, extra attributes, file
 # extensions, icon colour.
@@ -147,6 +205,8 @@ def tenant(name):
                 "principals": [],
                 "expired": 0,
                 "schemes": [],
+                "rdweb": [],
+                "answer": None,
             },
         )
 
@@ -347,6 +407,49 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.file(t, mode, base)
         self.send(404, b"not found")
 
+    def do_POST(self):
+        if not hasattr(self, "connection_id"):
+            self.connection_id = secrets.token_hex(4)
+        parts = urllib.parse.urlsplit(self.path).path.strip("/").split("/")
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.server.control:
+            if len(parts) == 2 and parts[1] == "answer":
+                t = tenant(parts[0])
+                with LOCK:
+                    t["answer"] = body.decode()
+                return self.send(200, b"ok")
+            return self.send(404)
+        if len(parts) != 3 or parts[2] != "RDWebService.asmx":
+            return self.send(404, b"not found")
+        t = tenant(parts[0])
+        mode = parts[1]
+        base = "/%s/%s" % (parts[0], mode)
+        authed = self.authed(t)
+        with LOCK:
+            t["rdweb"].append(
+                {
+                    "soapaction": self.headers.get("SOAPAction"),
+                    "content_type": self.headers.get("Content-Type"),
+                    "signed_in": authed,
+                    "body": body.decode("utf-8", "replace"),
+                }
+            )
+        if not authed:
+            return self.send(302, b"", headers=[("Location", base + "/login?ReturnUrl=x")])
+        xml = "text/xml; charset=utf-8"
+        if mode == "reconnectnone":
+            return self.send(200, rdwr_answer([]), ctype=xml)
+        if mode == "reconnectbad":
+            return self.send(200, rdwr_answer(RDWR_SESSIONS)[:300], ctype=xml)
+        if mode == "reconnectfault":
+            return self.send(500, RDWR_FAULT, ctype=xml)
+        with LOCK:
+            answer = t["answer"]
+        if answer is not None:
+            return self.send(200, answer.encode(), ctype=xml)
+        self.send(200, rdwr_answer(RDWR_SESSIONS), ctype=xml)
+
     def feed(self, t, mode, base):
         with LOCK:
             t["accept"].append(self.headers.get("Accept"))
@@ -381,11 +484,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 t["feed_redirects"] += 1
             login = base + "/login?ReturnUrl=" + urllib.parse.quote(base + "/feed")
             return self.send(302, b"Object moved", ctype="text/html", headers=[("Location", login)])
-        self.feed_body(t, [], base if mode == "apps" else None)
+        self.feed_body(t, [], base if mode == "apps" else None, mode)
 
-    def feed_body(self, t, headers, base=None):
+    def feed_body(self, t, headers, base=None, mode=None):
         with LOCK:
             t["feed_ok"] += 1
+        if mode is not None and (mode.startswith("reconnect") or mode == "noreconnect"):
+            says = "false" if mode == "noreconnect" else "true"
+            # Its own workspace per mode, so one client can subscribe to several.
+            feed = FEED_V2.replace(b'Description=""', b'Description="" SupportsReconnect="%s"' % says.encode())
+            feed = feed.replace(b'ID="test"', b'ID="test-%s"' % mode.encode())
+            feed = feed.replace(b'Name="Test"', b'Name="Test %s"' % mode.encode())
+            return self.send(200, feed, ctype="application/x-msts-radc+xml; charset=utf-8", headers=headers)
         if base is not None:
             return self.send(200, feed_apps(base), ctype="application/x-msts-radc+xml; charset=utf-8", headers=headers)
         if "radc_schema_version=2.0" in (self.headers.get("Accept") or ""):
@@ -473,7 +583,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(200, b"ok")
         if parts[1] == "stats":
             with LOCK:
-                body = json.dumps({k: v for k, v in t.items() if k != "tokens"}).encode()
+                body = json.dumps({k: v for k, v in t.items() if k not in ("tokens", "answer")}).encode()
             return self.send(200, body, ctype="application/json")
         self.send(404)
 

@@ -12,6 +12,8 @@ pub const PYTHON: &str = "/opt/radc-test-venv/bin/python";
 
 pub struct FeedServer {
     pub port: u16,
+    /// The plain-http control port (`/<tenant>/stats`, …).
+    pub control: u16,
     /// Where its test CA (`ca.pem`) is, with TLS.
     pub certs: tempfile::TempDir,
     plain: bool,
@@ -58,6 +60,7 @@ impl FeedServer {
         assert_eq!(words.first(), Some(&"READY"), "server said {line:?}");
         FeedServer {
             port: words[1].parse().unwrap(),
+            control: words[2].parse().unwrap(),
             certs,
             plain,
             _stdin: stdin,
@@ -70,6 +73,28 @@ impl FeedServer {
     pub fn feed_url(&self, tenant: &str, mode: &str) -> String {
         let scheme = if self.plain { "http" } else { "https" };
         format!("{scheme}://127.0.0.1:{}/{tenant}/{mode}/feed", self.port)
+    }
+}
+
+impl FeedServer {
+    /// Asks the control port: `GET /<tenant>/<what>` (`stats` is JSON),
+    /// or `POST` with a body; returns the body.
+    #[allow(dead_code)]
+    pub fn control(&self, tenant: &str, what: &str, post: Option<&[u8]>) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.control)).unwrap();
+        let body = post.unwrap_or_default();
+        let method = if post.is_some() { "POST" } else { "GET" };
+        write!(
+            s,
+            "{method} /{tenant}/{what} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        s.write_all(body).unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text.split_once("\r\n\r\n").unwrap().1.to_owned()
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod rdp;
 
 pub mod feed_server;
+pub mod keyring;
 pub mod procfs;
 pub mod pyclient;
 pub mod site;
@@ -183,7 +184,10 @@ impl TestBus {
             ("RADC_LOG", "info".to_owned()),
             // No Kerberos ticket unless a test makes one: the user's own
             // ticket cache must not decide what single sign-on says.
-            ("KRB5CCNAME", format!("FILE:{}", dir.join("krb5cc").display())),
+            (
+                "KRB5CCNAME",
+                format!("FILE:{}", dir.join("krb5cc").display()),
+            ),
         ]
     }
 
