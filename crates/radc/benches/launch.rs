@@ -206,6 +206,27 @@ async fn launch_latency(
     }
 }
 
+/// `radc launch [FLAGS] WORKSPACE RESOURCE` on `display`, until it exits:
+/// how long it took, and its output.
+fn timed_launch(
+    bus: &TestBus,
+    display: &XvfbDisplay,
+    flags: &[&str],
+    resource: &str,
+) -> (Duration, std::process::Output) {
+    let start = Instant::now();
+    let out = bus
+        .radc()
+        .env("DISPLAY", display.display())
+        .arg("launch")
+        .args(flags)
+        .args([WORKSPACE, resource])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (start.elapsed(), out)
+}
+
 /// From starting `radc launch` to its exit with the cause, for a server
 /// that does not answer, against the same FreeRDP command started by hand
 /// until it gives up, in the same rounds.
@@ -219,14 +240,8 @@ fn failed_launch(
     let (mut radc, mut direct) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         let n = stamp_count(stamps);
-        let start = Instant::now();
-        let out = bus
-            .radc()
-            .env("DISPLAY", display.display())
-            .args(["launch", WORKSPACE, "probe"])
-            .output()
-            .unwrap();
-        radc.push(start.elapsed());
+        let (took, out) = timed_launch(bus, display, &[], "probe");
+        radc.push(took);
         assert_eq!(out.status.code(), Some(1), "{out:?}");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("could not be reached"),
@@ -504,15 +519,7 @@ async fn client_comparison(rounds: usize) {
                     .start_workspace(WORKSPACE, &user, server.password(), "", 0, 0)
                     .await
                     .unwrap();
-                let start = Instant::now();
-                let out = bus
-                    .radc()
-                    .env("DISPLAY", display.display())
-                    .args(["launch", "--json", WORKSPACE, "desktop"])
-                    .stdin(Stdio::null())
-                    .output()
-                    .unwrap();
-                let took = start.elapsed();
+                let (took, out) = timed_launch(&bus, &display, &["--json"], "desktop");
                 let report: serde_json::Value =
                     serde_json::from_slice(&out.stdout).unwrap_or_default();
                 assert!(
