@@ -31,6 +31,7 @@ packages=(
   xfconf              # xfconfd, the settings store xfce4-panel reads its panel layout from
   adwaita-icon-theme  # the icons the tray names, as the panel draws them
   xdotool             # clicks the tray's icon in that panel
+  x11-utils           # xprop: the WM_CLASS of a launched session's window
   imagemagick         # import and convert: the screenshot of the tray's menu
   pkg-config          # finds GTK and libadwaita for radc-gui's build
   libgtk-4-dev        # GTK 4 (4.8 on Debian 12), radc-gui's toolkit

@@ -38,6 +38,64 @@
 //! `/app-file:` (2.x) or `file:` (3.x) unquoted after the command line (and
 //! 3.x cuts the result at 519 bytes), so the command line is built here.
 //! FreeRDP refuses to start when a `/drive:` directory does not exist.
+//!
+//! # Clients
+//!
+//! [`Client`] is a program and its release: `xfreerdp` (2.x) and
+//! `xfreerdp3` share the X11 client ([`Flavour::X11`]); `sdl-freerdp3`
+//! ([`Flavour::Sdl`]) is FreeRDP 3's SDL client. They parse the same
+//! options, but the SDL client (3.10 and the releases after it) does not
+//! act on all of them. Per setting:
+//!
+//! * **RemoteApps** (`remoteapplicationmode:i:1`): the SDL client has no
+//!   RemoteApp windows (it never starts the program on the server), so a
+//!   RemoteApp is refused before anything starts, with
+//!   [`MappingError::Client`] naming the setting and suggesting `xfreerdp3`.
+//!   Files to open go with RemoteApps, so they are refused too.
+//! * **Window class** (`/wm-class:`): the SDL client ignores the option;
+//!   its window takes its class from SDL, which reads
+//!   `SDL_VIDEO_X11_WMCLASS` (X11) and `SDL_VIDEO_WAYLAND_WMCLASS`
+//!   (Wayland). [`CommandLine::environment`] sets both, so the desktop
+//!   entry's `StartupWMClass` matches with every client.
+//! * **Full screen** (`screen mode id:i:2` → `/f`): passed on. The SDL
+//!   client needs a window manager for it; without one it fails before
+//!   connecting and does not exit, which the launcher's watchdog
+//!   ([`crate::progress::Watchdog`]) notices and ends.
+//! * **Clipboard** (`redirectclipboard`): passed on, with a
+//!   [`CommandLine::notes`] warning: SDL2 builds of the client (Debian's)
+//!   do not share the clipboard, SDL3 builds partly do.
+//! * Everything else (size, multiple monitors, dynamic resolution, smart
+//!   sizing, sound, drives, printers, smart cards, gateway, credentials on
+//!   standard input, title) is handled by FreeRDP's common code or by the
+//!   SDL client itself and passed on as for `xfreerdp3`.
+//!
+//! # RD Gateway
+//!
+//! `gatewayhostname` with `gatewayusagemethod` becomes `/g:` and
+//! `/gateway-usage-method:` (2.x) or `/gateway:g:…,usage-method:…` (3.x).
+//! Naming the gateway without credentials of its own makes FreeRDP (2 and
+//! 3) set its "use the same credentials" setting, so the gateway signs in
+//! with the session's user, domain and password, the password coming from
+//! standard input (`/from-stdin:force`) like the session's. Gateway
+//! credentials never go on the command line: no `/gu:`, `/gd:`, `/gp:` or
+//! `u:`/`d:`/`p:` items are ever written.
+//!
+//! * `promptcredentialonce:i:1` (RD Web Access writes it): that is exactly
+//!   FreeRDP's same-credentials setting.
+//! * `promptcredentialonce:i:0`: Windows would ask for the gateway's
+//!   password separately, with the same account filled in. radc keeps one
+//!   credential per workspace, and the gateway of a workspace's file
+//!   belongs to that workspace, so it is used for the gateway too; asking
+//!   twice for the same password would only be noise. A gateway that
+//!   refuses it fails the launch like a refused session sign-in.
+//! * `gatewaycredentialssource`: 0 (password), 3 and 4 (chosen later) sign
+//!   in with the password as above. 1 (smart card), 2 (this computer's
+//!   logon) and 5 (a cookie from the web site) are not available to
+//!   FreeRDP here; the password is used instead, with a
+//!   [`CommandLine::notes`] warning.
+//! * `gatewayprofileusagemethod` only says whether `gatewayusagemethod`
+//!   came from the user or the administrator; like FreeRDP's own `.rdp`
+//!   reader, radc follows `gatewayusagemethod` either way.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -99,6 +157,85 @@ pub fn parse_version(output: &str) -> Option<Version> {
     Some(Version::new(major, minor, patch))
 }
 
+/// Which FreeRDP client program runs a launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flavour {
+    /// `xfreerdp` (2.x) or `xfreerdp3`.
+    X11,
+    /// `sdl-freerdp3`.
+    Sdl,
+}
+
+/// A FreeRDP client: which program, and its release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Client {
+    pub flavour: Flavour,
+    pub version: Version,
+}
+
+impl Client {
+    pub const fn x11(version: Version) -> Client {
+        Client {
+            flavour: Flavour::X11,
+            version,
+        }
+    }
+
+    pub const fn sdl(version: Version) -> Client {
+        Client {
+            flavour: Flavour::Sdl,
+            version,
+        }
+    }
+
+    /// The client a program file is, by its name (`sdl-freerdp3`,
+    /// `sdl-freerdp`, or a wrapper whose name holds `sdl-freerdp`, is the
+    /// SDL client; anything else the X11 one), with the release its
+    /// `/version` printed.
+    pub fn from_program_name(name: &str, version: Version) -> Client {
+        let flavour = if name.contains("sdl-freerdp") || name.contains("sdl3-freerdp") {
+            Flavour::Sdl
+        } else {
+            Flavour::X11
+        };
+        Client { flavour, version }
+    }
+}
+
+impl fmt::Display for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match (self.flavour, self.version.major) {
+            (Flavour::Sdl, _) => "sdl-freerdp3",
+            (Flavour::X11, 2) => "xfreerdp",
+            (Flavour::X11, _) => "xfreerdp3",
+        };
+        write!(f, "{name} {}", self.version)
+    }
+}
+
+/// What runs one launch: the arguments, variables to add to the
+/// environment, and warnings about settings the client will not honour
+/// fully (for the log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandLine {
+    pub args: Vec<String>,
+    pub environment: Vec<(&'static str, String)>,
+    pub notes: Vec<Note>,
+}
+
+/// A setting a client takes but does not (fully) honour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub setting: &'static str,
+    pub text: String,
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "setting {:?}: {}", self.setting, self.text)
+    }
+}
+
 /// One launch of a resource.
 #[derive(Debug, Clone, Copy)]
 pub struct Launch<'a> {
@@ -132,6 +269,12 @@ pub enum MappingError {
     File { path: String, reason: String },
     #[error("{what}: {reason}")]
     Launch { what: &'static str, reason: String },
+    /// The client cannot honour a setting the file depends on.
+    #[error("setting {setting:?}: {reason}")]
+    Client {
+        setting: &'static str,
+        reason: String,
+    },
 }
 
 /// Longest string value passed on (FreeRDP has no limit of its own; the
@@ -182,20 +325,36 @@ pub const MAX_FILES: usize = 64;
 /// Ignored: `workspace id` (FreeRDP has no such option; it only groups
 /// resources), `remoteapplicationfileextensions` and `remoteapplicationicon`
 /// (desktop integration, not the connection), `prompt for credentials`
-/// (the launcher decides how to ask), `gatewayprofileusagemethod` and
-/// `gatewaycredentialssource` (the gateway always signs in with the session
-/// credentials, never with a password on the command line), every other
+/// (the launcher decides how to ask), `gatewayprofileusagemethod`,
+/// `promptcredentialonce` and `gatewaycredentialssource` (range-checked;
+/// the gateway signs in with the session's credentials, never with a
+/// password on the command line: see the module documentation), every other
 /// `drivestoredirect` value (a feed never picks local paths: `*` exposes
 /// the home directory only, through FreeRDP's own `+home-drive`), serial
 /// ports, USB, cameras and other devices, and any setting not listed.
+///
+/// This is the X11 client's (`xfreerdp`, `xfreerdp3`) command line;
+/// [`command_line_for`] is the one for any [`Client`].
 pub fn command_line(version: &Version, launch: &Launch) -> Result<Vec<String>, MappingError> {
+    command_line_for(&Client::x11(*version), launch).map(|c| c.args)
+}
+
+/// What runs `launch` with `client`: [`command_line`]'s arguments, less
+/// and plus what the client needs (see the module documentation, Clients).
+pub fn command_line_for(client: &Client, launch: &Launch) -> Result<CommandLine, MappingError> {
+    let version = &client.version;
     let v3 = match version.major {
         2 => false,
         3 => true,
         _ => return Err(MappingError::UnsupportedVersion(*version)),
     };
+    let sdl = client.flavour == Flavour::Sdl;
+    if sdl && !v3 {
+        return Err(MappingError::UnsupportedVersion(*version));
+    }
     let rdp = launch.rdp;
     let mut args = Vec::new();
+    let mut notes = Vec::new();
 
     // First, so that argv[1] is never a path FreeRDP would load as a file.
     let strict = int_in(rdp, "authentication level", 0, 3)? == Some(1);
@@ -210,7 +369,7 @@ pub fn command_line(version: &Version, launch: &Launch) -> Result<Vec<String>, M
     );
 
     args.push(format!("/v:{}", target(rdp)?));
-    gateway(rdp, v3, &mut args)?;
+    gateway(rdp, v3, &mut args, &mut notes)?;
     if let Some(info) = nonempty(string(rdp, "loadbalanceinfo")?) {
         args.push(format!(
             "/load-balance-info:{}",
@@ -223,6 +382,15 @@ pub fn command_line(version: &Version, launch: &Launch) -> Result<Vec<String>, M
     let mut desktop_args = Vec::new();
     desktop(rdp, &mut desktop_args)?;
     if flag(rdp, "remoteapplicationmode")? == Some(true) {
+        if sdl {
+            return Err(MappingError::Client {
+                setting: "remoteapplicationmode",
+                reason: format!(
+                    "{client} cannot show RemoteApps (it has no RemoteApp windows); \
+                     use xfreerdp3 (radc daemon --freerdp /usr/bin/xfreerdp3)"
+                ),
+            });
+        }
         remote_application(rdp, v3, launch.files, &mut args)?;
     } else {
         if !launch.files.is_empty() {
@@ -252,6 +420,15 @@ pub fn command_line(version: &Version, launch: &Launch) -> Result<Vec<String>, M
         args.push("/microphone".into());
     }
     toggle(rdp, "redirectclipboard", "clipboard", false, &mut args)?;
+    if sdl && flag(rdp, "redirectclipboard")? == Some(true) {
+        notes.push(Note {
+            setting: "redirectclipboard",
+            text: format!(
+                "{client} shares the clipboard only when built with SDL3 (Debian's SDL2 build \
+                 does not); xfreerdp3 shares it"
+            ),
+        });
+    }
     if flag(rdp, "redirectprinters")? == Some(true) {
         args.push("/printer".into());
     }
@@ -312,11 +489,22 @@ pub fn command_line(version: &Version, launch: &Launch) -> Result<Vec<String>, M
     if let Some(title) = launch.title {
         args.push(format!("/t:{}", caller_text("title", title)?));
     }
-    args.push(format!(
-        "/wm-class:{}",
-        caller_text("window class", launch.wm_class)?
-    ));
-    Ok(args)
+    let wm_class = caller_text("window class", launch.wm_class)?;
+    args.push(format!("/wm-class:{wm_class}"));
+    let environment = if sdl {
+        // The SDL client ignores /wm-class:; SDL reads these.
+        vec![
+            ("SDL_VIDEO_X11_WMCLASS", wm_class.to_owned()),
+            ("SDL_VIDEO_WAYLAND_WMCLASS", wm_class.to_owned()),
+        ]
+    } else {
+        Vec::new()
+    };
+    Ok(CommandLine {
+        args,
+        environment,
+        notes,
+    })
 }
 
 /// The connection target: `alternate full address` when set (as FreeRDP's
@@ -409,11 +597,19 @@ fn port_number(setting: &str, value: i64) -> Result<u16, MappingError> {
     }
 }
 
-fn gateway(rdp: &RdpFile, v3: bool, args: &mut Vec<String>) -> Result<(), MappingError> {
+/// The gateway options; see the module documentation (RD Gateway).
+fn gateway(
+    rdp: &RdpFile,
+    v3: bool,
+    args: &mut Vec<String>,
+    notes: &mut Vec<Note>,
+) -> Result<(), MappingError> {
     let method = int_in(rdp, "gatewayusagemethod", 0, 4)?;
-    // Read for their range checks only; see command_line.
+    // Range checks only: radc follows gatewayusagemethod whoever set it,
+    // and the workspace's credentials serve the gateway either way.
     int_in(rdp, "gatewayprofileusagemethod", 0, 1)?;
-    int_in(rdp, "gatewaycredentialssource", 0, 5)?;
+    int_in(rdp, "promptcredentialonce", 0, 1)?;
+    let source = int_in(rdp, "gatewaycredentialssource", 0, 5)?;
     let Some(raw) = nonempty(string(rdp, "gatewayhostname")?) else {
         return Ok(());
     };
@@ -432,6 +628,21 @@ fn gateway(rdp: &RdpFile, v3: bool, args: &mut Vec<String>) -> Result<(), Mappin
         Some(1) | None => "direct",
         _ => "detect",
     };
+    let unavailable = match source {
+        Some(1) => Some("a smart card"),
+        Some(2) => Some("this computer's logon"),
+        Some(5) => Some("a cookie from the web site"),
+        _ => None,
+    };
+    if let Some(what) = unavailable {
+        notes.push(Note {
+            setting: "gatewaycredentialssource",
+            text: format!(
+                "the gateway asks for {what}, which FreeRDP cannot offer here; it gets the \
+                 workspace's user name and password instead"
+            ),
+        });
+    }
     if v3 {
         args.push(format!("/gateway:g:{host},usage-method:{mode}"));
     } else {
@@ -1126,6 +1337,173 @@ mod tests {
             command_line(&V2, &launch(&desktop, &files)),
             Err(MappingError::Launch { what: "files", .. })
         ));
+    }
+
+    const SDL: Client = Client::sdl(Version::new(3, 10, 3));
+    const X3: Client = Client::x11(Version::new(3, 10, 3));
+
+    #[test]
+    fn clients_are_known_by_their_program_names() {
+        let v = Version::new(3, 10, 3);
+        assert_eq!(Client::from_program_name("sdl-freerdp3", v), SDL);
+        assert_eq!(Client::from_program_name("sdl-freerdp", v), SDL);
+        assert_eq!(Client::from_program_name("xfreerdp3", v), X3);
+        assert_eq!(
+            Client::from_program_name("xfreerdp-recorder", V2),
+            Client::x11(V2)
+        );
+        assert_eq!(SDL.to_string(), "sdl-freerdp3 3.10.3");
+        assert_eq!(Client::x11(V2).to_string(), "xfreerdp 2.11.7");
+        assert_eq!(X3.to_string(), "xfreerdp3 3.10.3");
+        // There is no SDL client in FreeRDP 2.
+        let file = rdp("full address:s:h\n");
+        assert_eq!(
+            command_line_for(&Client::sdl(V2), &launch(&file, &[])),
+            Err(MappingError::UnsupportedVersion(V2))
+        );
+    }
+
+    #[test]
+    fn the_sdl_client_runs_desktops_as_xfreerdp3_does() {
+        let file = rdp(
+            "full address:s:h\nscreen mode id:i:2\ndesktopwidth:i:800\ndesktopheight:i:600\n\
+             use multimon:i:1\ndynamic resolution:i:1\ndrivestoredirect:s:*\n",
+        );
+        let l = launch(&file, &[]);
+        let x = command_line_for(&X3, &l).unwrap();
+        let s = command_line_for(&SDL, &l).unwrap();
+        assert_eq!(s.args, x.args, "the same options");
+        assert!(s.args.contains(&"/f".to_owned()), "{:?}", s.args);
+        assert!(x.environment.is_empty() && x.notes.is_empty());
+        // The window class reaches SDL through its environment.
+        assert_eq!(
+            s.environment,
+            [
+                ("SDL_VIDEO_X11_WMCLASS", "radc-test".to_owned()),
+                ("SDL_VIDEO_WAYLAND_WMCLASS", "radc-test".to_owned()),
+            ]
+        );
+        assert!(s.notes.is_empty(), "{:?}", s.notes);
+    }
+
+    #[test]
+    fn the_sdl_client_refuses_remote_apps_and_names_the_setting() {
+        let file = rdp(APP);
+        let err = command_line_for(&SDL, &launch(&file, &[])).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                MappingError::Client {
+                    setting: "remoteapplicationmode",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("sdl-freerdp3") && text.contains("xfreerdp3"),
+            "{text}"
+        );
+        assert!(command_line_for(&X3, &launch(&file, &[])).is_ok());
+        // With files to open, too.
+        let files = [PathBuf::from("/tmp/x.txt")];
+        assert!(matches!(
+            command_line_for(&SDL, &launch(&file, &files)),
+            Err(MappingError::Client { .. })
+        ));
+    }
+
+    #[test]
+    fn the_sdl_client_warns_that_it_may_not_share_the_clipboard() {
+        let on = rdp("full address:s:h\nredirectclipboard:i:1\n");
+        let c = command_line_for(&SDL, &launch(&on, &[])).unwrap();
+        assert!(c.args.contains(&"+clipboard".to_owned()));
+        assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
+        assert_eq!(c.notes[0].setting, "redirectclipboard");
+        let off = rdp("full address:s:h\nredirectclipboard:i:0\n");
+        assert!(
+            command_line_for(&SDL, &launch(&off, &[]))
+                .unwrap()
+                .notes
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn gateway_credentials_never_go_on_the_command_line() {
+        let base = "full address:s:h\ngatewayhostname:s:gw.test\ngatewayusagemethod:i:1\n";
+        for once in [0, 1] {
+            for source in 0..=5 {
+                for stdin in [false, true] {
+                    let text = format!(
+                        "{base}promptcredentialonce:i:{once}\ngatewaycredentialssource:i:{source}\n\
+                         gatewayprofileusagemethod:i:1\nusername:s:alice\ndomain:s:CORP\n"
+                    );
+                    let file = rdp(&text);
+                    let mut l = launch(&file, &[]);
+                    l.credentials_from_stdin = stdin;
+                    for client in [Client::x11(V2), X3, SDL] {
+                        let c = command_line_for(&client, &l).unwrap();
+                        let gateway: Vec<&String> = c
+                            .args
+                            .iter()
+                            .filter(|a| a.starts_with("/g") && !a.starts_with("/gdi"))
+                            .collect();
+                        if client.version.major == 2 {
+                            assert_eq!(
+                                gateway,
+                                ["/g:gw.test", "/gateway-usage-method:direct"],
+                                "{text}"
+                            );
+                        } else {
+                            assert_eq!(gateway, ["/gateway:g:gw.test,usage-method:direct"]);
+                        }
+                        for a in &c.args {
+                            assert!(
+                                !(a.starts_with("/gu:")
+                                    || a.starts_with("/gp:")
+                                    || a.starts_with("/gd:")
+                                    || a.starts_with("/p:")
+                                    || a.contains(",u:")
+                                    || a.contains(",p:")
+                                    || a.contains(",d:")),
+                                "{a}"
+                            );
+                        }
+                        // The session's account serves the gateway: it is
+                        // on the command line exactly when it would be
+                        // without one.
+                        assert_eq!(c.args.contains(&"/u:alice".to_owned()), !stdin);
+                        assert_eq!(c.args.contains(&"/from-stdin:force".to_owned()), stdin);
+                        let warned = c
+                            .notes
+                            .iter()
+                            .any(|n| n.setting == "gatewaycredentialssource");
+                        assert_eq!(warned, [1, 2, 5].contains(&source), "{source}");
+                    }
+                }
+            }
+        }
+        for bad in [
+            "promptcredentialonce:i:2",
+            "promptcredentialonce:s:1",
+            "gatewayprofileusagemethod:i:2",
+            "gatewaycredentialssource:i:6",
+        ] {
+            let err = args(V3, &format!("{base}{bad}\n")).unwrap_err();
+            assert_eq!(setting_of(err), bad.split(':').next().unwrap(), "{bad}");
+        }
+        // Without a gateway, nothing of it is written or warned about.
+        let c = command_line_for(
+            &SDL,
+            &launch(
+                &rdp("full address:s:h\ngatewaycredentialssource:i:1\n"),
+                &[],
+            ),
+        )
+        .unwrap();
+        assert!(c.notes.is_empty());
     }
 
     #[test]

@@ -8,8 +8,16 @@
 //! is being created). A process that exits before that has *failed*, and
 //! [`Progress::failure`] names the cause from what it logged and its exit
 //! status. FreeRDP's own words never reach the user; they stay in the log.
+//!
+//! A FreeRDP that neither comes up nor exits is ended: `sdl-freerdp3`
+//! 3.10 logs that it failed (before connecting, in full screen without a
+//! window manager; or when the server cannot be reached) and then waits
+//! forever. [`Watchdog`] decides when to give up on one, from the lines
+//! and the time it is given; the launcher ends the process group and
+//! reports [`Watchdog::cause`].
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 /// The line FreeRDP 2 and 3 log once the connection is established.
 const UP: &str = "Local framebuffer format";
@@ -30,6 +38,12 @@ pub enum Cause {
     CertificateChanged,
     /// FreeRDP wanted a user name and password and had none.
     CredentialsNeeded,
+    /// FreeRDP failed while preparing the connection (its pre-connect
+    /// step) and then stopped responding, so it was ended.
+    PreparationFailed,
+    /// FreeRDP reported a failure and then stopped responding, or did not
+    /// come up in time, so it was ended.
+    StoppedResponding,
     /// An account problem, a refused connection or another failure with a
     /// known exit status: the sentence for it.
     Other(&'static str),
@@ -51,6 +65,14 @@ impl fmt::Display for Cause {
             Cause::CertificateChanged => {
                 "the server's certificate changed since the last connection; if that is expected, \
                  ask your administrator, then remove the old one from ~/.config/freerdp"
+            }
+            Cause::PreparationFailed => {
+                "FreeRDP failed before connecting (full screen needs a window manager with \
+                 sdl-freerdp3; see the runtime log) and stopped responding, so radc ended it"
+            }
+            Cause::StoppedResponding => {
+                "FreeRDP stopped responding before the connection was established, so radc \
+                 ended it (see the runtime log)"
             }
             Cause::Other(text) => text,
         })
@@ -81,6 +103,10 @@ pub struct Progress {
     logon_failed: bool,
     certificate_changed: bool,
     credentials_needed: bool,
+    /// FreeRDP logged that the connection failed (it should exit next).
+    gave_up: bool,
+    /// ...in its pre-connect step.
+    pre_connect_failed: bool,
 }
 
 /// A line that changed the picture.
@@ -108,6 +134,17 @@ impl Progress {
             self.up = true;
             return first.then_some(Event::Up);
         }
+        if line.contains("ERRCONNECT_PRE_CONNECT_FAILED")
+            || line.contains("freerdp_pre_connect failed")
+        {
+            self.pre_connect_failed = true;
+        }
+        if line.contains("ERRCONNECT_")
+            || line.contains("_connect failed")
+            || line.contains("freerdp_connect failed")
+        {
+            self.gave_up = true;
+        }
         if line.contains("ERRCONNECT_CONNECT_CANCELLED")
             || line.contains("client_cli_authenticate_raw")
         {
@@ -120,6 +157,9 @@ impl Progress {
             self.transport_failed = true;
         } else if line.contains("ERRCONNECT_LOGON_FAILURE")
             || line.contains("ERRCONNECT_WRONG_PASSWORD")
+            // FreeRDP 3 when NLA fails (the FreeRDP 3 server refused the
+            // password), before it exits or, sdl-freerdp3, hangs.
+            || line.contains("ERRCONNECT_AUTHENTICATION_FAILED")
             || line.contains("STATUS_LOGON_FAILURE")
         {
             self.logon_failed = true;
@@ -158,6 +198,118 @@ impl Progress {
             });
         }
         exit.and_then(describe_exit)
+    }
+}
+
+/// How long a [`Watchdog`] waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest time from start to up. FreeRDP may show dialogs of its own
+    /// (a certificate, a password) while connecting, so this is generous.
+    pub connect: Duration,
+    /// How long FreeRDP may stay silent after logging that the connection
+    /// failed before it counts as hanging. Any later line means it is still
+    /// working (a gateway tried after a failed direct connection, a
+    /// reconnection).
+    pub after_failure: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            connect: Duration::from_secs(180),
+            after_failure: Duration::from_secs(4),
+        }
+    }
+}
+
+/// What to do with a connection process now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let it run; look again at `next` at the latest (with a new line
+    /// sooner).
+    Wait { next: Instant },
+    /// It is up: nothing more to watch for.
+    Up,
+    /// It hangs: end it, and report this.
+    Stop(Cause),
+}
+
+/// Decides when a FreeRDP that neither comes up nor exits is given up on.
+/// Sans-IO: it is fed log lines and the time; the caller does the rest.
+#[derive(Debug, Clone)]
+pub struct Watchdog {
+    limits: Limits,
+    progress: Progress,
+    started: Instant,
+    last_line: Instant,
+    /// When FreeRDP first logged a failure.
+    failed_at: Option<Instant>,
+    stopped: Option<Cause>,
+}
+
+impl Watchdog {
+    pub fn new(limits: Limits, now: Instant) -> Watchdog {
+        Watchdog {
+            limits,
+            progress: Progress::new(),
+            started: now,
+            last_line: now,
+            failed_at: None,
+            stopped: None,
+        }
+    }
+
+    /// What FreeRDP said so far.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// Takes a line FreeRDP logged at `now`; see [`Progress::line`].
+    pub fn line(&mut self, now: Instant, line: &str) -> Option<Event> {
+        self.last_line = now;
+        let event = self.progress.line(line);
+        if self.progress.gave_up && self.failed_at.is_none() {
+            self.failed_at = Some(now);
+        }
+        event
+    }
+
+    /// Whether to let the process run at `now`. Once this said
+    /// [`Verdict::Stop`], it keeps saying so.
+    pub fn check(&mut self, now: Instant) -> Verdict {
+        if let Some(cause) = &self.stopped {
+            return Verdict::Stop(cause.clone());
+        }
+        if self.progress.is_up() {
+            return Verdict::Up;
+        }
+        let give_up_at = self.started + self.limits.connect;
+        let silent_until = self
+            .failed_at
+            .map(|_| self.last_line + self.limits.after_failure);
+        let next = silent_until.map_or(give_up_at, |s| s.min(give_up_at));
+        if now < next {
+            return Verdict::Wait { next };
+        }
+        let cause = self.cause();
+        self.stopped = Some(cause.clone());
+        Verdict::Stop(cause)
+    }
+
+    /// Why a process this stopped failed: what the log says, else that it
+    /// failed preparing the connection, else that it stopped responding.
+    pub fn cause(&self) -> Cause {
+        match self.progress.failure(None) {
+            Some(cause) => cause,
+            None if self.progress.pre_connect_failed => Cause::PreparationFailed,
+            None => Cause::StoppedResponding,
+        }
+    }
+
+    /// Whether this decided to stop the process.
+    pub fn stopped(&self) -> Option<&Cause> {
+        self.stopped.as_ref()
     }
 }
 
@@ -282,9 +434,125 @@ mod tests {
         assert!(matches!(p.failure(Some(999)), Some(Cause::Other(_))));
     }
 
+    /// What sdl-freerdp3 3.10 logs in full screen under a bare X server,
+    /// and when the server cannot be reached, before it hangs.
+    const PRE3: &str = "[19:07:37:963] [29199:00007216] [ERROR][com.freerdp.core] - [freerdp_connect_begin]: ERRCONNECT_PRE_CONNECT_FAILED [0x00020001]";
+    const PRE3B: &str = "[19:07:37:963] [29199:00007216] [ERROR][com.freerdp.core] - [freerdp_connect_begin]: freerdp_pre_connect failed: CLIENT_STATE_PRECONNECT_PASSED";
+    const WRITE3: &str = "[19:07:53:343] [29211:00007223] [ERROR][com.freerdp.core] - [transport_default_write]: ERRCONNECT_CONNECT_TRANSPORT_FAILED [0x0002000D]";
+    const POST3: &str = "[19:07:53:350] [29211:00007223] [ERROR][com.freerdp.core] - [freerdp_connect]: freerdp_post_connect failed";
+    const NOISE: &str = "[19:07:52:079] [29211:0000721b] [INFO][com.freerdp.client.SDL] - [winpr_LogOutputFunction]: [SDL_LOG_CATEGORY_RENDER] Created renderer: opengl";
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    const LIMITS: Limits = Limits {
+        connect: Duration::from_secs(60),
+        after_failure: Duration::from_secs(4),
+    };
+
+    #[test]
+    fn silence_after_a_pre_connect_failure_stops_the_process() {
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(LIMITS, t0);
+        w.line(t0 + secs(0.1), NOISE);
+        assert_eq!(
+            w.check(t0 + secs(0.2)),
+            Verdict::Wait {
+                next: t0 + LIMITS.connect
+            }
+        );
+        w.line(t0 + secs(1.0), PRE3);
+        w.line(t0 + secs(1.0), PRE3B);
+        assert_eq!(
+            w.check(t0 + secs(4.9)),
+            Verdict::Wait {
+                next: t0 + secs(5.0)
+            }
+        );
+        assert_eq!(w.stopped(), None);
+        assert_eq!(
+            w.check(t0 + secs(5.0)),
+            Verdict::Stop(Cause::PreparationFailed)
+        );
+        // Decided once, for good.
+        w.line(t0 + secs(5.1), UP3);
+        assert_eq!(
+            w.check(t0 + secs(5.2)),
+            Verdict::Stop(Cause::PreparationFailed)
+        );
+        assert_eq!(w.stopped(), Some(&Cause::PreparationFailed));
+    }
+
+    #[test]
+    fn the_cause_comes_from_the_log_when_it_tells_one() {
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(LIMITS, t0);
+        w.line(t0 + secs(1.3), WRITE3);
+        w.line(t0 + secs(1.3), POST3);
+        assert!(matches!(w.check(t0 + secs(5.0)), Verdict::Wait { .. }));
+        assert_eq!(w.check(t0 + secs(5.3)), Verdict::Stop(Cause::Unreachable));
+    }
+
+    #[test]
+    fn a_refused_password_is_named_when_the_client_hangs_after_it() {
+        const NLA3: &str = "[19:19:40:353] [21805:00005535] [ERROR][com.freerdp.core] - [nla_recv_pdu]: ERRCONNECT_AUTHENTICATION_FAILED [0x00020009]";
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(LIMITS, t0);
+        w.line(t0 + secs(1.0), CERT3);
+        w.line(t0 + secs(1.0), NLA3);
+        assert_eq!(w.check(t0 + secs(5.0)), Verdict::Stop(Cause::WrongPassword));
+    }
+
+    #[test]
+    fn lines_after_a_failure_mean_it_is_still_working() {
+        // A failed direct connection, then the gateway: still logging.
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(LIMITS, t0);
+        w.line(t0 + secs(1.0), TRANSPORT3);
+        for i in 2..20 {
+            w.line(t0 + secs(f64::from(i)), NOISE);
+            assert!(
+                matches!(w.check(t0 + secs(f64::from(i) + 3.9)), Verdict::Wait { .. }),
+                "{i}"
+            );
+        }
+        w.line(t0 + secs(20.0), UP3);
+        assert_eq!(
+            w.check(t0 + secs(100.0)),
+            Verdict::Up,
+            "up is never stopped"
+        );
+    }
+
+    #[test]
+    fn a_process_that_says_nothing_is_given_the_connect_limit() {
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(LIMITS, t0);
+        // Logging without failing (a dialog waiting for the user).
+        w.line(t0 + secs(30.0), CERT3);
+        assert!(matches!(w.check(t0 + secs(59.9)), Verdict::Wait { .. }));
+        assert_eq!(
+            w.check(t0 + secs(60.0)),
+            Verdict::Stop(Cause::StoppedResponding)
+        );
+        // A failure line never extends the connect limit.
+        let mut w = Watchdog::new(LIMITS, t0);
+        w.line(t0 + secs(58.0), TRANSPORT3);
+        assert_eq!(
+            w.check(t0 + secs(59.0)),
+            Verdict::Wait {
+                next: t0 + secs(60.0)
+            }
+        );
+        assert_eq!(w.check(t0 + secs(60.0)), Verdict::Stop(Cause::Unreachable));
+    }
+
     #[test]
     fn every_cause_is_one_sentence_without_freerdp_words() {
         let causes = [
+            Cause::PreparationFailed,
+            Cause::StoppedResponding,
             Cause::NameNotResolved,
             Cause::Unreachable,
             Cause::SignInRefused,

@@ -1,5 +1,6 @@
 //! FreeRDP command lines from `.rdp` files: expected arguments for 2.x and
-//! 3.x, hostile values, files, and the real FreeRDP 2 parser.
+//! 3.x, hostile values, files, and the real FreeRDP 2 and 3 parsers
+//! (`xfreerdp`, `xfreerdp3`, `sdl-freerdp3`).
 //!
 //! The files under `tests/data/tswp/` are the resources of the [MS-TSWP]
 //! section 4 examples (calc, mspaint and wordpad in `TestAppCollection`, the
@@ -8,6 +9,7 @@
 //! only, not the files.
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -343,14 +345,22 @@ struct Run {
     output: String,
 }
 
-fn run_xfreerdp(display: &str, home: &Path, args: &[String]) -> Run {
-    let mut child = Command::new("xfreerdp")
+/// `program args` with nothing of this process's environment but `PATH`,
+/// on `display`, with `home` as its home.
+fn client_command(program: &str, display: &str, home: &Path, args: &[String]) -> Command {
+    let mut command = Command::new(program);
+    command
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("DISPLAY", display)
         .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CONFIG_HOME", home.join(".config"));
+    command
+}
+
+fn run_xfreerdp(display: &str, home: &Path, args: &[String]) -> Run {
+    let mut child = client_command("xfreerdp", display, home, args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -429,31 +439,17 @@ fn local(rdp: RdpFile) -> RdpFile {
     with(rdp, &extra)
 }
 
-#[test]
-fn real_freerdp2_parser_accepts_generated_command_lines() {
-    let xvfb = Xvfb::start();
-    let home = temp_dir("home");
-    let docs = temp_dir("My Documents");
-    let other = temp_dir("other");
-    let files = [
-        docs.join("Quarterly report.docx"),
-        docs.join("notes, draft.rtf"),
-        other.join("Bob's letter.odt"),
-    ];
-    for f in &files {
-        std::fs::write(f, b"x").unwrap();
-    }
+/// A generated command line to check: label, file, files to open,
+/// credentials on stdin.
+type Case = (String, RdpFile, Vec<PathBuf>, bool);
 
-    let version = {
-        let run = run_xfreerdp(&xvfb.1, &home, &["/version".to_owned()]);
-        parse_version(&run.output).unwrap_or_else(|| panic!("no version in {:?}", run.output))
-    };
-    assert_eq!(
-        version.major, 2,
-        "this test is for FreeRDP 2, found {version}"
-    );
-
-    let mut cases: Vec<(String, RdpFile, Vec<PathBuf>, bool)> = Vec::new();
+/// What both parser checks run (each adds a file with every setting):
+/// the example resources (credentials on stdin or not, RemoteApps with
+/// `files` to open), hostile values, an IPv6 address, and desktops through
+/// a gateway with each usage method and credential setting. Everything
+/// points at closed local ports.
+fn generated_cases(files: &[PathBuf]) -> Vec<Case> {
+    let mut cases: Vec<Case> = Vec::new();
     for name in [
         "calc-TestAppCollection-CmsRdsh.rdp",
         "mspaint-TestAppCollection-CmsRdsh.rdp",
@@ -479,31 +475,57 @@ fn real_freerdp2_parser_accepts_generated_command_lines() {
     }
     cases.push((
         "ipv6".into(),
-        with(calc.clone(), &[("full address", s("[::1]:1"))]),
+        with(calc, &[("full address", s("[::1]:1"))]),
         vec![],
         true,
     ));
-    let everything = with(
-        local(fixture("TSRemoteDesktop-TestDesktopCollection-CmsRdsh.rdp")),
-        &[
-            ("enablecredsspsupport", Value::Int(0)),
-            ("authentication level", Value::Int(1)),
-            ("audiomode", Value::Int(2)),
-            ("redirectprinters", Value::Int(1)),
-            ("redirectclipboard", Value::Int(0)),
-            ("compression", Value::Int(0)),
-            ("use multimon", Value::Int(1)),
-            ("span monitors", Value::Int(1)),
-            ("dynamic resolution", Value::Int(1)),
-            ("smart sizing", Value::Int(1)),
-            ("connection type", Value::Int(2)),
-            ("alternate shell", s("C:\\Windows\\explorer.exe, /x")),
-            ("shell working directory", s("C:\\Users\\alice")),
-            ("gatewayhostname", s("127.0.0.1:1")),
-            ("gatewayusagemethod", Value::Int(2)),
-        ],
+    let desktop = local(fixture("TSRemoteDesktop-TestDesktopCollection-CmsRdsh.rdp"));
+    cases.extend(
+        [(1, 1, 0), (2, 0, 1), (3, 1, 5)]
+            .into_iter()
+            .map(|(method, once, source)| {
+                let rdp = with(
+                    desktop.clone(),
+                    &[
+                        ("gatewayhostname", s("127.0.0.1:1")),
+                        ("gatewayusagemethod", Value::Int(method)),
+                        ("promptcredentialonce", Value::Int(once)),
+                        ("gatewaycredentialssource", Value::Int(source)),
+                        ("gatewayprofileusagemethod", Value::Int(1)),
+                        ("drivestoredirect", s("*")),
+                    ],
+                );
+                (format!("gateway method {method}"), rdp, vec![], true)
+            }),
     );
-    cases.push(("desktop everything".into(), everything, vec![], false));
+    cases
+}
+
+#[test]
+fn real_freerdp2_parser_accepts_generated_command_lines() {
+    let xvfb = Xvfb::start();
+    let home = temp_dir("home");
+    let docs = temp_dir("My Documents");
+    let other = temp_dir("other");
+    let files = [
+        docs.join("Quarterly report.docx"),
+        docs.join("notes, draft.rtf"),
+        other.join("Bob's letter.odt"),
+    ];
+    for f in &files {
+        std::fs::write(f, b"x").unwrap();
+    }
+
+    let version = {
+        let run = run_xfreerdp(&xvfb.1, &home, &["/version".to_owned()]);
+        parse_version(&run.output).unwrap_or_else(|| panic!("no version in {:?}", run.output))
+    };
+    assert_eq!(
+        version.major, 2,
+        "this test is for FreeRDP 2, found {version}"
+    );
+
+    let cases = generated_cases(&files);
 
     for (label, rdp, files, stdin) in &cases {
         let mut l = launch(rdp, files, *stdin);
@@ -541,6 +563,157 @@ fn real_freerdp2_parser_accepts_generated_command_lines() {
     }
 
     for dir in [&home, &docs, &other] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+// ---- The real FreeRDP 3 parsers ----
+
+/// How a FreeRDP 3 client took a command line.
+#[derive(Debug)]
+enum Parsed {
+    /// It accepted it and tried to connect: it logged a connection error
+    /// (`ERRCONNECT_*`), or exited with a connection failure status.
+    Connecting,
+    /// It refused it: a parser status (18 to 24) or the parser's log line.
+    Refused(Option<i32>),
+}
+
+/// Runs FreeRDP 3 `program` with `args` against a closed local port and
+/// tells whether its parser accepted them. FreeRDP logs through WLog's
+/// file appender (flushed per line) so the verdict is known as soon as it
+/// is logged: sdl-freerdp3 does not exit after a failed connection, so
+/// it is killed once it has said it is connecting.
+fn parse_with(program: &str, display: &str, home: &Path, args: &[String]) -> (Parsed, String) {
+    let log_dir = temp_dir("log3");
+    let log = log_dir.join("freerdp.log");
+    let mut child = client_command(program, display, home, args)
+        .env("XDG_RUNTIME_DIR", home)
+        .env("WLOG_LEVEL", "INFO")
+        .env("WLOG_APPENDER", "FILE")
+        .env("WLOG_FILEAPPENDER_OUTPUT_FILE_PATH", &log_dir)
+        .env("WLOG_FILEAPPENDER_OUTPUT_FILE_NAME", "freerdp.log")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} runs ({e}): run scripts/install-deps.sh"));
+    let _ = child.stdin.take().unwrap().write_all(b"pw\n");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let parsed = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("Command line parsing failed") || text.contains("Failed at index") {
+            break Parsed::Refused(None);
+        }
+        if text.contains("ERRCONNECT_") {
+            break Parsed::Connecting;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break match status.code() {
+                Some(128..=160) => Parsed::Connecting,
+                code => Parsed::Refused(code),
+            };
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{program} {args:?} neither failed to parse nor connected within 20 s:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The whole group: nothing of it outlives the check.
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&log_dir);
+    (parsed, text)
+}
+
+/// Every command line radc writes for FreeRDP 3: the desktop, RemoteApp,
+/// gateway and drive-redirection cases of the FreeRDP 2 check, for the X11
+/// client and for the SDL client (which radc refuses RemoteApps for; the
+/// X11 client's lines go through its parser too, which is FreeRDP's common
+/// one).
+#[test]
+fn real_freerdp3_parsers_accept_generated_command_lines() {
+    use radc_rdp::freerdp::{Client, command_line_for};
+
+    let xvfb = Xvfb::start();
+    let home = temp_dir("home3");
+    let docs = temp_dir("Docs3");
+    let files = [docs.join("Quarterly report.docx"), docs.join("notes.rtf")];
+    for f in &files {
+        std::fs::write(f, b"x").unwrap();
+    }
+    let programs = ["xfreerdp3", "sdl-freerdp3"];
+    let mut version = None;
+    for program in programs {
+        let out = Command::new(program)
+            .arg("/version")
+            .env("DISPLAY", &xvfb.1)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} runs ({e}): run scripts/install-deps.sh"));
+        let found = parse_version(&String::from_utf8_lossy(&out.stdout))
+            .unwrap_or_else(|| panic!("{program} /version printed no version"));
+        assert_eq!(found.major, 3, "{program} is FreeRDP {found}");
+        version = Some(found);
+    }
+    let version = version.unwrap();
+
+    let cases = generated_cases(&files);
+
+    let mut checked = [0, 0];
+    for (label, rdp, files, stdin) in &cases {
+        let mut l = launch(rdp, files, *stdin);
+        l.title = Some("Title, with /t:comma");
+        // The X11 client's line, if radc writes one (hostile values in a
+        // 3.x list are refused), through both parsers; the SDL client's
+        // own line through its parser.
+        let x11 = match command_line_for(&Client::x11(version), &l) {
+            Ok(c) => c.args,
+            Err(MappingError::Setting { .. }) if label.starts_with("hostile") => continue,
+            Err(e) => panic!("{label}: {e}"),
+        };
+        let sdl = match command_line_for(&Client::sdl(version), &l) {
+            Ok(c) => Some(c.args),
+            Err(MappingError::Client { .. }) if rdp.get_int("remoteapplicationmode") == Some(1) => {
+                None
+            }
+            Err(e) => panic!("{label} (sdl): {e}"),
+        };
+        let runs = [("xfreerdp3", &x11), ("sdl-freerdp3", &x11)]
+            .into_iter()
+            .chain(sdl.as_ref().map(|a| ("sdl-freerdp3", a)));
+        for (index, (program, args)) in runs.enumerate() {
+            let (parsed, log) = parse_with(program, &xvfb.1, &home, args);
+            assert!(
+                matches!(parsed, Parsed::Connecting),
+                "{program} did not accept {label}: {args:?}: {parsed:?}\n{log}"
+            );
+            checked[usize::from(index > 0)] += 1;
+        }
+    }
+    assert!(checked[0] >= 10 && checked[1] >= 10, "{checked:?}");
+
+    // The check itself must tell a parse failure apart, in both.
+    for program in programs {
+        for bad in [
+            vec!["/cert:tofu", "/v:127.0.0.1:1", "/no-such-option"],
+            vec!["/cert:tofu", "/v:127.0.0.1:1", "/app:program:x,bogus:y"],
+            vec!["/cert:tofu", "/v:127.0.0.1:1", "/gateway:g:h,bogus:1"],
+        ] {
+            let args: Vec<String> = bad.iter().map(|a| (*a).to_owned()).collect();
+            let (parsed, log) = parse_with(program, &xvfb.1, &home, &args);
+            assert!(
+                matches!(parsed, Parsed::Refused(None | Some(18..=24))),
+                "{program} {args:?} should fail to parse: {parsed:?}\n{log}"
+            );
+        }
+    }
+    for dir in [&home, &docs] {
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -16,6 +16,12 @@
 //! Disconnecting a workspace ends these processes: SIGTERM to the group,
 //! SIGKILL after the grace period ([`terminate`]). Their registration goes
 //! when the process has exited, with its exit status as the reason.
+//!
+//! A FreeRDP that neither comes up nor exits is ended the same way: the
+//! watcher feeds its log lines and the time to a
+//! [`radc_rdp::progress::Watchdog`], which decides when it hangs (silent
+//! for a few seconds after logging a failure, or not up after three
+//! minutes); the launch then fails with the watchdog's cause.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -32,8 +38,8 @@ use radc_core::trust::{self, Decision, Signer, TrustSettings};
 use radc_core::{Cookie, Exit, RuntimeError, validate};
 use radc_feed::scope::Scope;
 use radc_rdp::RdpFile;
-use radc_rdp::freerdp::{self, Version};
-use radc_rdp::progress::Progress;
+use radc_rdp::freerdp::{self, Client, MappingError, Version};
+use radc_rdp::progress::{self, Limits, Watchdog};
 use radc_rdp::signature::{self, Verdict};
 use radc_subscribe::secrets::SecretStore;
 use radc_subscribe::store::{Store, WorkspaceRecord};
@@ -195,7 +201,7 @@ pub(crate) struct Request {
 #[derive(Debug, Clone)]
 struct FreeRdp {
     path: PathBuf,
-    version: Version,
+    client: Client,
     modified: Option<SystemTime>,
 }
 
@@ -355,8 +361,8 @@ impl Launcher {
             Some(id) => radc_desktop::names::resource_stem(&request.workspace_id, id),
             None => radc_desktop::names::workspace_stem(&request.workspace_id),
         };
-        let mut args = freerdp::command_line(
-            &freerdp.version,
+        let mapped = freerdp::command_line_for(
+            &freerdp.client,
             &freerdp::Launch {
                 rdp: &file,
                 wm_class: &wm_class,
@@ -366,8 +372,20 @@ impl Launcher {
             },
         )
         .map_err(|e| {
-            RuntimeError::invalid_args(format!("the .rdp file of {name} cannot be used: {e}"))
+            let text = format!("the .rdp file of {name} cannot be used: {e}");
+            match e {
+                MappingError::Client { .. } => RuntimeError::not_supported(text),
+                _ => RuntimeError::invalid_args(text),
+            }
         })?;
+        for note in &mapped.notes {
+            tracing::warn!(
+                workspace = %validate::for_log(&request.workspace_id),
+                freerdp = %freerdp.client,
+                "{name}: {note}"
+            );
+        }
+        let mut args = mapped.args;
         if let Some(fullscreen) = request.fullscreen {
             args.push(if fullscreen { "/f" } else { "-f" }.to_owned());
         }
@@ -386,7 +404,7 @@ impl Launcher {
             None => None,
         };
         let mut command = launch_command(&freerdp.path, &request.environment);
-        command.args(&args);
+        command.args(&args).envs(mapped.environment);
         let started = self
             .start(command, &request, stdin, trust_text(&decision), true)
             .await?;
@@ -921,14 +939,34 @@ impl Launcher {
                 version.minor
             )));
         }
-        tracing::info!(path = %path.display(), "using FreeRDP {}.{}.{}", version.major, version.minor, version.patch);
+        let client = client_of(&path, version);
+        tracing::info!(path = %path.display(), "using FreeRDP {}.{}.{} ({client})", version.major, version.minor, version.patch);
         let found = FreeRdp {
             path,
-            version,
+            client,
             modified,
         };
         *self.freerdp.lock().unwrap_or_else(|p| p.into_inner()) = Some(found.clone());
         Ok(found)
+    }
+}
+
+/// Which client `path` is: by its name, or else by the name of the file a
+/// symbolic link leads to (`/usr/bin/xfreerdp` may be a link to the
+/// client of the alternatives system).
+fn client_of(path: &Path, version: Version) -> Client {
+    let name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let named = Client::from_program_name(&name(path), version);
+    if named.flavour == freerdp::Flavour::Sdl {
+        return named;
+    }
+    match std::fs::canonicalize(path) {
+        Ok(target) => Client::from_program_name(&name(&target), version),
+        Err(_) => named,
     }
 }
 
@@ -1108,33 +1146,49 @@ async fn watch(
     } = watched;
     let name = validate::for_log(&display_name);
     let mut exit = std::pin::pin!(exit);
-    let mut progress = Progress::new();
+    let mut watchdog = Watchdog::new(Limits::default(), Instant::now());
     let mut offset = 0;
     let mut reading = reads_log;
     let read_until = tokio::time::Instant::now() + READ_LOG_FOR;
-    let mut read_log = |progress: &mut Progress| {
+    let mut read_log = |watchdog: &mut Watchdog| {
         let Some(handover) = handover.get() else {
             return false;
         };
         let mut up = false;
         for line in handover.new_lines(&output, &mut offset) {
-            up |= progress.line(&line) == Some(radc_rdp::progress::Event::Up);
+            up |= watchdog.line(Instant::now(), &line) == Some(radc_rdp::progress::Event::Up);
         }
         up
     };
     let mut next_check = tokio::time::Instant::now() + FIRST_CHECK;
+    // When the process the watchdog stopped is killed if still there.
+    let mut kill_at: Option<tokio::time::Instant> = None;
     let exit = loop {
         let next_read = tokio::time::Instant::now() + READ_LOG_EVERY;
         tokio::select! {
             exit = &mut exit => break exit,
             _ = tokio::time::sleep_until(next_read), if reading => {
-                if read_log(&mut progress) {
+                if read_log(&mut watchdog) {
                     tracing::info!(cookie = cookie.get(), pid, "connection to {name} is up");
                     outcomes.settle(cookie, Outcome::Up);
+                    reading = false;
+                } else if let progress::Verdict::Stop(cause) = watchdog.check(Instant::now()) {
+                    tracing::warn!(
+                        cookie = cookie.get(),
+                        pid,
+                        "FreeRDP for {name} hangs ({cause}): ending its process group"
+                    );
+                    signal_group(pid, rustix::process::Signal::TERM);
+                    kill_at = Some(tokio::time::Instant::now() + shared.config.grace);
                     reading = false;
                 } else if tokio::time::Instant::now() > read_until {
                     reading = false;
                 }
+            }
+            _ = tokio::time::sleep_until(kill_at.unwrap_or_else(tokio::time::Instant::now)), if kill_at.is_some() => {
+                tracing::warn!(cookie = cookie.get(), pid, "still running after the grace period: killing it");
+                signal_group(pid, rustix::process::Signal::KILL);
+                kill_at = None;
             }
             _ = tokio::time::sleep_until(next_check) => {
                 if let Some(handover) = handover.get() {
@@ -1146,8 +1200,9 @@ async fn watch(
     };
     if reading {
         // What it logged between the last read and its exit.
-        read_log(&mut progress);
+        read_log(&mut watchdog);
     }
+    let progress = watchdog.progress();
     shared.closed(cookie);
     let (disconnecting, event) = {
         let mut core = shared.core();
@@ -1163,9 +1218,12 @@ async fn watch(
         .get()
         .map(|h| h.ended(cookie, &output))
         .unwrap_or_default();
-    let failure = (!disconnecting)
-        .then(|| failure_of(exit, reads_log.then_some(&progress)))
-        .flatten();
+    let failure = match watchdog.stopped() {
+        Some(cause) => Some((cause.message_type(), cause.to_string())),
+        None => (!disconnecting)
+            .then(|| failure_of(exit, reads_log.then_some(progress)))
+            .flatten(),
+    };
     match &failure {
         Some((_, text)) if !progress.is_up() => {
             outcomes.settle(cookie, Outcome::Failed(text.clone()));
@@ -1297,7 +1355,10 @@ impl Outcomes {
 
 /// Whether an exit is a failure to tell the user about, and how: from what
 /// FreeRDP logged (`progress`) and its exit status.
-fn failure_of(exit: Exit, progress: Option<&Progress>) -> Option<(&'static str, String)> {
+fn failure_of(
+    exit: Exit,
+    progress: Option<&radc_rdp::progress::Progress>,
+) -> Option<(&'static str, String)> {
     let from_freerdp = |code: Option<i32>| {
         let cause = match progress {
             Some(progress) => progress.failure(code),

@@ -6,7 +6,10 @@
 //! cargo bench -p radc --bench launch
 //! ```
 //!
-//! and see BENCHMARKS.md for what each figure means.
+//! and see BENCHMARKS.md for what each figure means. With `--clients` it
+//! compares the FreeRDP clients instead (`xfreerdp`, `xfreerdp3`,
+//! `sdl-freerdp3`, each against `freerdp-shadow-cli` and
+//! `freerdp-shadow-cli3`): `radc launch` until the session is up.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -203,6 +206,27 @@ async fn launch_latency(
     }
 }
 
+/// `radc launch [FLAGS] WORKSPACE RESOURCE` on `display`, until it exits:
+/// how long it took, and its output.
+fn timed_launch(
+    bus: &TestBus,
+    display: &XvfbDisplay,
+    flags: &[&str],
+    resource: &str,
+) -> (Duration, std::process::Output) {
+    let start = Instant::now();
+    let out = bus
+        .radc()
+        .env("DISPLAY", display.display())
+        .arg("launch")
+        .args(flags)
+        .args([WORKSPACE, resource])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (start.elapsed(), out)
+}
+
 /// From starting `radc launch` to its exit with the cause, for a server
 /// that does not answer, against the same FreeRDP command started by hand
 /// until it gives up, in the same rounds.
@@ -216,14 +240,8 @@ fn failed_launch(
     let (mut radc, mut direct) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         let n = stamp_count(stamps);
-        let start = Instant::now();
-        let out = bus
-            .radc()
-            .env("DISPLAY", display.display())
-            .args(["launch", WORKSPACE, "probe"])
-            .output()
-            .unwrap();
-        radc.push(start.elapsed());
+        let (took, out) = timed_launch(bus, display, &[], "probe");
+        radc.push(took);
         assert_eq!(out.status.code(), Some(1), "{out:?}");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("could not be reached"),
@@ -452,9 +470,98 @@ async fn readoption(
     println!("| {round} | {} | {} |", ms(baseline), ms(adopted));
 }
 
+/// The FreeRDP clients radc looks for.
+const CLIENTS: [&str; 3] = [
+    "/usr/bin/xfreerdp",
+    "/usr/bin/xfreerdp3",
+    "/usr/bin/sdl-freerdp3",
+];
+
+/// `radc launch` (which waits until FreeRDP says the session is up) of a
+/// desktop, `rounds` times per client and server, each session
+/// disconnected before the next; median and p90 side by side. Every
+/// client gets a runtime of its own (`--freerdp`) on one bus, with one
+/// server and display per server program.
+async fn client_comparison(rounds: usize) {
+    let servers = [common::rdp::SHADOW_SERVER, common::rdp::SHADOW_SERVER3];
+    let mut rows: Vec<(String, String, Duration, Duration)> = Vec::new();
+    for server_program in servers {
+        let server = RdpServer::start_with(server_program);
+        let display = XvfbDisplay::start();
+        let site = Site::start(|root| publish(root, &server));
+        let mut bus = TestBus::bus_only();
+        let mut subscribed = false;
+        for client in CLIENTS {
+            bus.stop_runtime();
+            bus.start_runtime_with(
+                Timeouts::default(),
+                &["--freerdp".as_ref(), client.as_ref()],
+                &[],
+            )
+            .await;
+            let conn = bus.connect().await;
+            if !subscribed {
+                WorkspacesProxy::new(&conn)
+                    .await
+                    .unwrap()
+                    .subscribe(&site.url(), "", "", true)
+                    .await
+                    .unwrap();
+                subscribed = true;
+            }
+            let scriptable = WorkspaceScriptableProxy::new(&conn).await.unwrap();
+            let user = format!("{}\\{}", server.domain(), server.user());
+            let mut samples = Vec::new();
+            // One launch to warm up (the runtime probes the client, the
+            // client notes the server's certificate), then the rounds.
+            for round in 0..=rounds {
+                scriptable
+                    .start_workspace(WORKSPACE, &user, server.password(), "", 0, 0)
+                    .await
+                    .unwrap();
+                let (took, out) = timed_launch(&bus, &display, &["--json"], "desktop");
+                let report: serde_json::Value =
+                    serde_json::from_slice(&out.stdout).unwrap_or_default();
+                assert!(
+                    out.status.success() && report["state"] == "up",
+                    "{client} against {server_program}: {report}"
+                );
+                if round > 0 {
+                    samples.push(took);
+                }
+                let status = bus
+                    .radc()
+                    .args(["disconnect", WORKSPACE])
+                    .stdout(Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+                assert!(server.wait_for_no_session(Duration::from_secs(10)));
+            }
+            let name = Path::new(client).file_name().unwrap().to_string_lossy();
+            rows.push((
+                name.into_owned(),
+                server_program.to_owned(),
+                median(&mut samples),
+                percentile(&mut samples, 0.9),
+            ));
+        }
+        bus.stop_runtime();
+    }
+    println!("\n## Launch to session up, per client ({rounds} rounds each)");
+    println!("| client | server | median | p90 |\n|---|---|---|---|");
+    for (client, server, m, p90) in rows {
+        println!("| `{client}` | `{server}` | {} | {} |", ms(m), ms(p90));
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--clients") {
+        client_comparison(if quick { 3 } else { 10 }).await;
+        return;
+    }
     let server = RdpServer::start();
     let display = XvfbDisplay::start();
     let site = Site::start(|root| publish(root, &server));

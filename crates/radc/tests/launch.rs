@@ -183,7 +183,28 @@ impl Setup {
         runtime_env: &[(&str, &str)],
         freerdp: Option<&Path>,
     ) -> Setup {
-        let server = RdpServer::start();
+        Self::start_on(
+            common::rdp::SHADOW_SERVER,
+            extra,
+            grace,
+            runtime_display,
+            runtime_env,
+            freerdp,
+        )
+        .await
+    }
+
+    /// With `server` (`freerdp-shadow-cli` or `freerdp-shadow-cli3`) as
+    /// the RDP server.
+    async fn start_on(
+        server: &str,
+        extra: &[(&str, &str, &str, &str, &[u8])],
+        grace: f64,
+        runtime_display: bool,
+        runtime_env: &[(&str, &str)],
+        freerdp: Option<&Path>,
+    ) -> Setup {
+        let server = RdpServer::start_with(server);
         let display = XvfbDisplay::start();
         let mut resources: Vec<(&str, &str, &str, &str, &[u8])> = Vec::new();
         let desktop = desktop_rdp(&server);
@@ -216,6 +237,13 @@ impl Setup {
             display,
             runtime,
         }
+    }
+
+    /// Stops the runtime and starts it again with `freerdp`.
+    async fn switch_freerdp(&mut self, freerdp: &Path) {
+        self.bus.stop_runtime();
+        self.runtime.1 = freerdp.to_owned();
+        self.restart_runtime().await;
     }
 
     /// Starts the runtime again as it was started first.
@@ -1431,41 +1459,154 @@ async fn a_wrapper_that_becomes_another_program_is_adopted_as_that_program() {
     .await;
 }
 
-/// `radc launch` waits until the connection is up or has failed, and says
-/// why in one sentence: a server that refuses TCP, a name that does not
-/// resolve, a wrong password against the NLA server; a good launch exits 0
-/// only once the session is up. With FreeRDP 2 (`xfreerdp`) and FreeRDP 3
-/// (`xfreerdp3`, from Debian's bookworm-backports suite).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn launches_tell_the_truth_with_freerdp_2_and_3() {
+/// Every FreeRDP client radc looks for, against the FreeRDP 2 and the
+/// FreeRDP 3 server.
+const CLIENTS: [&str; 3] = [
+    "/usr/bin/xfreerdp",
+    "/usr/bin/xfreerdp3",
+    "/usr/bin/sdl-freerdp3",
+];
+
+/// Processes whose command line holds `needle` (as one argument).
+fn processes_with_argument(needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if cmdline.split(|b| *b == 0).any(|a| a == needle.as_bytes()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Asserts that no process connecting to 127.0.0.1:`port` is left (a
+/// moment after the launch failed).
+fn assert_none_left(freerdp: &str, port: u16) {
+    let address = format!("/v:127.0.0.1:{port}");
+    assert!(
+        common::rdp::wait_until(Duration::from_secs(3), || {
+            processes_with_argument(&address).is_empty()
+        }),
+        "{freerdp} still running: {:?}",
+        processes_with_argument(&address)
+    );
+}
+
+/// `radc disconnect` of the workspace, and the server sees no session.
+fn disconnect_all(setup: &Setup) {
+    assert!(
+        run(setup.radc().args(["disconnect", WORKSPACE]))
+            .status
+            .success()
+    );
+    assert!(setup.server.wait_for_no_session(Duration::from_secs(10)));
+}
+
+/// The `StartupWMClass` of the menu entry radc wrote for `resource`.
+fn startup_wm_class(setup: &Setup, resource: &str) -> String {
+    let dir = setup.bus.dir.path().join(".local/share/applications");
+    let marker = format!("\nX-Radc-Resource={resource}\n");
+    for entry in std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+    {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        if text.contains(&marker) {
+            let class = text
+                .lines()
+                .find_map(|l| l.strip_prefix("StartupWMClass="))
+                .expect("the entry names its window class");
+            return class.to_owned();
+        }
+    }
+    panic!("no menu entry for {resource} in {}", dir.display());
+}
+
+/// `WM_CLASS` of the windows titled `title` on `display`, as `xprop`
+/// prints it (`"instance", "class"`).
+fn window_classes(display: &str, title: &str) -> Vec<String> {
+    let search = Command::new("xdotool")
+        .args(["search", "--name", &format!("^{title}$")])
+        .env("DISPLAY", display)
+        .output()
+        .expect("xdotool runs (scripts/install-deps.sh)");
+    String::from_utf8_lossy(&search.stdout)
+        .split_whitespace()
+        .map(|id| {
+            let out = Command::new("xprop")
+                .args(["-id", id, "WM_CLASS"])
+                .env("DISPLAY", display)
+                .output()
+                .expect("xprop runs (x11-utils)");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.split_once(" = ")
+                .map_or(text.clone(), |(_, v)| v.trim().to_owned())
+        })
+        .collect()
+}
+
+/// Launches with every client against `server`: failures name their
+/// cause (also when the client hangs instead of exiting: it is ended,
+/// and nothing of it is left running), a desktop comes up with the menu
+/// entry's window class on its window, and a RemoteApp either starts or
+/// (sdl-freerdp3) is refused up front, naming the setting.
+async fn every_client_against(server: &str) {
     let closed = common::rdp::free_port();
     let unreachable = format!("full address:s:127.0.0.1:{closed}\r\n");
     let nowhere = "full address:s:rdp.nonexistent.invalid\r\n";
-    // (sdl-freerdp3 does not give up on a closed port: it hangs, which
-    // radc launch reports as still connecting. Ending a FreeRDP that hangs
-    // is work of its own.)
-    for freerdp in ["/usr/bin/xfreerdp", "/usr/bin/xfreerdp3"] {
+    for freerdp in CLIENTS {
         assert!(
             Path::new(freerdp).exists(),
             "{freerdp} is missing: run scripts/install-deps.sh"
         );
-        let setup = Setup::start_with(
-            &[
-                (
-                    "closed",
-                    "Closed Port",
-                    "Desktop",
-                    ".rdp",
-                    unreachable.as_bytes(),
-                ),
-                ("nowhere", "Nowhere", "Desktop", ".rdp", nowhere.as_bytes()),
-            ],
-            1.0,
-            false,
-            &[],
-            Some(Path::new(freerdp)),
-        )
-        .await;
+    }
+    let mut setup =
+        Setup::start_on(server, &[], 1.0, false, &[], Some(Path::new(CLIENTS[0]))).await;
+    // The rest is published once the server's port is known.
+    let port = setup.server.port();
+    let fullscreen = format!("full address:s:127.0.0.1:{port}\r\nscreen mode id:i:2\r\n");
+    let app = format!(
+        "full address:s:127.0.0.1:{port}\r\nremoteapplicationmode:i:1\r\n\
+         remoteapplicationprogram:s:||calc\r\nremoteapplicationname:s:Calculator\r\n"
+    );
+    let desktop = desktop_rdp(&setup.server);
+    publish(
+        setup.site.root.path(),
+        &[
+            ("desktop", "Full Desktop", "Desktop", ".rdp", &desktop),
+            (
+                "closed",
+                "Closed Port",
+                "Desktop",
+                ".rdp",
+                unreachable.as_bytes(),
+            ),
+            ("nowhere", "Nowhere", "Desktop", ".rdp", nowhere.as_bytes()),
+            (
+                "fullscreen",
+                "Full Screen",
+                "Desktop",
+                ".rdp",
+                fullscreen.as_bytes(),
+            ),
+            ("calc", "Calculator", "RemoteApp", ".rdp", app.as_bytes()),
+        ],
+    );
+    assert!(
+        run(setup.radc().args(["refresh", WORKSPACE]))
+            .status
+            .success()
+    );
+    let password = setup.server.password().to_owned();
+
+    for freerdp in CLIENTS {
+        setup.switch_freerdp(Path::new(freerdp)).await;
+        let sdl = freerdp.ends_with("sdl-freerdp3");
         let failed = |resource: &str, password: Option<&str>| {
             let setup = &setup;
             let resource = resource.to_owned();
@@ -1475,13 +1616,19 @@ async fn launches_tell_the_truth_with_freerdp_2_and_3() {
                     setup.start_workspace(password, 0).await;
                 }
                 let started = Instant::now();
-                let out = run(setup
-                    .radc()
-                    .args(["launch", "--json", WORKSPACE, &resource]));
+                let out = run(setup.radc().args([
+                    "launch",
+                    "--json",
+                    "--timeout",
+                    "30",
+                    WORKSPACE,
+                    &resource,
+                ]));
                 let took = started.elapsed();
                 assert_eq!(out.status.code(), Some(1), "{freerdp} {resource}");
+                // A hanging client is given a few seconds of silence.
                 assert!(
-                    took < Duration::from_secs(10),
+                    took < Duration::from_secs(if sdl { 15 } else { 10 }),
                     "{freerdp} {resource}: {took:?}"
                 );
                 let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -1491,46 +1638,96 @@ async fn launches_tell_the_truth_with_freerdp_2_and_3() {
         assert_eq!(
             failed("closed", None).await,
             "cannot connect to closed: the server could not be reached",
-            "{freerdp}"
+            "{freerdp} {server}"
         );
+        // Whatever hung was ended, its whole group.
+        assert_none_left(freerdp, closed);
         assert_eq!(
             failed("nowhere", None).await,
             "cannot connect to nowhere: the server's name could not be resolved",
-            "{freerdp}"
+            "{freerdp} {server}"
         );
-        assert_eq!(
-            failed("desktop", Some("not the password")).await,
-            "cannot connect to desktop: the server ended the connection during sign-in: \
-             check the user name and password",
-            "{freerdp}"
+        // The FreeRDP 3 server says the password is wrong; the FreeRDP 2
+        // one ends the connection.
+        let refused = failed("desktop", Some("not the password")).await;
+        assert!(
+            refused.starts_with("cannot connect to desktop: ")
+                && refused.contains("sign-in")
+                && refused.contains("wrong user name or password")
+                    == (server == common::rdp::SHADOW_SERVER3),
+            "{freerdp} {server}: {refused}\n{}",
+            std::fs::read_to_string(setup.bus.dir.path().join("runtime.log")).unwrap_or_default()
         );
+        if sdl {
+            // Full screen without a window manager: sdl-freerdp3 fails
+            // before connecting, then hangs; radc ends it and says why.
+            let said = failed("fullscreen", Some(&password)).await;
+            assert!(
+                said.starts_with("cannot connect to fullscreen: FreeRDP failed before connecting"),
+                "{said}"
+            );
+            assert_none_left(freerdp, port);
+            // A RemoteApp is refused before anything starts, naming the
+            // setting and the client that can.
+            setup.start_workspace(&password, 0).await;
+            let out = run(setup.radc().args(["launch", WORKSPACE, "calc"]));
+            assert_eq!(out.status.code(), Some(1));
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                said.contains("remoteapplicationmode") && said.contains("xfreerdp3"),
+                "{said}"
+            );
+        }
 
-        let password = setup.server.password().to_owned();
+        let activations = setup.server.activations();
         setup.start_workspace(&password, 0).await;
         let out = run(setup
             .radc()
             .args(["launch", "--json", WORKSPACE, "desktop"]));
-        assert!(out.status.success(), "{freerdp}");
-        // Up means signed in, with the connection to the server open.
-        assert_eq!(setup.server.open_connections(), 1, "{freerdp}");
+        assert!(out.status.success(), "{freerdp} {server}");
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["state"], "up", "{freerdp}: {report}");
+        // Up means signed in, with the connection to the server open.
         assert!(
             setup
                 .server
-                .wait_for_activations(1, Duration::from_secs(10)),
+                .wait_for_activations(activations + 1, Duration::from_secs(10)),
             "{freerdp}: {}",
             setup.server.log()
         );
-        let text = run(setup.radc().args(["status"]));
-        assert!(String::from_utf8_lossy(&text.stdout).contains("Full Desktop"));
-        assert!(
-            run(setup.radc().args(["disconnect", WORKSPACE]))
-                .status
-                .success()
-        );
-        assert!(setup.server.wait_for_no_session(Duration::from_secs(10)));
+        // The session's window carries the class of the menu entry.
+        let class = startup_wm_class(&setup, "desktop");
+        let mut classes = Vec::new();
+        let found = common::rdp::wait_until(Duration::from_secs(10), || {
+            classes = window_classes(setup.display.display(), "Full Desktop");
+            classes
+                .iter()
+                .any(|c| c.ends_with(&format!(", \"{class}\"")))
+        });
+        assert!(found, "{freerdp}: WM_CLASS {classes:?}, entry {class}");
+        disconnect_all(&setup);
+
+        if !sdl {
+            // The shadow server runs no programs, but the RemoteApp's
+            // connection is made and comes up.
+            setup.start_workspace(&password, 0).await;
+            let out = run(setup.radc().args(["launch", "--json", WORKSPACE, "calc"]));
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            eprintln!("{freerdp} RemoteApp: {report}");
+            assert!(out.status.success(), "{freerdp}: {report}");
+            disconnect_all(&setup);
+        }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_against_the_freerdp_2_server() {
+    every_client_against(common::rdp::SHADOW_SERVER).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_against_the_freerdp_3_server() {
+    every_client_against(common::rdp::SHADOW_SERVER3).await;
 }
 
 /// A server whose certificate is not the one FreeRDP met there before is

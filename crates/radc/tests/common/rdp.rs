@@ -1,6 +1,8 @@
 //! A real RDP server on loopback for end-to-end tests.
 //!
-//! `RdpServer` runs `freerdp-shadow-cli` (FreeRDP 2) shadowing a private
+//! `RdpServer` runs `freerdp-shadow-cli` (FreeRDP 2; or
+//! `freerdp-shadow-cli3`, FreeRDP 3, with [`RdpServer::start_with`],
+//! which takes the same options and the same SAM file) shadowing a private
 //! `Xvfb`, listening on a free port of 127.0.0.1 and accepting only NLA
 //! against a SAM file of its own, so a client with a wrong password is
 //! refused exactly as by a real host. `XvfbDisplay` gives clients such as
@@ -31,6 +33,7 @@ use tempfile::TempDir;
 
 pub const XVFB: &str = "Xvfb";
 pub const SHADOW_SERVER: &str = "freerdp-shadow-cli";
+pub const SHADOW_SERVER3: &str = "freerdp-shadow-cli3";
 pub const XFREERDP: &str = "xfreerdp";
 
 /// How long a server or display may take to come up.
@@ -205,6 +208,12 @@ impl RdpServer {
     pub const PASSWORD: &'static str = "S3cret pass!";
 
     pub fn start() -> RdpServer {
+        Self::start_with(SHADOW_SERVER)
+    }
+
+    /// With `program` (`freerdp-shadow-cli` or `freerdp-shadow-cli3`) as
+    /// the server.
+    pub fn start_with(program: &str) -> RdpServer {
         let mut dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("home");
         for sub in [".config", ".local/share", ".cache", "run"] {
@@ -221,7 +230,7 @@ impl RdpServer {
             let port = free_port();
             let log_name = format!("shadow-{attempt}.log");
             let log_path = dir.path().join(&log_name);
-            let mut cmd = Command::new(SHADOW_SERVER);
+            let mut cmd = Command::new(program);
             cmd.arg(format!("/port:{port}"))
                 .arg("/bind-address:127.0.0.1")
                 // NLA only: no TLS or RDP security a client could fall back
@@ -248,8 +257,9 @@ impl RdpServer {
                 .stderr(
                     fs::File::create(dir.path().join(format!("shadow-{attempt}.stderr"))).unwrap(),
                 );
-            let process = GroupChild::spawn(cmd, false)
-                .expect("freerdp-shadow-cli starts (is freerdp2-shadow-x11 installed?)");
+            let process = GroupChild::spawn(cmd, false).unwrap_or_else(|e| {
+                panic!("{program} does not start ({e}): run scripts/install-deps.sh")
+            });
             let mut server = RdpServer {
                 process,
                 display,
@@ -277,7 +287,7 @@ impl RdpServer {
             drop(process);
             (display, dir) = (d, t);
         }
-        panic!("freerdp-shadow-cli did not start listening:\n{failures}");
+        panic!("{program} did not start listening:\n{failures}");
     }
 
     /// Waits until this server process holds a listening socket on the
