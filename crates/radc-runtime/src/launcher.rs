@@ -208,7 +208,8 @@ struct FreeRdp {
 pub(crate) struct Launcher {
     shared: Arc<Shared>,
     store: Store,
-    freerdp: Mutex<Option<FreeRdp>>,
+    /// The clients probed so far, by path.
+    freerdp: Mutex<HashMap<PathBuf, FreeRdp>>,
     /// The record of launched connections, once the bus is known.
     handover: Arc<OnceLock<Arc<Handover>>>,
     /// Whether each recent launch came up.
@@ -220,7 +221,7 @@ impl Launcher {
         Arc::new(Launcher {
             shared,
             store,
-            freerdp: Mutex::new(None),
+            freerdp: Mutex::new(HashMap::new()),
             handover: Arc::new(OnceLock::new()),
             outcomes: Arc::new(Outcomes::default()),
         })
@@ -356,7 +357,8 @@ impl Launcher {
             }
             None => None,
         };
-        let freerdp = self.freerdp(&request.environment).await?;
+        let remote_app = file.get_int("remoteapplicationmode") == Some(1);
+        let freerdp = self.freerdp(&request.environment, remote_app).await?;
         let wm_class = match &request.resource_id {
             Some(id) => radc_desktop::names::resource_stem(&request.workspace_id, id),
             None => radc_desktop::names::workspace_stem(&request.workspace_id),
@@ -879,14 +881,16 @@ impl Launcher {
 
     /// The FreeRDP client to use, probed once and again when its file
     /// changes. The probe gets the caller's display: FreeRDP 2 opens it
-    /// even to print its version.
+    /// even to print its version. Unless one is configured, a RemoteApp
+    /// gets a client that can show it when one is installed.
     async fn freerdp(
         &self,
         environment: &HashMap<String, String>,
+        remote_app: bool,
     ) -> Result<FreeRdp, RuntimeError> {
         let path = match &self.shared.config.freerdp {
             Some(path) => path.clone(),
-            None => find_on_path(&FREERDP_CANDIDATES).ok_or_else(|| {
+            None => find_on_path(&candidates(remote_app)).ok_or_else(|| {
                 RuntimeError::not_supported(
                     "no FreeRDP client was found (xfreerdp3, sdl-freerdp3 or xfreerdp); \
                      install FreeRDP (Debian: apt install freerdp3-x11 or freerdp2-x11) \
@@ -899,8 +903,7 @@ impl Launcher {
             .freerdp
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            && known.path == path
+            .get(&path)
             && known.modified == modified
         {
             return Ok(known.clone());
@@ -946,9 +949,22 @@ impl Launcher {
             client,
             modified,
         };
-        *self.freerdp.lock().unwrap_or_else(|p| p.into_inner()) = Some(found.clone());
+        self.freerdp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(found.path.clone(), found.clone());
         Ok(found)
     }
+}
+
+/// The clients to look for on `PATH`, in order: [`FREERDP_CANDIDATES`], with
+/// the SDL client last for a RemoteApp, which it cannot show.
+fn candidates(remote_app: bool) -> Vec<&'static str> {
+    let mut names = FREERDP_CANDIDATES.to_vec();
+    if remote_app {
+        names.sort_by_key(|name| name.contains("sdl-freerdp"));
+    }
+    names
 }
 
 /// Which client `path` is: by its name, or else by the name of the file a
@@ -1437,6 +1453,12 @@ pub(crate) fn find_on_path(names: &[&str]) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_apps_look_for_the_sdl_client_last() {
+        assert_eq!(candidates(false), FREERDP_CANDIDATES);
+        assert_eq!(candidates(true), ["xfreerdp3", "xfreerdp", "sdl-freerdp3"]);
+    }
 
     #[test]
     fn the_password_goes_to_stdin_and_only_the_identity_to_argv() {

@@ -2012,3 +2012,79 @@ async fn the_desktop_is_told_through_its_notification_server() {
     assert_eq!(calls[7].urgency, Some(0));
     dunst.signal_group("TERM");
 }
+
+/// A stand-in FreeRDP called `name` in `dir` that says it is `version`,
+/// writes its name to `dir/launched.PID` and waits. Stands in for the real
+/// clients where only the runtime's choice between them is under test.
+fn named_stand_in(dir: &Path, name: &str, version: &str) {
+    let script = dir.join(name);
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n\
+             if [ \"$1\" = /version ]; then echo 'This is FreeRDP version {version} ({version})'; exit 0; fi\n\
+             echo {name} > '{dir}/launched.'$$\n\
+             exec /bin/sleep 30\n",
+            dir = dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_app_gets_a_client_that_can_show_it() {
+    // sdl-freerdp3 comes before xfreerdp on the list, but cannot show
+    // RemoteApps: with both installed (and no xfreerdp3), a desktop gets
+    // sdl-freerdp3 and a RemoteApp xfreerdp.
+    let app = b"full address:s:127.0.0.1:9\r\nremoteapplicationmode:i:1\r\nremoteapplicationprogram:s:||wordpad\r\nremoteapplicationname:s:WordPad\r\n";
+    let desktop = b"full address:s:127.0.0.1:9\r\n";
+    let resources: [(&str, &str, &str, &str, &[u8]); 2] = [
+        ("wordpad", "WordPad", "RemoteApp", ".rdp", app),
+        ("desktop", "Full Desktop", "Desktop", ".rdp", desktop),
+    ];
+    let site = Site::start(|root| publish(root, &resources));
+    let mut bus = TestBus::bus_only();
+    let bin = bus.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    named_stand_in(&bin, "sdl-freerdp3", "3.10.3");
+    named_stand_in(&bin, "xfreerdp", "2.11.7");
+    let path = bin.display().to_string();
+    bus.start_runtime_with(Timeouts::default(), &[], &[("PATH", &path)])
+        .await;
+    assert_eq!(bus.subscribe(&site.url()).await, WORKSPACE);
+
+    let launched_by = |resource: &str| {
+        let before: Vec<_> = std::fs::read_dir(&bin)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        let out = run(bus.radc().args(["launch", "--detach", WORKSPACE, resource]));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let new: Vec<String> = std::fs::read_dir(&bin)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| !before.contains(p))
+                .filter_map(|p| std::fs::read_to_string(p).ok())
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if !new.is_empty() || Instant::now() > deadline {
+                return new;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert_eq!(launched_by("desktop"), ["sdl-freerdp3"]);
+    assert_eq!(launched_by("wordpad"), ["xfreerdp"]);
+    let out = run(bus.radc().args(["disconnect", WORKSPACE]));
+    assert!(out.status.success());
+}
