@@ -7,6 +7,7 @@
 mod common;
 
 use common::keyring::Keyring;
+use common::recorder::recorded;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -83,32 +84,6 @@ fn recording_freerdp(dir: &Path) -> PathBuf {
     .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     script
-}
-
-/// `(argv, stdin)` of every recorded connection (not the `/version` probe).
-fn recorded(dir: &Path) -> Vec<(Vec<String>, String)> {
-    let records = dir.join("records");
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(&records).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-        let Some(pid) = name.strip_prefix("argv.") else {
-            continue;
-        };
-        let argv: Vec<String> = std::fs::read_to_string(&path)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        // The probe; or a wrapper that has not written its arguments yet.
-        if argv == ["/version"] || argv.is_empty() {
-            continue;
-        }
-        let stdin =
-            std::fs::read_to_string(records.join(format!("stdin.{pid}"))).unwrap_or_default();
-        out.push((argv, stdin));
-    }
-    out
 }
 
 fn run(cmd: &mut Command) -> Output {

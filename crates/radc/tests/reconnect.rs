@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::feed_server::FeedServer;
 use common::keyring::Keyring;
+use common::recorder::recorded;
 use common::{TestBus, Timeouts};
 use radc_client::proxy::WorkspacesProxy;
 use serde_json::Value;
@@ -45,27 +46,6 @@ fn stand_in_freerdp(dir: &Path) -> PathBuf {
     .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     script
-}
-
-/// `(argv, stdin)` of every connection the stand-in was started for.
-fn recorded(dir: &Path) -> Vec<(Vec<String>, String)> {
-    let records = dir.join("records");
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(&records).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-        let Some(pid) = name.strip_prefix("argv.").filter(|p| !p.ends_with(".tmp")) else {
-            continue;
-        };
-        let argv = std::fs::read_to_string(&path)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        let stdin = std::fs::read_to_string(records.join(format!("stdin.{pid}"))).unwrap();
-        out.push((argv, stdin));
-    }
-    out
 }
 
 fn wait_for_records(dir: &Path, count: usize) -> Vec<(Vec<String>, String)> {

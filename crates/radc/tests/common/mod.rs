@@ -12,6 +12,7 @@ pub mod feed_server;
 pub mod keyring;
 pub mod procfs;
 pub mod pyclient;
+pub mod recorder;
 pub mod site;
 pub mod tray;
 
