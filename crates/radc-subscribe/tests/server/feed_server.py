@@ -291,6 +291,10 @@ def cookie_token(headers):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Answers go out in several writes (TLS records, headers, body); with
+    # Nagle's algorithm each later write waits for the client's delayed
+    # ACK, 40 ms a time on loopback, which would swamp what is measured.
+    disable_nagle_algorithm = True
     server_version = "RadcTestIIS/1.0"
 
     def log_message(self, fmt, *args):
