@@ -16,7 +16,7 @@ use crate::model::{
     Feed, FileExtension, HostingTerminalServer, Icon, IconKind, Publisher, Resource, ResourceFile,
     ResourceType, TerminalServer,
 };
-use crate::text::strip_invisible;
+use crate::text::{first_control, strip_invisible};
 
 /// The XML namespace of MS-TSWP feeds. Elements in this namespace or in no
 /// namespace are read; elements in any other namespace are ignored.
@@ -128,6 +128,34 @@ fn first_feed_child<'a, 'input>(
     feed_children(node, name).next()
 }
 
+/// The first child of `node` that is a feed element of each name in
+/// `names`, found in one pass over the children (the same answer as one
+/// [`first_feed_child`] per name).
+fn first_feed_children<'a, 'input, const N: usize>(
+    node: Node<'a, 'input>,
+    names: [&'static str; N],
+) -> [Option<Node<'a, 'input>>; N] {
+    let mut found = [None; N];
+    for child in node.children() {
+        if !child.is_element() {
+            continue;
+        }
+        let tag = child.tag_name();
+        if !matches!(tag.namespace(), None | Some(TSWF_NAMESPACE)) {
+            continue;
+        }
+        if let Some(slot) = names
+            .iter()
+            .position(|name| *name == tag.name())
+            .map(|index| &mut found[index])
+            && slot.is_none()
+        {
+            *slot = Some(child);
+        }
+    }
+    found
+}
+
 /// Children of the first `container` element that are `item` elements:
 /// `<Folders><Folder/>...</Folders>` and the like.
 fn items<'a, 'input: 'a>(
@@ -208,7 +236,7 @@ fn check_kept(
     }
     // Covers NUL, newlines, escape sequences and the C1 range: none belongs
     // in a name, and each can forge log lines or break later file formats.
-    if let Some(control) = value.chars().find(|ch| ch.is_control()) {
+    if let Some(control) = first_control(value) {
         return Err(invalid(format!(
             "contains the control character {:?}",
             control
@@ -423,8 +451,8 @@ impl FeedReader<'_> {
                 limit: MAX_RESOURCES,
             });
         }
-        let mut seen_ids: HashSet<String> = HashSet::new();
-        let mut resources = Vec::new();
+        let mut seen_ids: HashSet<String> = HashSet::with_capacity(listed);
+        let mut resources = Vec::with_capacity(listed);
         for (index, node) in items(publisher, "Resources", "Resource").enumerate() {
             let id = required_text(
                 node,
@@ -468,11 +496,32 @@ impl FeedReader<'_> {
         let executable_name = optional_text(node, "ExecutableName", MAX_NAME_BYTES, place)?;
         let show_by_default = optional_bool(node, "ShowByDefault", place)?.unwrap_or(true);
 
+        let [icon_list, extension_list, folder_list, hosting_list] = first_feed_children(
+            node,
+            [
+                "Icons",
+                "FileExtensions",
+                "Folders",
+                "HostingTerminalServers",
+            ],
+        );
+        let extensions: Vec<(Node, Option<Node>)> = extension_list
+            .into_iter()
+            .flat_map(|list| feed_children(list, "FileExtension"))
+            .map(|extension| {
+                (
+                    extension,
+                    first_feed_child(extension, "FileAssociationIcons"),
+                )
+            })
+            .collect();
+
         // Every icon is a download and a decode at several sizes; the
         // resource's own and its file types' icons count together.
-        let icon_count = first_feed_child(node, "Icons").map_or(0, |list| icon_nodes(list).count())
-            + items(node, "FileExtensions", "FileExtension")
-                .filter_map(|extension| first_feed_child(extension, "FileAssociationIcons"))
+        let icon_count = icon_list.map_or(0, |list| icon_nodes(list).count())
+            + extensions
+                .iter()
+                .filter_map(|(_, icons)| *icons)
                 .map(|list| icon_nodes(list).count())
                 .sum::<usize>();
         if icon_count > MAX_ICONS_PER_RESOURCE {
@@ -483,17 +532,17 @@ impl FeedReader<'_> {
             });
         }
 
-        let icons = match first_feed_child(node, "Icons") {
+        let icons = match icon_list {
             Some(list) => self.read_icons(list, &id, "Icons")?,
             None => Vec::new(),
         };
 
-        let mut file_extensions = Vec::new();
+        let mut file_extensions = Vec::with_capacity(extensions.len());
         let extension_place = Place::Resource {
             id: &id,
             path: &["FileExtensions", "FileExtension"],
         };
-        for extension in items(node, "FileExtensions", "FileExtension") {
+        for (extension, association_icons) in extensions {
             let Some(name) = optional_text(extension, "Name", MAX_NAME_BYTES, extension_place)?
             else {
                 self.warnings.push(format!(
@@ -502,7 +551,7 @@ impl FeedReader<'_> {
                 ));
                 continue;
             };
-            let icons = match first_feed_child(extension, "FileAssociationIcons") {
+            let icons = match association_icons {
                 Some(list) => self.read_icons(list, &id, "FileAssociationIcons")?,
                 None => Vec::new(),
             };
@@ -513,7 +562,9 @@ impl FeedReader<'_> {
             });
         }
 
-        let folders = items(node, "Folders", "Folder")
+        let folders = folder_list
+            .into_iter()
+            .flat_map(|list| feed_children(list, "Folder"))
             .map(|folder| {
                 folder_path(
                     folder,
@@ -526,7 +577,10 @@ impl FeedReader<'_> {
             .collect::<Result<_, _>>()?;
 
         let mut hosting_terminal_servers = Vec::new();
-        for hosting in items(node, "HostingTerminalServers", "HostingTerminalServer") {
+        for hosting in hosting_list
+            .into_iter()
+            .flat_map(|list| feed_children(list, "HostingTerminalServer"))
+        {
             hosting_terminal_servers.push(self.read_hosting(hosting, &id, known_servers)?);
         }
 
@@ -602,7 +656,9 @@ impl FeedReader<'_> {
                 "ResourceFile",
             ],
         };
-        let resource_file = match first_feed_child(node, "ResourceFile") {
+        let [file_node, reference_node] =
+            first_feed_children(node, ["ResourceFile", "TerminalServerRef"]);
+        let resource_file = match file_node {
             Some(file) => Some(ResourceFile {
                 url: self.optional_url(file, "URL", file_place)?,
                 file_extension: optional_text(file, "FileExtension", MAX_NAME_BYTES, file_place)?
@@ -618,7 +674,7 @@ impl FeedReader<'_> {
                 "TerminalServerRef",
             ],
         };
-        let terminal_server_ref = match first_feed_child(node, "TerminalServerRef") {
+        let terminal_server_ref = match reference_node {
             Some(reference) => optional_text(reference, "Ref", MAX_ID_BYTES, ref_place)?,
             None => None,
         };
