@@ -199,14 +199,16 @@ fn checked_text<'v>(
     // Removal comes before trimming so that "\u{200B} Notes" and
     // "Notes \u{FEFF}" both become "Notes", and a value of only
     // invisible characters and spaces counts as empty.
+    let as_written = raw.trim();
     let kept = match strip_invisible(raw) {
-        Cow::Borrowed(value) => Cow::Borrowed(value.trim()),
+        // Nothing removed: the value is `raw`, trimmed once.
+        Cow::Borrowed(_) => Cow::Borrowed(as_written),
         Cow::Owned(value) => Cow::Owned(value.trim().to_owned()),
     };
     if kept.is_empty() {
         return Ok(None);
     }
-    check_kept(&kept, raw.trim(), max_bytes, place, attribute)?;
+    check_kept(&kept, as_written, max_bytes, place, attribute)?;
     Ok(Some(kept))
 }
 
