@@ -265,7 +265,39 @@ fn optional_text(
     max_bytes: usize,
     place: Place,
 ) -> Result<Option<String>, FeedError> {
-    Ok(checked_text(node.attribute(attribute), max_bytes, place, attribute)?.map(Cow::into_owned))
+    kept_text(node.attribute(attribute), attribute, max_bytes, place)
+}
+
+/// [`optional_text`] of a value already looked up (see
+/// [`attribute_values`]).
+fn kept_text(
+    value: Option<&str>,
+    attribute: &'static str,
+    max_bytes: usize,
+    place: Place,
+) -> Result<Option<String>, FeedError> {
+    Ok(checked_text(value, max_bytes, place, attribute)?.map(Cow::into_owned))
+}
+
+/// The values of the attributes with these names, as
+/// [`Node::attribute`] finds them (the first with that local name), in
+/// one pass over the element's attributes instead of one per name.
+fn attribute_values<'a, const N: usize>(
+    node: Node<'a, '_>,
+    names: [&'static str; N],
+) -> [Option<&'a str>; N] {
+    let mut values = [None; N];
+    for attribute in node.attributes() {
+        if let Some(slot) = names
+            .iter()
+            .position(|name| *name == attribute.name())
+            .map(|index| &mut values[index])
+            && slot.is_none()
+        {
+            *slot = Some(attribute.value());
+        }
+    }
+    values
 }
 
 fn required_text(
@@ -286,8 +318,16 @@ fn optional_bool(
     attribute: &'static str,
     place: Place,
 ) -> Result<Option<bool>, FeedError> {
-    let Some(value) = checked_text(node.attribute(attribute), MAX_NAME_BYTES, place, attribute)?
-    else {
+    kept_bool(node.attribute(attribute), attribute, place)
+}
+
+/// [`optional_bool`] of a value already looked up.
+fn kept_bool(
+    value: Option<&str>,
+    attribute: &'static str,
+    place: Place,
+) -> Result<Option<bool>, FeedError> {
+    let Some(value) = checked_text(value, MAX_NAME_BYTES, place, attribute)? else {
         return Ok(None);
     };
     if value.eq_ignore_ascii_case("true") || value == "1" {
@@ -497,19 +537,37 @@ impl FeedReader<'_> {
         known_servers: &HashSet<&str>,
     ) -> Result<Resource, FeedError> {
         let place = Place::Resource { id: &id, path: &[] };
-        let alias = optional_text(node, "Alias", MAX_ID_BYTES, place)?;
-        let title = match optional_text(node, "Title", MAX_NAME_BYTES, place)? {
+        let [
+            alias,
+            title,
+            kind,
+            last_updated,
+            executable_name,
+            show_by_default,
+        ] = attribute_values(
+            node,
+            [
+                "Alias",
+                "Title",
+                "Type",
+                "LastUpdated",
+                "ExecutableName",
+                "ShowByDefault",
+            ],
+        );
+        let alias = kept_text(alias, "Alias", MAX_ID_BYTES, place)?;
+        let title = match kept_text(title, "Title", MAX_NAME_BYTES, place)? {
             Some(title) => title,
             None => alias.clone().unwrap_or_else(|| id.clone()),
         };
-        let resource_type = match optional_text(node, "Type", MAX_NAME_BYTES, place)?.as_deref() {
+        let resource_type = match checked_text(kind, MAX_NAME_BYTES, place, "Type")?.as_deref() {
             None | Some("RemoteApp") => ResourceType::RemoteApp,
             Some("Desktop") => ResourceType::Desktop,
             Some(other) => ResourceType::Other(other.to_owned()),
         };
-        let last_updated = optional_text(node, "LastUpdated", MAX_NAME_BYTES, place)?;
-        let executable_name = optional_text(node, "ExecutableName", MAX_NAME_BYTES, place)?;
-        let show_by_default = optional_bool(node, "ShowByDefault", place)?.unwrap_or(true);
+        let last_updated = kept_text(last_updated, "LastUpdated", MAX_NAME_BYTES, place)?;
+        let executable_name = kept_text(executable_name, "ExecutableName", MAX_NAME_BYTES, place)?;
+        let show_by_default = kept_bool(show_by_default, "ShowByDefault", place)?.unwrap_or(true);
 
         let [icon_list, extension_list, folder_list, hosting_list] = first_feed_children(
             node,
@@ -628,12 +686,9 @@ impl FeedReader<'_> {
                 id: resource_id,
                 path: &[list_name, element_name],
             };
-            let dimensions = match checked_text(
-                node.attribute("Dimensions"),
-                MAX_NAME_BYTES,
-                place,
-                "Dimensions",
-            )? {
+            let [dimensions, file_type, file_url] =
+                attribute_values(node, ["Dimensions", "FileType", "FileURL"]);
+            let dimensions = match checked_text(dimensions, MAX_NAME_BYTES, place, "Dimensions")? {
                 Some(text) => {
                     let parsed = parse_dimensions(&text);
                     if parsed.is_none() {
@@ -650,8 +705,8 @@ impl FeedReader<'_> {
             icons.push(Icon {
                 kind: icon_kind(element_name),
                 dimensions,
-                file_type: optional_text(node, "FileType", MAX_NAME_BYTES, place)?,
-                url: self.optional_url(node, "FileURL", place)?,
+                file_type: kept_text(file_type, "FileType", MAX_NAME_BYTES, place)?,
+                url: self.kept_url(file_url, "FileURL", place)?,
             });
         }
         Ok(icons)
@@ -717,7 +772,17 @@ impl FeedReader<'_> {
         attribute: &'static str,
         place: Place,
     ) -> Result<Option<Url>, FeedError> {
-        let Some(raw) = checked_url_text(node.attribute(attribute), place, attribute)? else {
+        self.kept_url(node.attribute(attribute), attribute, place)
+    }
+
+    /// [`Self::optional_url`] of a value already looked up.
+    fn kept_url(
+        &self,
+        value: Option<&str>,
+        attribute: &'static str,
+        place: Place,
+    ) -> Result<Option<Url>, FeedError> {
+        let Some(raw) = checked_url_text(value, place, attribute)? else {
             return Ok(None);
         };
         let url = self
