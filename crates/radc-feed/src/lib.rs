@@ -65,6 +65,20 @@ pub use model::{
 };
 pub use parse::{TSWF_NAMESPACE, parse};
 
+/// Not part of the API: [`parse`] with a resource cap other than
+/// [`limits::MAX_RESOURCES`], so that `benches/parse.rs` can also time
+/// feeds larger than any client accepts. Only built with the `bench`
+/// feature, which only the crate's own benchmark turns on.
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub fn parse_with_max_resources(
+    bytes: &[u8],
+    base_url: &url::Url,
+    max_resources: usize,
+) -> Result<Feed, FeedError> {
+    parse::parse_with_max_resources(bytes, base_url, max_resources)
+}
+
 /// Bounds applied to every feed. Lengths are in bytes of UTF-8.
 pub mod limits {
     /// Largest body accepted. Real feeds with thousands of resources stay

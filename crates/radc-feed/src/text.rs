@@ -42,11 +42,48 @@ use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 /// assert!(matches!(strip_invisible("Notes"), std::borrow::Cow::Borrowed("Notes")));
 /// ```
 pub fn strip_invisible(value: &str) -> Cow<'_, str> {
+    // No ASCII character is in category Cf (checked by a test over all
+    // 128), and ASCII is what almost every feed value is: a byte scan
+    // decides it without decoding characters or looking anything up.
+    if value.is_ascii() {
+        return Cow::Borrowed(value);
+    }
+    strip_invisible_by_char(value)
+}
+
+/// [`strip_invisible`] without the ASCII shortcut: the rule itself.
+fn strip_invisible_by_char(value: &str) -> Cow<'_, str> {
     if value.chars().any(is_invisible) {
         Cow::Owned(value.chars().filter(|&ch| !is_invisible(ch)).collect())
     } else {
         Cow::Borrowed(value)
     }
+}
+
+/// The first control character (Unicode category Cc: U+0000–U+001F and
+/// U+007F–U+009F) in `value`, if any.
+///
+/// Cc characters are U+0000–U+001F and U+007F (one byte each in UTF-8) and
+/// U+0080–U+009F (encoded as 0xC2 followed by 0x80–0x9F). A value with
+/// none of those bytes has no control character, which is decided by one
+/// scan over bytes; only a value with such a byte is decoded.
+pub(crate) fn first_control(value: &str) -> Option<char> {
+    // Or-ing over fixed chunks (rather than stopping at the first hit)
+    // lets the compiler compare many bytes per instruction.
+    let suspect = value.as_bytes().chunks(64).any(|chunk| {
+        chunk.iter().fold(false, |found, &byte| {
+            found | (byte < 0x20) | (byte == 0x7F) | (byte == 0xC2)
+        })
+    });
+    if !suspect {
+        return None;
+    }
+    first_control_by_char(value)
+}
+
+/// [`first_control`] without the byte shortcut: the rule itself.
+fn first_control_by_char(value: &str) -> Option<char> {
+    value.chars().find(|ch| ch.is_control())
 }
 
 fn is_invisible(ch: char) -> bool {
@@ -71,6 +108,62 @@ fn is_invisible(ch: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_ascii_character_is_invisible_or_a_format_character() {
+        // What the ASCII shortcut of `strip_invisible` rests on.
+        for byte in 0..=0x7Fu8 {
+            let ch = char::from(byte);
+            assert!(!is_invisible(ch), "U+{byte:04X}");
+            assert_ne!(ch.general_category(), GeneralCategory::Format);
+        }
+    }
+
+    #[test]
+    fn control_characters_are_exactly_the_bytes_the_shortcut_looks_for() {
+        // What the byte shortcut of `first_control` rests on: every Cc
+        // character's UTF-8 starts with a byte below 0x20, 0x7F or 0xC2.
+        for ch in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let mut buffer = [0; 4];
+            let first = ch.encode_utf8(&mut buffer).as_bytes()[0];
+            if ch.is_control() {
+                assert!(first < 0x20 || first == 0x7F || first == 0xC2, "{ch:?}");
+            }
+        }
+        assert_eq!(first_control("a\u{85}b"), Some('\u{85}'));
+        assert_eq!(first_control("\u{A0}\u{9F}"), Some('\u{9F}'));
+        assert_eq!(first_control("Caf\u{E9} \u{FF}"), None);
+        assert_eq!(first_control("a\u{7F}"), Some('\u{7F}'));
+        assert_eq!(first_control("tab\there"), Some('\t'));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2048, ..Default::default() })]
+
+        /// The shortcuts give the same answer as the rules themselves, for
+        /// any string and for strings built from the characters near the
+        /// edges (ASCII, C1 controls, Latin-1, the Cf characters).
+        #[test]
+        fn shortcuts_agree_with_the_rules(
+            any in proptest::prelude::any::<String>(),
+            near in proptest::collection::vec(proptest::prop_oneof![
+                0x00u32..0x100,
+                0x2000u32..0x2070,
+                proptest::prelude::Just(0xFEFFu32),
+                0xE0000u32..0xE0080,
+            ], 0..24),
+        ) {
+            let near: String = near.into_iter().filter_map(char::from_u32).collect();
+            for value in [any.as_str(), near.as_str()] {
+                proptest::prop_assert_eq!(strip_invisible(value), strip_invisible_by_char(value));
+                proptest::prop_assert_eq!(
+                    matches!(strip_invisible(value), Cow::Borrowed(_)),
+                    matches!(strip_invisible_by_char(value), Cow::Borrowed(_))
+                );
+                proptest::prop_assert_eq!(first_control(value), first_control_by_char(value));
+            }
+        }
+    }
 
     #[test]
     fn named_characters_are_removed() {

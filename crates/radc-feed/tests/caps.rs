@@ -163,3 +163,29 @@ fn icons_of_different_resources_are_counted_separately() {
     let feed = parse(feed_with_resources(&resources).as_bytes(), &base()).unwrap();
     assert_eq!(feed.resources.len(), 3);
 }
+
+#[test]
+fn the_benchmark_entry_point_moves_only_the_resource_cap() {
+    // `parse_with_max_resources` exists for benches/parse.rs (feature
+    // `bench`); it must apply the cap it is given and every other check.
+    let feed = feed_of(MAX_RESOURCES + 1);
+    let parsed =
+        radc_feed::parse_with_max_resources(feed.as_bytes(), &base(), MAX_RESOURCES + 1).unwrap();
+    assert_eq!(parsed.resources.len(), MAX_RESOURCES + 1);
+    assert_eq!(
+        radc_feed::parse_with_max_resources(feed_of(11).as_bytes(), &base(), 10).unwrap_err(),
+        FeedError::TooManyResources {
+            count: 11,
+            limit: 10
+        }
+    );
+    let too_many_icons = feed_with_icons(MAX_ICONS_PER_RESOURCE + 1, &[]);
+    assert!(matches!(
+        radc_feed::parse_with_max_resources(too_many_icons.as_bytes(), &base(), 10_000),
+        Err(FeedError::TooManyIcons { .. })
+    ));
+    assert_eq!(
+        radc_feed::parse_with_max_resources(b"<!DOCTYPE x []><x/>", &base(), 10_000).unwrap_err(),
+        FeedError::DtdNotAllowed
+    );
+}
