@@ -63,21 +63,7 @@ pub use model::{
     Feed, FileExtension, HostingTerminalServer, Icon, IconKind, Publisher, Resource, ResourceFile,
     ResourceType, TerminalServer,
 };
-pub use parse::{TSWF_NAMESPACE, parse};
-
-/// Not part of the API: [`parse`] with a resource cap other than
-/// [`limits::MAX_RESOURCES`], so that `benches/parse.rs` can also time
-/// feeds larger than any client accepts. Only built with the `bench`
-/// feature, which only the crate's own benchmark turns on.
-#[cfg(feature = "bench")]
-#[doc(hidden)]
-pub fn parse_with_max_resources(
-    bytes: &[u8],
-    base_url: &url::Url,
-    max_resources: usize,
-) -> Result<Feed, FeedError> {
-    parse::parse_with_max_resources(bytes, base_url, max_resources)
-}
+pub use parse::{TSWF_NAMESPACE, parse, parse_with_max_resources};
 
 /// Bounds applied to every feed. Lengths are in bytes of UTF-8.
 pub mod limits {

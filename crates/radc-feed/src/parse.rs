@@ -39,10 +39,11 @@ pub fn parse(bytes: &[u8], base_url: &Url) -> Result<Feed, FeedError> {
     parse_with_max_resources(bytes, base_url, MAX_RESOURCES)
 }
 
-/// [`parse`] with another resource cap than [`MAX_RESOURCES`]. Only the
-/// throughput benchmark uses another one, to time feeds larger than any
-/// client accepts; every other check is the same.
-pub(crate) fn parse_with_max_resources(
+/// [`parse`] with another resource cap than [`MAX_RESOURCES`], for tools
+/// that read feeds larger than radc subscribes to (the throughput
+/// benchmark, a check of a large collection); every other check is the
+/// same.
+pub fn parse_with_max_resources(
     bytes: &[u8],
     base_url: &Url,
     max_resources: usize,

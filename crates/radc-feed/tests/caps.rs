@@ -165,9 +165,9 @@ fn icons_of_different_resources_are_counted_separately() {
 }
 
 #[test]
-fn the_benchmark_entry_point_moves_only_the_resource_cap() {
-    // `parse_with_max_resources` exists for benches/parse.rs (feature
-    // `bench`); it must apply the cap it is given and every other check.
+fn another_resource_cap_moves_only_that_cap() {
+    // `parse_with_max_resources` must apply the cap it is given and every
+    // other check.
     let feed = feed_of(MAX_RESOURCES + 1);
     let parsed =
         radc_feed::parse_with_max_resources(feed.as_bytes(), &base(), MAX_RESOURCES + 1).unwrap();
