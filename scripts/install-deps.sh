@@ -113,7 +113,7 @@ if ((${#missing3[@]})); then
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "install-deps: cargo is not on PATH; install a Rust toolchain (1.89 or newer) first" >&2
+  echo "install-deps: cargo is not on PATH; install a Rust toolchain (1.93 or newer) first" >&2
   exit 1
 fi
 

@@ -2,7 +2,8 @@
 //!
 //! A file is a list of `name:type:value` lines: type `i` (integer), `s`
 //! (string) or `b` (binary, hexadecimal). Files come as UTF-16LE with a
-//! byte-order mark (as Windows writes them) or UTF-8. A file from a feed is
+//! byte-order mark (as Windows writes them), UTF-16BE with a byte-order mark
+//! (some tools write those) or UTF-8 (with or without one). A file from a feed is
 //! untrusted: bad input gets an error naming the line, never a panic, and
 //! sizes are bounded. Unknown settings are kept, in order, so a file can be
 //! passed on or re-signed without losing anything.
@@ -41,7 +42,9 @@ pub struct RdpFile {
 pub enum RdpError {
     #[error("the file is {0} bytes; the limit is {MAX_FILE_BYTES}")]
     TooLarge(usize),
-    #[error("the file is neither UTF-16LE with a byte-order mark nor UTF-8")]
+    #[error(
+        "the file is in none of the accepted encodings: UTF-16LE or UTF-16BE with a byte-order mark, or UTF-8"
+    )]
     Encoding,
     #[error("the file has more than {MAX_LINES} settings")]
     TooManyLines,
@@ -119,18 +122,25 @@ impl fmt::Display for RdpFile {
 
 fn decode(bytes: &[u8]) -> Result<String, RdpError> {
     if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
-        if rest.len() % 2 != 0 {
-            return Err(RdpError::Encoding);
-        }
-        let units = rest
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]));
-        return char::decode_utf16(units)
-            .collect::<Result<String, _>>()
-            .map_err(|_| RdpError::Encoding);
+        return decode_utf16(rest, u16::from_le_bytes);
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
+        return decode_utf16(rest, u16::from_be_bytes);
     }
     let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
     String::from_utf8(bytes.to_vec()).map_err(|_| RdpError::Encoding)
+}
+
+/// UTF-16 after its byte-order mark; `unit` reads one code unit in the
+/// mark's byte order.
+fn decode_utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String, RdpError> {
+    if !bytes.len().is_multiple_of(2) {
+        return Err(RdpError::Encoding);
+    }
+    let units = bytes.chunks_exact(2).map(|c| unit([c[0], c[1]]));
+    char::decode_utf16(units)
+        .collect::<Result<String, _>>()
+        .map_err(|_| RdpError::Encoding)
 }
 
 fn parse_line(line: &str) -> Result<Setting, String> {
@@ -193,6 +203,14 @@ mod tests {
         out
     }
 
+    fn utf16be(text: &str) -> Vec<u8> {
+        let mut out = vec![0xFE, 0xFF];
+        for unit in text.encode_utf16() {
+            out.extend_from_slice(&unit.to_be_bytes());
+        }
+        out
+    }
+
     #[test]
     fn utf16_and_utf8_read_the_same() {
         let a = RdpFile::parse(&utf16(SAMPLE)).unwrap();
@@ -201,6 +219,7 @@ mod tests {
         bom.extend_from_slice(SAMPLE.as_bytes());
         assert_eq!(a, b);
         assert_eq!(RdpFile::parse(&bom).unwrap(), b);
+        assert_eq!(RdpFile::parse(&utf16be(SAMPLE)).unwrap(), b);
         assert_eq!(a.get_int("Screen Mode ID"), Some(2));
         assert_eq!(a.get_str("full address"), Some("rdsh1.contoso.test:3389"));
         assert_eq!(
@@ -235,7 +254,21 @@ mod tests {
             assert!(err.contains(needle), "{text:?}: {err}");
         }
         assert_eq!(RdpFile::parse(&[0xFF, 0xFE, 0x41]), Err(RdpError::Encoding));
+        assert_eq!(RdpFile::parse(&[0xFE, 0xFF, 0x00]), Err(RdpError::Encoding));
+        // An unpaired surrogate, in each byte order.
+        assert_eq!(
+            RdpFile::parse(&[0xFF, 0xFE, 0x00, 0xD8]),
+            Err(RdpError::Encoding)
+        );
+        assert_eq!(
+            RdpFile::parse(&[0xFE, 0xFF, 0xD8, 0x00]),
+            Err(RdpError::Encoding)
+        );
         assert_eq!(RdpFile::parse(&[0xC3, 0x28]), Err(RdpError::Encoding));
+        let message = RdpError::Encoding.to_string();
+        for accepted in ["UTF-16LE", "UTF-16BE", "UTF-8"] {
+            assert!(message.contains(accepted), "{message}");
+        }
         let huge = vec![b'a'; MAX_FILE_BYTES + 1];
         assert!(matches!(RdpFile::parse(&huge), Err(RdpError::TooLarge(_))));
     }

@@ -58,14 +58,34 @@
 //! by anyone without breaking the signature. A signed setting that appears
 //! twice is refused, so the value that was signed is never in doubt.
 //!
+//! Only what is specific to `.rdp` files is done here (the scope, the
+//! signed text, the blob header). The PKCS#7 `SignedData` and the
+//! certificates are parsed by RustCrypto's `cms` and `x509-cert` (strict
+//! DER: no indefinite lengths, nothing after the signature), the signature
+//! is checked with `rsa`. Signed attributes are hashed as their DER
+//! encoding, as RFC 5652 says and OpenSSL does; thumbprints are hashes of
+//! the certificate bytes as they appear in the signature.
+//!
 //! Nothing here does I/O or panics; the work is bounded by the file size
 //! limit and [`MAX_SIGNATURE_CHARS`], and RSA keys are limited to 8192 bits.
 
 use base64::Engine as _;
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedAttributes, SignedData, SignerIdentifier, SignerInfo};
+use const_oid::ObjectIdentifier;
+use const_oid::db::{rfc3280, rfc4519, rfc5911, rfc5912};
+use der::asn1::{Any, OctetString};
+use der::{
+    Decode as _, Encode as _, Header, Reader as _, SliceReader, Tag, TagNumber, Tagged as _,
+};
 use rsa::pkcs8::DecodePublicKey as _;
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
 use sha1::Sha1;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
+use x509_cert::Certificate;
+use x509_cert::attr::AttributeTypeAndValue;
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
+use x509_cert::name::Name;
 
 use crate::{RdpFile, Setting, Value};
 
@@ -186,13 +206,13 @@ pub fn verify(file: &RdpFile) -> Result<Verdict, SignatureError> {
     }
 
     let der = decode_signature(signature_text)?;
-    let signed_data = parse_signed_data(&der)?;
-    let certificate = check(&signed_data, &contents)?;
+    let pkcs7 = parse_pkcs7(&der)?;
+    let signer = check(&pkcs7, &contents)?;
 
     Ok(Verdict::Signed(Signed {
-        publisher: certificate.publisher()?,
-        sha1_thumbprint: Sha1::digest(certificate.raw).into(),
-        sha256_thumbprint: Sha256::digest(certificate.raw).into(),
+        publisher: publisher(signer.certificate.tbs_certificate().subject()),
+        sha1_thumbprint: Sha1::digest(signer.raw).into(),
+        sha256_thumbprint: Sha256::digest(signer.raw).into(),
         scope: names.iter().map(|n| n.to_ascii_lowercase()).collect(),
     }))
 }
@@ -316,137 +336,280 @@ fn strip_header(bytes: &[u8]) -> Result<&[u8], SignatureError> {
 }
 
 // ---------------------------------------------------------------------------
-// DER
+// PKCS#7 / CMS, through the `cms` and `x509-cert` crates
 
-/// A field that is missing or malformed, named for the error message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Malformed(&'static str);
-
-#[derive(Debug, Clone, Copy)]
-struct Tlv<'a> {
-    tag: u8,
-    /// Tag, length and contents.
-    raw: &'a [u8],
-    contents: &'a [u8],
+/// What the check needs from the PKCS#7 `SignedData`.
+struct Pkcs7<'a> {
+    signer: SignerInfo,
+    hash: Hash,
+    /// The certificates as they appear in the signature (their thumbprints
+    /// are hashes of these bytes), at most [`MAX_CERTIFICATES`].
+    certificates: Vec<&'a [u8]>,
 }
 
-const SEQUENCE: u8 = 0x30;
-const SET: u8 = 0x31;
-const INTEGER: u8 = 0x02;
-const OCTET_STRING: u8 = 0x04;
-const OID: u8 = 0x06;
-const CONTEXT_0: u8 = 0xA0;
-const CONTEXT_1: u8 = 0xA1;
-const CONTEXT_3: u8 = 0xA3;
-const CONTEXT_0_PRIMITIVE: u8 = 0x80;
+fn malformed(what: &'static str) -> impl Fn(der::Error) -> SignatureError {
+    move |e| SignatureError::Pkcs7(format!("the {what} is malformed ({e})"))
+}
 
-/// Reads DER values one after another. Only definite lengths (what DER
-/// allows) and single-byte tags (all this format needs) are accepted.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
+fn parse_pkcs7(der: &[u8]) -> Result<Pkcs7<'_>, SignatureError> {
+    // DER only (no indefinite lengths), and nothing may follow.
+    let content_info = ContentInfo::from_der(der).map_err(malformed("ContentInfo"))?;
+    if content_info.content_type != rfc5911::ID_SIGNED_DATA {
+        return Err(SignatureError::Pkcs7(format!(
+            "its content type is {}, not SignedData",
+            content_info.content_type
+        )));
     }
+    let signed_data: SignedData = content_info
+        .content
+        .decode_as()
+        .map_err(malformed("SignedData"))?;
+    let encapsulated = &signed_data.encap_content_info;
+    if encapsulated.econtent_type != rfc5911::ID_DATA {
+        return Err(SignatureError::Pkcs7(
+            "the signed content is not of type data".into(),
+        ));
+    }
+    if encapsulated.econtent.is_some() {
+        return Err(SignatureError::Pkcs7(
+            "the signature embeds its content instead of being detached".into(),
+        ));
+    }
+    let mut signers = signed_data.signer_infos.0.into_vec().into_iter();
+    let (Some(signer), None) = (signers.next(), signers.next()) else {
+        return Err(SignatureError::Pkcs7(
+            "it must have exactly one signer".into(),
+        ));
+    };
+    let Some(hash) = Hash::from_oid(&signer.digest_alg.oid) else {
+        return Err(SignatureError::Unsupported(format!(
+            "digest algorithm {}",
+            signer.digest_alg.oid
+        )));
+    };
+    let certificates = raw_certificates(der).map_err(malformed("certificate list"))?;
+    Ok(Pkcs7 {
+        signer,
+        hash,
+        certificates,
+    })
+}
 
-    fn next(&mut self, what: &'static str) -> Result<Tlv<'a>, Malformed> {
-        let all = self.0;
-        let err = Malformed(what);
-        let (&tag, rest) = all.split_first().ok_or(err)?;
-        if tag & 0x1F == 0x1F {
-            return Err(err);
-        }
-        let (&first, mut rest) = rest.split_first().ok_or(err)?;
-        let len = if first < 0x80 {
-            usize::from(first)
-        } else {
-            let n = usize::from(first & 0x7F);
-            if n == 0 || n > 4 || rest.len() < n {
-                return Err(err);
+/// The DER of the certificates in a PKCS#7 `ContentInfo`, as they appear.
+/// `cms` has parsed the structure already; this only finds the original
+/// bytes, which re-encoding a parsed certificate need not give back (times,
+/// ordering inside sets).
+fn raw_certificates(content_info: &[u8]) -> der::Result<Vec<&[u8]>> {
+    let mut fields = inside(content_info)?;
+    fields.tlv_bytes()?; // contentType
+    let mut fields = inside(inside(fields.tlv_bytes()?)?.tlv_bytes()?)?; // [0] SignedData
+    for _ in 0..3 {
+        fields.tlv_bytes()?; // version, digestAlgorithms, encapContentInfo
+    }
+    let mut raw = Vec::new();
+    let certificate_set = Tag::ContextSpecific {
+        constructed: true,
+        number: TagNumber(0),
+    };
+    if Tag::peek(&fields)? == certificate_set {
+        let mut set = inside(fields.tlv_bytes()?)?;
+        while !set.is_finished() {
+            let choice = set.tlv_bytes()?;
+            // Other certificate choices (attribute certificates, ...) are
+            // never the signer's.
+            if choice.first() == Some(&0x30) && raw.len() < MAX_CERTIFICATES {
+                raw.push(choice);
             }
-            let (digits, after) = rest.split_at(n);
-            rest = after;
-            let len = digits
-                .iter()
-                .fold(0u32, |acc, &d| (acc << 8) | u32::from(d));
-            usize::try_from(len).map_err(|_| err)?
+        }
+    }
+    Ok(raw)
+}
+
+/// A reader over the contents of one DER value.
+fn inside(tlv: &[u8]) -> der::Result<SliceReader<'_>> {
+    let mut reader = SliceReader::new(tlv)?;
+    let header = Header::decode(&mut reader)?;
+    SliceReader::new(reader.read_slice(header.length())?)
+}
+
+/// The messageDigest of signed attributes (and checks their content type).
+fn message_digest(attributes: &SignedAttributes) -> Result<Vec<u8>, SignatureError> {
+    let mut digest = None;
+    for attribute in attributes.iter() {
+        let mut values = attribute.values.iter();
+        let (Some(value), rest) = (values.next(), values.next()) else {
+            return Err(SignatureError::Pkcs7(format!(
+                "the signed attribute {} has no value",
+                attribute.oid
+            )));
         };
-        if rest.len() < len {
-            return Err(err);
+        if attribute.oid == rfc5911::ID_MESSAGE_DIGEST {
+            let octets = value.decode_as::<OctetString>().ok();
+            let (None, Some(octets), None) = (&digest, octets, rest) else {
+                return Err(SignatureError::Pkcs7(
+                    "the messageDigest attribute is malformed or repeated".into(),
+                ));
+            };
+            digest = Some(octets.into_bytes().into_vec());
+        } else if attribute.oid == rfc5911::ID_CONTENT_TYPE
+            && value.decode_as::<ObjectIdentifier>().ok() != Some(rfc5911::ID_DATA)
+        {
+            return Err(SignatureError::Pkcs7(
+                "the contentType attribute is not data".into(),
+            ));
         }
-        let header = all.len() - rest.len();
-        let (raw, after) = all.split_at(header + len);
-        self.0 = after;
-        Ok(Tlv {
-            tag,
-            raw,
-            contents: &raw[header..],
+    }
+    digest.ok_or_else(|| SignatureError::Pkcs7("the messageDigest attribute is missing".into()))
+}
+
+/// The signer's certificate: its DER as it appears and parsed.
+struct Signer<'a> {
+    raw: &'a [u8],
+    certificate: Certificate,
+}
+
+/// Verifies the signature against any of the candidate contents and returns
+/// the signer's certificate.
+fn check<'a>(pkcs7: &Pkcs7<'a>, contents: &[Vec<u8>]) -> Result<Signer<'a>, SignatureError> {
+    let hash = pkcs7.hash;
+    let signer = &pkcs7.signer;
+    let algorithm = &signer.signature_algorithm.oid;
+    if *algorithm != rfc5912::RSA_ENCRYPTION && *algorithm != hash.with_rsa() {
+        return Err(SignatureError::Unsupported(format!(
+            "signature algorithm {} with {} (only RSA PKCS#1 v1.5 is supported)",
+            algorithm_name(algorithm),
+            hash.name()
+        )));
+    }
+
+    let found = pkcs7
+        .certificates
+        .iter()
+        .filter_map(|&raw| {
+            let certificate = Certificate::from_der(raw).ok()?;
+            Some(Signer { raw, certificate })
         })
-    }
+        .find(|s| is_signer(&s.certificate, &signer.sid))
+        .ok_or(SignatureError::SignerCertificateMissing)?;
+    let key = rsa_key(&found.certificate)?;
+    let signature = signer.signature.as_bytes();
 
-    fn expect(&mut self, tag: u8, what: &'static str) -> Result<Tlv<'a>, Malformed> {
-        let tlv = self.next(what)?;
-        if tlv.tag == tag {
-            Ok(tlv)
-        } else {
-            Err(Malformed(what))
-        }
-    }
-
-    fn optional(&mut self, tag: u8, what: &'static str) -> Result<Option<Tlv<'a>>, Malformed> {
-        if self.0.first() == Some(&tag) {
-            self.next(what).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
-    /// The contents of a constructed value, to read its parts.
-    fn enter(&mut self, tag: u8, what: &'static str) -> Result<Reader<'a>, Malformed> {
-        self.expect(tag, what).map(|t| Reader(t.contents))
-    }
-}
-
-/// An AlgorithmIdentifier's OID contents (parameters are ignored: they are
-/// absent or NULL for every supported algorithm).
-fn algorithm<'a>(reader: &mut Reader<'a>, what: &'static str) -> Result<&'a [u8], Malformed> {
-    let mut inner = reader.enter(SEQUENCE, what)?;
-    Ok(inner.expect(OID, what)?.contents)
-}
-
-/// Dotted form of an OID's contents, for messages.
-fn oid_text(contents: &[u8]) -> String {
-    let mut arcs: Vec<u64> = Vec::new();
-    let mut value: u64 = 0;
-    for &byte in contents {
-        if value > u64::MAX >> 7 {
-            return "(invalid OID)".into();
-        }
-        value = (value << 7) | u64::from(byte & 0x7F);
-        if byte & 0x80 == 0 {
-            if arcs.is_empty() {
-                let first = (value / 40).min(2);
-                arcs.push(first);
-                arcs.push(value - first * 40);
-            } else {
-                arcs.push(value);
+    match &signer.signed_attrs {
+        Some(attributes) => {
+            let expected = message_digest(attributes)?;
+            if !contents.iter().any(|c| hash.digest(c) == expected) {
+                return Err(SignatureError::DigestMismatch);
             }
-            value = 0;
+            // The signature covers the DER of the attributes as a SET OF
+            // (not with the [0] tag they carry inside SignerInfo).
+            let der = attributes
+                .to_der()
+                .map_err(malformed("signed attributes"))?;
+            key.verify(hash.pkcs1(), &hash.digest(&der), signature)
+                .map_err(|_| SignatureError::BadSignature)?;
+        }
+        None => {
+            let ok = contents
+                .iter()
+                .any(|c| key.verify(hash.pkcs1(), &hash.digest(c), signature).is_ok());
+            if !ok {
+                return Err(SignatureError::ContentOrSignatureMismatch);
+            }
         }
     }
-    if arcs.is_empty() || contents.last().is_some_and(|b| b & 0x80 != 0) {
-        return "(invalid OID)".into();
+    Ok(found)
+}
+
+fn is_signer(certificate: &Certificate, id: &SignerIdentifier) -> bool {
+    let tbs = certificate.tbs_certificate();
+    match id {
+        SignerIdentifier::IssuerAndSerialNumber(id) => {
+            *tbs.issuer() == id.issuer && *tbs.serial_number() == id.serial_number
+        }
+        SignerIdentifier::SubjectKeyIdentifier(key_id) => tbs
+            .get_extension::<SubjectKeyIdentifier>()
+            .ok()
+            .flatten()
+            .is_some_and(|(_, own)| own == *key_id),
     }
-    arcs.iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(".")
+}
+
+fn rsa_key(certificate: &Certificate) -> Result<RsaPublicKey, SignatureError> {
+    let spki = certificate.tbs_certificate().subject_public_key_info();
+    if spki.algorithm.oid != rfc5912::RSA_ENCRYPTION {
+        return Err(SignatureError::Unsupported(format!(
+            "public key algorithm {}",
+            algorithm_name(&spki.algorithm.oid)
+        )));
+    }
+    spki.to_der()
+        .ok()
+        .and_then(|der| RsaPublicKey::from_public_key_der(&der).ok())
+        .ok_or_else(|| {
+            SignatureError::Certificate(
+                "the RSA public key is malformed or larger than 8192 bits".into(),
+            )
+        })
+}
+
+/// The subject's common name, or the whole subject (most specific part
+/// first, as Windows shows it) when it has none; control characters
+/// replaced.
+fn publisher(subject: &Name) -> String {
+    let parts: Vec<&AttributeTypeAndValue> = subject.iter().collect();
+    let text = match parts.iter().rev().find(|a| a.oid == rfc4519::CN) {
+        Some(cn) => string_value(&cn.value),
+        None => parts
+            .iter()
+            .rev()
+            .map(|a| format!("{}={}", attribute_name(&a.oid), string_value(&a.value)))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    text.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+/// Text of a directory string, whatever its ASN.1 string type.
+fn string_value(value: &Any) -> String {
+    let bytes = value.value();
+    match value.tag() {
+        Tag::BmpString => char::decode_utf16(
+            bytes
+                .chunks_exact(2)
+                .map(|p| u16::from_be_bytes([p[0], p[1]])),
+        )
+        .map(|c| c.unwrap_or('\u{FFFD}'))
+        .collect(),
+        // In practice Latin-1.
+        Tag::TeletexString => bytes.iter().map(|&b| char::from(b)).collect(),
+        _ => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+/// Windows' short names for the usual subject attributes.
+fn attribute_name(oid: &ObjectIdentifier) -> String {
+    let short = match *oid {
+        rfc4519::CN => "CN",
+        rfc4519::SERIAL_NUMBER => "SERIALNUMBER",
+        rfc4519::C => "C",
+        rfc4519::L => "L",
+        rfc4519::ST => "S",
+        rfc4519::STREET => "STREET",
+        rfc4519::O => "O",
+        rfc4519::OU => "OU",
+        rfc4519::DC => "DC",
+        rfc3280::EMAIL_ADDRESS => "E",
+        _ => return oid.to_string(),
+    };
+    short.into()
 }
 
 /// A signature or key algorithm for messages: its usual name where it is
 /// one rdpsign-like tools might produce, and its OID.
-fn algorithm_name(oid: &[u8]) -> String {
-    let dotted = oid_text(oid);
+fn algorithm_name(oid: &ObjectIdentifier) -> String {
+    let dotted = oid.to_string();
     let name = match dotted.as_str() {
         "1.2.840.10045.2.1" => "EC public key",
         "1.2.840.10045.4.1" => "ECDSA with SHA-1",
@@ -461,20 +624,6 @@ fn algorithm_name(oid: &[u8]) -> String {
     format!("{name} ({dotted})")
 }
 
-// OID contents (without tag and length).
-const OID_SIGNED_DATA: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x02];
-const OID_DATA: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x01];
-const OID_CONTENT_TYPE: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x03];
-const OID_MESSAGE_DIGEST: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x04];
-const OID_SHA1: &[u8] = &[0x2B, 0x0E, 0x03, 0x02, 0x1A];
-const OID_SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
-const OID_SHA384: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02];
-const OID_SHA512: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03];
-/// 1.2.840.113549.1.1: the PKCS#1 arc; the last arc picks the algorithm.
-const OID_PKCS1: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01];
-const OID_SUBJECT_KEY_ID: &[u8] = &[0x55, 0x1D, 0x0E];
-const OID_COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Hash {
     Sha1,
@@ -484,12 +633,12 @@ enum Hash {
 }
 
 impl Hash {
-    fn from_oid(oid: &[u8]) -> Option<Hash> {
-        match oid {
-            OID_SHA1 => Some(Hash::Sha1),
-            OID_SHA256 => Some(Hash::Sha256),
-            OID_SHA384 => Some(Hash::Sha384),
-            OID_SHA512 => Some(Hash::Sha512),
+    fn from_oid(oid: &ObjectIdentifier) -> Option<Hash> {
+        match *oid {
+            rfc5912::ID_SHA_1 => Some(Hash::Sha1),
+            rfc5912::ID_SHA_256 => Some(Hash::Sha256),
+            rfc5912::ID_SHA_384 => Some(Hash::Sha384),
+            rfc5912::ID_SHA_512 => Some(Hash::Sha512),
             _ => None,
         }
     }
@@ -521,371 +670,15 @@ impl Hash {
         }
     }
 
-    /// The last arc of `sha*WithRSAEncryption` under the PKCS#1 arc.
-    fn pkcs1_arc(self) -> u8 {
+    /// `sha*WithRSAEncryption` for this hash.
+    fn with_rsa(self) -> ObjectIdentifier {
         match self {
-            Hash::Sha1 => 5,
-            Hash::Sha256 => 11,
-            Hash::Sha384 => 12,
-            Hash::Sha512 => 13,
+            Hash::Sha1 => rfc5912::SHA_1_WITH_RSA_ENCRYPTION,
+            Hash::Sha256 => rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
+            Hash::Sha384 => rfc5912::SHA_384_WITH_RSA_ENCRYPTION,
+            Hash::Sha512 => rfc5912::SHA_512_WITH_RSA_ENCRYPTION,
         }
     }
-}
-
-enum SignerId<'a> {
-    IssuerAndSerial { issuer: &'a [u8], serial: &'a [u8] },
-    KeyId(&'a [u8]),
-}
-
-struct SignedData<'a> {
-    certificates: Vec<&'a [u8]>,
-    signer: SignerId<'a>,
-    hash: Hash,
-    /// The `[0]` signed attributes as they appear, tag included.
-    signed_attributes: Option<Tlv<'a>>,
-    signature_algorithm: &'a [u8],
-    signature: &'a [u8],
-}
-
-fn parse_signed_data(der: &[u8]) -> Result<SignedData<'_>, SignatureError> {
-    parse_signed_data_inner(der).map_err(|Malformed(what)| {
-        SignatureError::Pkcs7(format!("the {what} is missing or malformed"))
-    })?
-}
-
-fn parse_signed_data_inner(
-    der: &[u8],
-) -> Result<Result<SignedData<'_>, SignatureError>, Malformed> {
-    let mut outer = Reader(der);
-    let mut content_info = outer.enter(SEQUENCE, "ContentInfo")?;
-    if !outer.is_empty() {
-        return Err(Malformed("end of the signature (extra bytes follow)"));
-    }
-    if content_info.expect(OID, "content type")?.contents != OID_SIGNED_DATA {
-        return Err(Malformed("SignedData content type"));
-    }
-    let mut explicit = content_info.enter(CONTEXT_0, "SignedData")?;
-    let mut signed_data = explicit.enter(SEQUENCE, "SignedData")?;
-    signed_data.expect(INTEGER, "SignedData version")?;
-    signed_data.expect(SET, "digest algorithm list")?;
-    let mut encapsulated = signed_data.enter(SEQUENCE, "encapsulated content info")?;
-    if encapsulated
-        .expect(OID, "encapsulated content type")?
-        .contents
-        != OID_DATA
-    {
-        return Ok(Err(SignatureError::Pkcs7(
-            "the signed content is not of type data".into(),
-        )));
-    }
-    if !encapsulated.is_empty() {
-        return Ok(Err(SignatureError::Pkcs7(
-            "the signature embeds its content instead of being detached".into(),
-        )));
-    }
-    let mut certificates = Vec::new();
-    if let Some(set) = signed_data.optional(CONTEXT_0, "certificate list")? {
-        let mut set = Reader(set.contents);
-        while !set.is_empty() {
-            let choice = set.next("certificate")?;
-            // Other certificate choices (attribute certificates, ...) are
-            // never the signer's.
-            if choice.tag == SEQUENCE && certificates.len() < MAX_CERTIFICATES {
-                certificates.push(choice.raw);
-            }
-        }
-    }
-    signed_data.optional(CONTEXT_1, "CRL list")?;
-    let mut signer_infos = signed_data.enter(SET, "SignerInfo list")?;
-    let mut signer_info = signer_infos.enter(SEQUENCE, "SignerInfo")?;
-    if !signer_infos.is_empty() {
-        return Ok(Err(SignatureError::Pkcs7(
-            "it has more than one signer".into(),
-        )));
-    }
-    signer_info.expect(INTEGER, "SignerInfo version")?;
-    let sid = signer_info.next("signer identifier")?;
-    let signer = match sid.tag {
-        SEQUENCE => {
-            let mut parts = Reader(sid.contents);
-            let issuer = parts.expect(SEQUENCE, "signer issuer")?.raw;
-            let serial = parts.expect(INTEGER, "signer serial number")?.contents;
-            SignerId::IssuerAndSerial { issuer, serial }
-        }
-        CONTEXT_0_PRIMITIVE => SignerId::KeyId(sid.contents),
-        _ => return Err(Malformed("signer identifier")),
-    };
-    let digest_algorithm = algorithm(&mut signer_info, "digest algorithm")?;
-    let Some(hash) = Hash::from_oid(digest_algorithm) else {
-        return Ok(Err(SignatureError::Unsupported(format!(
-            "digest algorithm {}",
-            oid_text(digest_algorithm)
-        ))));
-    };
-    let signed_attributes = signer_info.optional(CONTEXT_0, "signed attributes")?;
-    let signature_algorithm = algorithm(&mut signer_info, "signature algorithm")?;
-    let signature = signer_info
-        .expect(OCTET_STRING, "signature value")?
-        .contents;
-    Ok(Ok(SignedData {
-        certificates,
-        signer,
-        hash,
-        signed_attributes,
-        signature_algorithm,
-        signature,
-    }))
-}
-
-/// The messageDigest of signed attributes (and checks their content type).
-fn message_digest<'a>(attributes: &Tlv<'a>) -> Result<&'a [u8], SignatureError> {
-    let malformed = |Malformed(what)| SignatureError::Pkcs7(format!("the {what} is malformed"));
-    let mut digest = None;
-    let mut reader = Reader(attributes.contents);
-    while !reader.is_empty() {
-        let mut attribute = reader
-            .enter(SEQUENCE, "signed attribute")
-            .map_err(malformed)?;
-        let kind = attribute
-            .expect(OID, "signed attribute type")
-            .map_err(malformed)?
-            .contents;
-        let mut values = attribute
-            .enter(SET, "signed attribute values")
-            .map_err(malformed)?;
-        let value = values.next("signed attribute value").map_err(malformed)?;
-        let single = values.is_empty();
-        if kind == OID_MESSAGE_DIGEST {
-            if digest.is_some() || !single || value.tag != OCTET_STRING {
-                return Err(SignatureError::Pkcs7(
-                    "the messageDigest attribute is malformed or repeated".into(),
-                ));
-            }
-            digest = Some(value.contents);
-        } else if kind == OID_CONTENT_TYPE && (value.tag != OID || value.contents != OID_DATA) {
-            return Err(SignatureError::Pkcs7(
-                "the contentType attribute is not data".into(),
-            ));
-        }
-    }
-    digest.ok_or_else(|| SignatureError::Pkcs7("the messageDigest attribute is missing".into()))
-}
-
-/// Verifies the signature against any of the candidate contents and returns
-/// the signer's certificate.
-fn check<'a>(
-    signed_data: &SignedData<'a>,
-    contents: &[Vec<u8>],
-) -> Result<Certificate<'a>, SignatureError> {
-    let hash = signed_data.hash;
-    let algorithm = signed_data.signature_algorithm;
-    let is_rsa = algorithm.len() == OID_PKCS1.len() + 1
-        && algorithm.starts_with(OID_PKCS1)
-        && (algorithm[OID_PKCS1.len()] == 1 || algorithm[OID_PKCS1.len()] == hash.pkcs1_arc());
-    if !is_rsa {
-        return Err(SignatureError::Unsupported(format!(
-            "signature algorithm {} with {} (only RSA PKCS#1 v1.5 is supported)",
-            algorithm_name(algorithm),
-            hash.name()
-        )));
-    }
-
-    let certificate = signed_data
-        .certificates
-        .iter()
-        .filter_map(|raw| Certificate::parse(raw).ok())
-        .find(|c| c.is_signer(&signed_data.signer))
-        .ok_or(SignatureError::SignerCertificateMissing)?;
-    let key = certificate.rsa_key()?;
-
-    match &signed_data.signed_attributes {
-        Some(attributes) => {
-            let expected = message_digest(attributes)?;
-            if !contents.iter().any(|c| hash.digest(c) == expected) {
-                return Err(SignatureError::DigestMismatch);
-            }
-            // The signature covers the attributes encoded as a SET OF, not
-            // with the [0] tag they carry inside SignerInfo.
-            let mut der = attributes.raw.to_vec();
-            der[0] = SET;
-            key.verify(hash.pkcs1(), &hash.digest(&der), signed_data.signature)
-                .map_err(|_| SignatureError::BadSignature)?;
-        }
-        None => {
-            let ok = contents.iter().any(|c| {
-                key.verify(hash.pkcs1(), &hash.digest(c), signed_data.signature)
-                    .is_ok()
-            });
-            if !ok {
-                return Err(SignatureError::ContentOrSignatureMismatch);
-            }
-        }
-    }
-    Ok(certificate)
-}
-
-// ---------------------------------------------------------------------------
-// X.509
-
-struct Certificate<'a> {
-    raw: &'a [u8],
-    issuer: &'a [u8],
-    serial: &'a [u8],
-    subject: Tlv<'a>,
-    public_key: Tlv<'a>,
-    key_id: Option<&'a [u8]>,
-}
-
-impl<'a> Certificate<'a> {
-    fn parse(raw: &'a [u8]) -> Result<Certificate<'a>, Malformed> {
-        let mut outer = Reader(raw);
-        let mut certificate = outer.enter(SEQUENCE, "certificate")?;
-        let mut tbs = certificate.enter(SEQUENCE, "certificate body")?;
-        tbs.optional(CONTEXT_0, "certificate version")?;
-        let serial = tbs.expect(INTEGER, "serial number")?.contents;
-        tbs.expect(SEQUENCE, "certificate signature algorithm")?;
-        let issuer = tbs.expect(SEQUENCE, "issuer")?.raw;
-        tbs.expect(SEQUENCE, "validity")?;
-        let subject = tbs.expect(SEQUENCE, "subject")?;
-        let public_key = tbs.expect(SEQUENCE, "public key")?;
-        let mut key_id = None;
-        while !tbs.is_empty() {
-            let field = tbs.next("certificate field")?;
-            if field.tag == CONTEXT_3 {
-                key_id = subject_key_id(field.contents)?;
-            }
-        }
-        Ok(Certificate {
-            raw,
-            issuer,
-            serial,
-            subject,
-            public_key,
-            key_id,
-        })
-    }
-
-    fn is_signer(&self, id: &SignerId<'_>) -> bool {
-        match id {
-            SignerId::IssuerAndSerial { issuer, serial } => {
-                self.issuer == *issuer && self.serial == *serial
-            }
-            SignerId::KeyId(key_id) => self.key_id == Some(*key_id),
-        }
-    }
-
-    fn rsa_key(&self) -> Result<RsaPublicKey, SignatureError> {
-        let mut reader = Reader(self.public_key.contents);
-        let algorithm = algorithm(&mut reader, "public key algorithm")
-            .map_err(|Malformed(w)| SignatureError::Certificate(format!("the {w} is malformed")))?;
-        if algorithm != [OID_PKCS1, &[1]].concat() {
-            return Err(SignatureError::Unsupported(format!(
-                "public key algorithm {}",
-                algorithm_name(algorithm)
-            )));
-        }
-        RsaPublicKey::from_public_key_der(self.public_key.raw).map_err(|_| {
-            SignatureError::Certificate(
-                "the RSA public key is malformed or larger than 8192 bits".into(),
-            )
-        })
-    }
-
-    fn publisher(&self) -> Result<String, SignatureError> {
-        let parts = name_parts(self.subject.contents)
-            .map_err(|Malformed(w)| SignatureError::Certificate(format!("the {w} is malformed")))?;
-        let text = match parts.iter().rev().find(|(oid, _)| *oid == OID_COMMON_NAME) {
-            Some((_, cn)) => cn.clone(),
-            None => parts
-                .iter()
-                .rev()
-                .map(|(oid, value)| format!("{}={value}", attribute_name(oid)))
-                .collect::<Vec<_>>()
-                .join(", "),
-        };
-        Ok(text
-            .chars()
-            .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-            .collect())
-    }
-}
-
-/// The subjectKeyIdentifier among a certificate's `[3]` extensions.
-fn subject_key_id(explicit: &[u8]) -> Result<Option<&[u8]>, Malformed> {
-    let mut outer = Reader(explicit);
-    let mut extensions = outer.enter(SEQUENCE, "extensions")?;
-    while !extensions.is_empty() {
-        let mut extension = extensions.enter(SEQUENCE, "extension")?;
-        let oid = extension.expect(OID, "extension type")?.contents;
-        extension.optional(0x01, "extension criticality")?;
-        let value = extension.expect(OCTET_STRING, "extension value")?.contents;
-        if oid == OID_SUBJECT_KEY_ID {
-            return Ok(Some(
-                Reader(value)
-                    .expect(OCTET_STRING, "subject key identifier")?
-                    .contents,
-            ));
-        }
-    }
-    Ok(None)
-}
-
-/// A Name's attributes in order: (OID contents, value as text).
-fn name_parts(name: &[u8]) -> Result<Vec<(&[u8], String)>, Malformed> {
-    let mut parts = Vec::new();
-    let mut rdns = Reader(name);
-    while !rdns.is_empty() {
-        let mut rdn = rdns.enter(SET, "subject name")?;
-        while !rdn.is_empty() {
-            let mut pair = rdn.enter(SEQUENCE, "subject name")?;
-            let oid = pair.expect(OID, "subject name")?.contents;
-            let value = pair.next("subject name")?;
-            parts.push((oid, string_value(&value)));
-        }
-    }
-    Ok(parts)
-}
-
-/// Text of a directory string, whatever its ASN.1 string type.
-fn string_value(value: &Tlv<'_>) -> String {
-    let bytes = value.contents;
-    match value.tag {
-        // BMPString: UTF-16BE.
-        0x1E => char::decode_utf16(
-            bytes
-                .chunks_exact(2)
-                .map(|p| u16::from_be_bytes([p[0], p[1]])),
-        )
-        .map(|c| c.unwrap_or('\u{FFFD}'))
-        .collect(),
-        // UniversalString: UTF-32BE.
-        0x1C => bytes
-            .chunks_exact(4)
-            .map(|p| {
-                char::from_u32(u32::from_be_bytes([p[0], p[1], p[2], p[3]])).unwrap_or('\u{FFFD}')
-            })
-            .collect(),
-        // TeletexString: in practice Latin-1.
-        0x14 => bytes.iter().map(|&b| char::from(b)).collect(),
-        _ => String::from_utf8_lossy(bytes).into_owned(),
-    }
-}
-
-fn attribute_name(oid: &[u8]) -> String {
-    let short = match oid {
-        [0x55, 0x04, 0x03] => "CN",
-        [0x55, 0x04, 0x05] => "SERIALNUMBER",
-        [0x55, 0x04, 0x06] => "C",
-        [0x55, 0x04, 0x07] => "L",
-        [0x55, 0x04, 0x08] => "S",
-        [0x55, 0x04, 0x09] => "STREET",
-        [0x55, 0x04, 0x0A] => "O",
-        [0x55, 0x04, 0x0B] => "OU",
-        [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x01] => "E",
-        [0x09, 0x92, 0x26, 0x89, 0x93, 0xF2, 0x2C, 0x64, 0x01, 0x19] => "DC",
-        _ => return oid_text(oid),
-    };
-    short.into()
 }
 
 #[cfg(test)]
@@ -1000,39 +793,16 @@ mod tests {
     }
 
     #[test]
-    fn der_reader_rejects_what_der_forbids() {
-        let mut r = Reader(&[0x30, 0x03, 0x02, 0x01, 0x05, 0xFF]);
-        let seq = r.next("x").unwrap();
-        assert_eq!(seq.contents, [0x02, 0x01, 0x05]);
-        assert_eq!(seq.raw.len(), 5);
-        assert!(r.next("x").is_err(), "truncated");
-        // Indefinite length, long form over 4 bytes, high tag numbers,
-        // lengths past the end.
-        for bad in [
-            &[0x30, 0x80, 0x00, 0x00][..],
-            &[0x30, 0x85, 1, 0, 0, 0, 0],
-            &[0x1F, 0x01, 0x00],
-            &[0x04, 0x82, 0xFF, 0xFF, 0x00],
-            &[0x04],
-        ] {
-            assert!(Reader(bad).next("x").is_err(), "{bad:02X?}");
-        }
-        let mut long = vec![0x04, 0x82, 0x01, 0x00];
-        long.resize(4 + 256, 7);
-        assert_eq!(Reader(&long).next("x").unwrap().contents.len(), 256);
-    }
-
-    #[test]
-    fn oids_print_dotted() {
-        assert_eq!(oid_text(OID_SHA256), "2.16.840.1.101.3.4.2.1");
-        assert_eq!(oid_text(OID_SHA1), "1.3.14.3.2.26");
-        assert_eq!(oid_text(&[0x80]), "(invalid OID)");
-        assert_eq!(oid_text(&[]), "(invalid OID)");
-        assert_eq!(oid_text(&[0xFF; 20]), "(invalid OID)");
+    fn algorithms_are_named_with_their_oid() {
+        let oid = |s| ObjectIdentifier::new_unwrap(s);
         assert_eq!(
-            algorithm_name(&[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02]),
+            algorithm_name(&oid("1.2.840.10045.4.3.2")),
             "ECDSA with SHA-256 (1.2.840.10045.4.3.2)"
         );
+        assert_eq!(algorithm_name(&oid("1.2.3.4")), "1.2.3.4");
+        assert_eq!(Hash::from_oid(&rfc5912::ID_SHA_256), Some(Hash::Sha256));
+        assert_eq!(Hash::from_oid(&oid("1.2.840.113549.2.5")), None, "MD5");
+        assert_eq!(Hash::Sha256.with_rsa().to_string(), "1.2.840.113549.1.1.11");
     }
 
     #[test]

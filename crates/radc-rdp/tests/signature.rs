@@ -80,6 +80,24 @@ fn sha256_signature_verifies_and_names_the_signer() {
     }
 }
 
+/// Some tools write `.rdp` files as UTF-16BE with a byte-order mark. What
+/// rdpsign signs is UTF-16LE text whatever the file's encoding, so the same
+/// signed file re-encoded still verifies, with the same signer and scope.
+#[test]
+fn utf16be_file_reads_and_verifies() {
+    let bytes = std::fs::read(data_dir().join("app-sha256-utf16be.rdp")).unwrap();
+    assert_eq!(&bytes[..2], [0xFE, 0xFF], "UTF-16BE with BOM");
+    let file = RdpFile::parse(&bytes).unwrap();
+    assert_eq!(file, fixture("app-sha256.rdp"));
+    let s = signed(&file);
+    assert_eq!(s.sha256_thumbprint.to_vec(), recorded("signer.sha256"));
+    assert_eq!(s.scope, SCOPE);
+    assert_eq!(
+        s.covered(&file).get_str("full address"),
+        Some("rdsh1.contoso.test")
+    );
+}
+
 /// A signature made by Microsoft's own tools: the RemoteApp sample of
 /// [MS-RDWR] section 4.2 (SHA-1, no signed attributes). The sample prints
 /// the host as RDVB9-101180, but the signature was made for RDVB9-101184,

@@ -42,4 +42,7 @@ while sig[i] == " ":
 save("tampered-signature.rdp", head + "signature:s:" + sig[:i] + ("A" if sig[i] != "A" else "B") + sig[i + 1:])
 # An unsigned setting added: still valid, but not covered.
 save("added-setting.rdp", text + "username:s:CONTOSO\\mallory\r\n")
+# The same signed file as UTF-16BE with a byte-order mark: the signature
+# covers UTF-16LE text whatever the file's encoding, so it still verifies.
+open("app-sha256-utf16be.rdp", "wb").write(b"\xfe\xff" + text.encode("utf-16-be"))
 PY
