@@ -23,65 +23,16 @@
 #[path = "../tests/common/file_site.rs"]
 mod file_site;
 
-use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use file_site::{FEED_PATH, FileSite, WORKSPACE_ID};
+use file_site::{FEED_PATH, FileSite, WORKSPACE_ID, snapshot, written};
 
 const APPS: usize = 1000;
 
-/// Every file under `dir`: its inode and mtime.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, i64, i64)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path();
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if meta.is_dir() {
-                stack.push(path);
-            } else {
-                out.insert(path, (meta.ino(), meta.mtime(), meta.mtime_nsec()));
-            }
-        }
-    }
-    out
-}
-
-/// Files of `after` whose inode and mtime no file of `before` had: new
-/// or rewritten (a hard link to a file that was there is not a write).
-fn written(
-    before: &BTreeMap<PathBuf, (u64, i64, i64)>,
-    after: &BTreeMap<PathBuf, (u64, i64, i64)>,
-) -> usize {
-    let old: std::collections::BTreeSet<_> = before.values().collect();
-    after.values().filter(|stamp| !old.contains(stamp)).count()
-}
-
-fn radc(home: &Path, args: &[&str]) -> Duration {
+fn run(home: &Path, args: &[&str]) -> Duration {
     let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_radc"))
-        .args(args)
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env_remove("XDG_DATA_DIRS")
-        .env(
-            "DBUS_SESSION_BUS_ADDRESS",
-            format!("unix:path={}/no-bus", home.display()),
-        )
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = file_site::radc(home, args).output().unwrap();
     let took = start.elapsed();
     assert!(
         out.status.success(),
@@ -131,22 +82,22 @@ async fn main() {
     let home = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let feed_url = site.feed_url();
     let before = snapshot(home.path());
-    let cold = radc(home.path(), &["subscribe", &feed_url, "--allow-http"]);
+    let cold = run(home.path(), &["subscribe", &feed_url, "--allow-http"]);
     let after_cold = snapshot(home.path());
-    let cold_written = written(&before, &after_cold);
+    let cold_written = written(&before, &after_cold).len();
     let cold_answers = site.answers();
 
-    let unchanged = radc(home.path(), &["refresh", WORKSPACE_ID]);
+    let unchanged = run(home.path(), &["refresh", WORKSPACE_ID]);
     let after_unchanged = snapshot(home.path());
-    let unchanged_written = written(&after_cold, &after_unchanged);
+    let unchanged_written = written(&after_cold, &after_unchanged).len();
     let unchanged_answers = site.answers();
 
     for ext in ["rdp", "png", "ico"] {
         site.change(&format!("/RDWeb/Pages/app7.{ext}"));
     }
-    let one = radc(home.path(), &["refresh", WORKSPACE_ID]);
+    let one = run(home.path(), &["refresh", WORKSPACE_ID]);
     let after_one = snapshot(home.path());
-    let one_written = written(&after_unchanged, &after_one);
+    let one_written = written(&after_unchanged, &after_one).len();
     let one_answers = site.answers();
 
     println!(

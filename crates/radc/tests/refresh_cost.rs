@@ -4,69 +4,28 @@
 //! conditional headers, and what it answered).
 
 mod common;
+#[path = "common/file_site.rs"]
+mod file_site;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::MetadataExt;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use common::feed_server::FeedServer;
+use file_site::{snapshot, written};
 use serde_json::Value;
 
 const TENANT: &str = "cost";
 const WORKSPACE: &str = "test-apps";
 
 fn radc(home: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_radc"))
-        .args(args)
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env_remove("XDG_DATA_DIRS")
-        .env(
-            "DBUS_SESSION_BUS_ADDRESS",
-            format!("unix:path={}/no-bus", home.display()),
-        )
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = file_site::radc(home, args).output().unwrap();
     assert!(
         out.status.success(),
         "radc {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-type Stamp = (u64, i64, i64);
-
-/// Every file under `dir` with its inode and mtime.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Stamp> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().map(Result::unwrap) {
-            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else {
-                out.insert(entry.path(), (meta.ino(), meta.mtime(), meta.mtime_nsec()));
-            }
-        }
-    }
-    out
-}
-
-/// Files of `after` that were written since `before`: no file of `before`
-/// had their inode and mtime (a hard link to an old file is no write).
-fn written(before: &BTreeMap<PathBuf, Stamp>, after: &BTreeMap<PathBuf, Stamp>) -> Vec<PathBuf> {
-    let old: BTreeSet<&Stamp> = before.values().collect();
-    after
-        .iter()
-        .filter(|(_, stamp)| !old.contains(stamp))
-        .map(|(path, _)| path.clone())
-        .collect()
 }
 
 /// The file requests the server got since `seen` of them.

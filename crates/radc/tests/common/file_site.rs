@@ -4,10 +4,18 @@
 //! thousand downloads do not cost a thousand connections). Every file has
 //! an `ETag` and a `Last-Modified` date and gets `304 Not Modified` to a
 //! matching `If-None-Match`, as IIS answers.
+//!
+//! With it, what the tests and the bench that use it share: `radc` in a
+//! home of its own, and what a run wrote there.
 
-use std::collections::HashMap;
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -92,13 +100,11 @@ impl FileSite {
     }
 
     /// The bytes served at `path` now.
-    #[allow(dead_code)]
     pub fn bytes(&self, path: &str) -> Option<Arc<Vec<u8>>> {
         self.files.lock().unwrap().get(path).map(|s| s.body.clone())
     }
 
     /// Answers given since the last call: (200, 304).
-    #[allow(dead_code)]
     pub fn answers(&self) -> (usize, usize) {
         (
             self.counters.ok.swap(0, Ordering::SeqCst),
@@ -238,4 +244,57 @@ fn ico(image: &[u8], px: u32) -> Vec<u8> {
     out.extend_from_slice(&22u32.to_le_bytes());
     out.extend_from_slice(image);
     out
+}
+
+/// `radc args` with its own XDG directories under `home` and no session
+/// bus (so no Secret Service and no runtime).
+pub fn radc(home: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_radc"));
+    command
+        .args(args)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env_remove("XDG_DATA_DIRS")
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            format!("unix:path={}/no-bus", home.display()),
+        )
+        .stdin(Stdio::null());
+    command
+}
+
+/// A file's inode and mtime (seconds, nanoseconds).
+pub type Stamp = (u64, i64, i64);
+
+/// Every file under `dir` with its [`Stamp`].
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Stamp> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().map(Result::unwrap) {
+            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.insert(entry.path(), (meta.ino(), meta.mtime(), meta.mtime_nsec()));
+            }
+        }
+    }
+    out
+}
+
+/// Files of `after` written since `before`: no file of `before` had their
+/// inode and mtime (a hard link to a file that was there is no write).
+pub fn written(
+    before: &BTreeMap<PathBuf, Stamp>,
+    after: &BTreeMap<PathBuf, Stamp>,
+) -> Vec<PathBuf> {
+    let old: BTreeSet<&Stamp> = before.values().collect();
+    after
+        .iter()
+        .filter(|(_, stamp)| !old.contains(stamp))
+        .map(|(path, _)| path.clone())
+        .collect()
 }
