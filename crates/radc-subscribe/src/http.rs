@@ -1842,6 +1842,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_usable_validators_are_kept_and_sent_back() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ETAG, HeaderValue::from_static("W/\"abc-1\""));
+        headers.insert(
+            header::LAST_MODIFIED,
+            HeaderValue::from_static("Tue, 24 Nov 2026 00:00:00 GMT"),
+        );
+        let kept = validators(&headers);
+        assert_eq!(kept.etag.as_deref(), Some("W/\"abc-1\""));
+        assert_eq!(
+            kept.last_modified.as_deref(),
+            Some("Tue, 24 Nov 2026 00:00:00 GMT")
+        );
+
+        // Too long, or not visible ASCII: dropped, not stored or sent.
+        let long = "x".repeat(MAX_VALIDATOR_BYTES + 1);
+        headers.insert(header::ETAG, HeaderValue::from_str(&long).unwrap());
+        headers.insert(
+            header::LAST_MODIFIED,
+            HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        );
+        assert!(validators(&headers).is_empty());
+        assert!(validator_value("a\tb").is_none());
+        assert!(validator_value("").is_none());
+        assert!(validator_value("\"ok\"").is_some());
+    }
+
+    #[test]
     fn parses_the_three_name_forms() {
         let pw = || Zeroizing::new("pw".to_owned());
         let c = Credentials::parse("CONTOSO\\alice", pw()).unwrap();
