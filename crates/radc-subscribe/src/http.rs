@@ -81,6 +81,7 @@ use zeroize::Zeroizing;
 use crate::channel_binding;
 use crate::kerberos::KerberosContext;
 use crate::sign_in::{self, KerberosFailure, Mechanism, PlanError};
+use crate::store::Validators;
 
 /// The `Accept` header of feed requests: schema 2.0 (which also admits 2.1),
 /// MS-TSWP 2.2.5.
@@ -420,6 +421,51 @@ enum Kind {
     File,
 }
 
+/// What [`FeedClient::fetch_file_if_changed`] got.
+#[derive(Debug, Clone)]
+pub enum FileAnswer {
+    Body {
+        bytes: Vec<u8>,
+        /// The answer's `ETag` and `Last-Modified`, to store with it.
+        validators: Validators,
+    },
+    /// `304 Not Modified`: the stored file is current.
+    NotModified,
+}
+
+enum Got {
+    Body(Fetched, Validators),
+    NotModified,
+}
+
+/// Longest validator kept; real ETags and HTTP dates are far shorter.
+const MAX_VALIDATOR_BYTES: usize = 256;
+
+/// A validator as sent by a server, if it is one radc keeps and sends
+/// back: short, visible ASCII (an `ETag` may be weak, `W/"…"`).
+fn validator_value(text: &str) -> Option<HeaderValue> {
+    let usable = !text.is_empty()
+        && text.len() <= MAX_VALIDATOR_BYTES
+        && text.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    usable.then(|| HeaderValue::from_str(text).ok()).flatten()
+}
+
+/// The `ETag` and `Last-Modified` of an answer, where usable.
+fn validators(headers: &HeaderMap) -> Validators {
+    let get = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| validator_value(v).is_some())
+            .map(str::to_owned)
+    };
+    Validators {
+        etag: get(header::ETAG),
+        last_modified: get(header::LAST_MODIFIED),
+    }
+}
+
 /// An answer read whole (bounded).
 struct Answer {
     status: u16,
@@ -502,6 +548,26 @@ impl FeedClient {
     pub async fn fetch_file(&self, url: &Url) -> Result<Vec<u8>, HttpError> {
         self.check_url(url)?;
         Ok(self.get(url, Kind::File).await?.body)
+    }
+
+    /// [`FeedClient::fetch_file`], conditional on `known`: the validators
+    /// stored with the file of exactly this URL. They go with the request
+    /// to `url` only (as `If-None-Match` and `If-Modified-Since`), never
+    /// to where it redirects; a `304` to them is [`FileAnswer::NotModified`].
+    pub async fn fetch_file_if_changed(
+        &self,
+        url: &Url,
+        known: Option<&Validators>,
+    ) -> Result<FileAnswer, HttpError> {
+        self.check_url(url)?;
+        let known = known.filter(|v| !v.is_empty());
+        Ok(match self.get_with(url, Kind::File, known).await? {
+            Got::Body(fetched, validators) => FileAnswer::Body {
+                bytes: fetched.body,
+                validators,
+            },
+            Got::NotModified => FileAnswer::NotModified,
+        })
     }
 
     /// POSTs `body` to a web service beside the feed (MS-RDWR's
@@ -620,6 +686,19 @@ impl FeedClient {
     }
 
     async fn get(&self, start: &Url, kind: Kind) -> Result<Fetched, HttpError> {
+        match self.get_with(start, kind, None).await? {
+            Got::Body(fetched, _) => Ok(fetched),
+            // Not asked for: without conditions a 304 is no answer.
+            Got::NotModified => Err(status_error(start, 304)),
+        }
+    }
+
+    async fn get_with(
+        &self,
+        start: &Url,
+        kind: Kind,
+        known: Option<&Validators>,
+    ) -> Result<Got, HttpError> {
         let mut url = start.clone();
         let mut redirects = 0;
         let mut logins = 0;
@@ -635,22 +714,35 @@ impl FeedClient {
                 self.check_scope(scope.as_ref(), &url).await?;
             }
             let sent_cookie = cookie.is_some();
+            // Only for the very URL the validators were stored with.
+            let conditions = known.filter(|_| url == *start);
             let response = self
-                .send(&url, kind, cookie.as_ref().map(|c| c.as_str()), same_origin)
+                .send(
+                    &url,
+                    kind,
+                    cookie.as_ref().map(|c| c.as_str()),
+                    same_origin,
+                    conditions,
+                )
                 .await?;
             let status = response.status().as_u16();
             tracing::debug!(%url, status, sent_cookie, "feed request");
             match status {
                 200 => {
                     let content_type = content_type(response.headers());
+                    let validators = validators(response.headers());
                     let body = read_limited(response, &url, self.limit(kind), self.options.timeout)
                         .await?;
-                    return Ok(Fetched {
-                        body,
-                        content_type,
-                        final_url: url,
-                    });
+                    return Ok(Got::Body(
+                        Fetched {
+                            body,
+                            content_type,
+                            final_url: url,
+                        },
+                        validators,
+                    ));
                 }
+                304 if conditions.is_some() => return Ok(Got::NotModified),
                 301 | 302 | 303 | 307 | 308 => {
                     redirects += 1;
                     if redirects > MAX_REDIRECTS {
@@ -686,11 +778,14 @@ impl FeedClient {
                         }
                         LoginOutcome::Content(answer) => {
                             // A plain redirect to the content.
-                            return Ok(Fetched {
-                                content_type: answer.content_type(),
-                                body: answer.body,
-                                final_url: target,
-                            });
+                            return Ok(Got::Body(
+                                Fetched {
+                                    content_type: answer.content_type(),
+                                    body: answer.body,
+                                    final_url: target,
+                                },
+                                Validators::default(),
+                            ));
                         }
                     }
                 }
@@ -709,11 +804,14 @@ impl FeedClient {
                         )
                         .await?;
                     return match answer.status {
-                        200 => Ok(Fetched {
-                            content_type: answer.content_type(),
-                            body: answer.body,
-                            final_url: url,
-                        }),
+                        200 => Ok(Got::Body(
+                            Fetched {
+                                content_type: answer.content_type(),
+                                body: answer.body,
+                                final_url: url,
+                            },
+                            validators(&answer.headers),
+                        )),
                         _ => Err(status_error(&url, answer.status)),
                     };
                 }
@@ -740,6 +838,7 @@ impl FeedClient {
         kind: Kind,
         cookie: Option<&str>,
         same_origin: bool,
+        conditions: Option<&Validators>,
     ) -> Result<reqwest::Response, HttpError> {
         let client = if same_origin {
             &self.http
@@ -747,6 +846,16 @@ impl FeedClient {
             &self.foreign
         };
         let mut request = client.get(url.clone()).header(header::ACCEPT, accept(kind));
+        if let Some(known) = conditions {
+            for (name, value) in [
+                (header::IF_NONE_MATCH, &known.etag),
+                (header::IF_MODIFIED_SINCE, &known.last_modified),
+            ] {
+                if let Some(value) = value.as_deref().and_then(validator_value) {
+                    request = request.header(name, value);
+                }
+            }
+        }
         if let Some(token) = cookie {
             let mut value = HeaderValue::from_str(&format!("{COOKIE_NAME}={token}"))
                 .map_err(|_| HttpError::Setup("unusable cookie".into()))?;
@@ -1731,6 +1840,34 @@ impl SecurityContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_usable_validators_are_kept_and_sent_back() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ETAG, HeaderValue::from_static("W/\"abc-1\""));
+        headers.insert(
+            header::LAST_MODIFIED,
+            HeaderValue::from_static("Tue, 24 Nov 2026 00:00:00 GMT"),
+        );
+        let kept = validators(&headers);
+        assert_eq!(kept.etag.as_deref(), Some("W/\"abc-1\""));
+        assert_eq!(
+            kept.last_modified.as_deref(),
+            Some("Tue, 24 Nov 2026 00:00:00 GMT")
+        );
+
+        // Too long, or not visible ASCII: dropped, not stored or sent.
+        let long = "x".repeat(MAX_VALIDATOR_BYTES + 1);
+        headers.insert(header::ETAG, HeaderValue::from_str(&long).unwrap());
+        headers.insert(
+            header::LAST_MODIFIED,
+            HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        );
+        assert!(validators(&headers).is_empty());
+        assert!(validator_value("a\tb").is_none());
+        assert!(validator_value("").is_none());
+        assert!(validator_value("\"ok\"").is_some());
+    }
 
     #[test]
     fn parses_the_three_name_forms() {

@@ -11,14 +11,27 @@
 //! untrusted: a readable, sanitised prefix plus a hash, never `..` or a
 //! path separator.
 //!
-//! A refresh writes a whole new generation directory, then replaces the
-//! record (atomically: temp file, fsync, rename, fsync directory) to point
-//! at it, then deletes older generations. A crash at any moment leaves the
-//! old record pointing at the old, complete generation, or the new record
-//! pointing at the new, complete one; stray directories are removed by the
-//! next commit.
+//! A refresh that changed anything makes a whole new generation directory,
+//! then replaces the record (atomically: temp file, fsync, rename, fsync
+//! directory) to point at it, then deletes older generations. A file whose
+//! URL and bytes are those of the current generation is hard-linked from it
+//! rather than written again (generations never change a file in place, so
+//! they can share them). The new files are written without an fsync each;
+//! one `syncfs` on the data directory's filesystem makes the whole
+//! generation durable before the record switches to it. A crash at any
+//! moment leaves the old record pointing at the old, complete generation,
+//! or the new record pointing at the new, complete one; stray directories
+//! are removed by the next commit.
+//!
+//! A refresh where the feed and every file are unchanged makes no
+//! generation at all: only the record is written (its refresh time and the
+//! files' HTTP validators).
+//!
+//! The record keeps each file's HTTP validators (`ETag`, `Last-Modified`)
+//! by URL, so the next refresh can ask the server whether exactly that URL
+//! changed ([`Content::NotModified`] when it has not).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -49,6 +62,11 @@ pub enum StoreError {
         "the stored feed URL of workspace {id:?} is unusable ({reason}); unsubscribe and subscribe again"
     )]
     BadUrl { id: String, reason: String },
+    #[error(
+        "the workspace was refreshed by another process meanwhile ({url} is no longer stored); \
+         refresh again"
+    )]
+    Changed { url: String },
     #[error(transparent)]
     Identity(#[from] IdentityError),
 }
@@ -97,6 +115,26 @@ pub struct WorkspaceRecord {
     pub generation: u64,
     /// Downloaded files: URL → file name under the generation's `files/`.
     pub files: BTreeMap<String, String>,
+    /// What the server said identifies each file's version, by URL (only
+    /// files it sent validators for).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub validators: BTreeMap<String, Validators>,
+}
+
+/// An HTTP response's validators of a file: sent back as `If-None-Match`
+/// and `If-Modified-Since` when the same URL is asked for again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validators {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
 }
 
 impl WorkspaceRecord {
@@ -117,6 +155,7 @@ impl WorkspaceRecord {
             ca_file: None,
             generation: 0,
             files: BTreeMap::new(),
+            validators: BTreeMap::new(),
         }
     }
 
@@ -142,6 +181,26 @@ pub struct Download {
     /// Kind of file, used as the extension: `rdp`, `ico` or `png`.
     pub kind: FileKind,
     pub bytes: Vec<u8>,
+}
+
+/// A file to store with a feed, as a refresh got it: new bytes, or the
+/// server's word that the stored file of the same URL is still current.
+#[derive(Debug, Clone)]
+pub struct FileUpdate {
+    pub url: String,
+    pub kind: FileKind,
+    pub content: Content,
+    /// The validators the server sent with it (empty if none).
+    pub validators: Validators,
+}
+
+#[derive(Debug, Clone)]
+pub enum Content {
+    Bytes(Vec<u8>),
+    /// `304 Not Modified` to a request conditional on the validators
+    /// stored for this URL: the current generation's file stands. The
+    /// update's `validators` are then those the request carried.
+    NotModified,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,14 +307,52 @@ impl Store {
         )
     }
 
+    /// The validators to ask the server with whether the record's file of
+    /// `url` (as a file of `kind`) changed: only while that file is there.
+    pub fn validators_for<'r>(
+        &self,
+        record: &'r WorkspaceRecord,
+        url: &str,
+        kind: FileKind,
+    ) -> Option<(&'r Validators, u64)> {
+        let validators = record.validators.get(url).filter(|v| !v.is_empty())?;
+        if record.files.get(url)? != &file_name(url, kind) {
+            return None;
+        }
+        let size = fs::metadata(self.file_path(record, url)?).ok()?.len();
+        Some((validators, size))
+    }
+
     /// Stores a good feed and its files as the workspace's new state, and
     /// `record` (whose `generation` and `files` are filled in here) as its
     /// record. Returns the record as stored.
     pub fn commit(
         &self,
-        mut record: WorkspaceRecord,
+        record: WorkspaceRecord,
         feed: &[u8],
         downloads: &[Download],
+    ) -> Result<WorkspaceRecord, StoreError> {
+        let updates: Vec<FileUpdate> = downloads
+            .iter()
+            .map(|d| FileUpdate {
+                url: d.url.clone(),
+                kind: d.kind,
+                content: Content::Bytes(d.bytes.clone()),
+                validators: Validators::default(),
+            })
+            .collect();
+        self.commit_updates(record, feed, &updates)
+    }
+
+    /// [`Store::commit`] for a refresh that may have been told some files
+    /// are unchanged ([`Content::NotModified`]), keeping the validators it
+    /// got. Only what differs from the current generation is written: with
+    /// nothing changed, the record alone.
+    pub fn commit_updates(
+        &self,
+        mut record: WorkspaceRecord,
+        feed: &[u8],
+        updates: &[FileUpdate],
     ) -> Result<WorkspaceRecord, StoreError> {
         let _lock = self.lock(&record.id)?;
         let previous = self.record(&record.id).ok().flatten();
@@ -264,6 +361,35 @@ impl Store {
         if let Some(previous) = &previous {
             identity::check_subscribe(&record.url()?, &record.id, Some(&previous.url()?))?;
         }
+        let current = previous.as_ref().map(|p| Current {
+            dir: self.generation_dir(&p.id, p.generation),
+            record: p,
+        });
+        let plan = plan_files(current.as_ref(), updates)?;
+        record.files = plan
+            .iter()
+            .map(|f| (f.url.clone(), f.name.clone()))
+            .collect();
+        record.validators = plan
+            .iter()
+            .filter(|f| !f.validators.is_empty())
+            .map(|f| (f.url.clone(), f.validators.clone()))
+            .collect();
+        let feed_kept = current
+            .as_ref()
+            .is_some_and(|c| fs::read(c.dir.join(FEED_FILE)).is_ok_and(|stored| stored == feed));
+        let unchanged = feed_kept
+            && current
+                .as_ref()
+                .is_some_and(|c| c.record.files == record.files)
+            && plan.iter().all(|f| matches!(f.source, Source::Current(_)));
+        if let (true, Some(previous)) = (unchanged, &previous) {
+            record.generation = previous.generation;
+            write_atomic(&self.record_path(&record.id), &to_json(&record))?;
+            self.remove_other_generations(&record.id, record.generation);
+            return Ok(record);
+        }
+
         record.generation = previous.as_ref().map_or(1, |p| p.generation + 1);
         let dir = self.generation_dir(&record.id, record.generation);
         // A directory of that number can only be the debris of a crash.
@@ -271,19 +397,20 @@ impl Store {
         let files_dir = dir.join(FILES_DIR);
         private_dirs(&self.data)?;
         create_dirs(&files_dir, PRIVATE_DIR).map_err(io_error(&files_dir))?;
-        write_new(&dir.join(FEED_FILE), feed)?;
-        record.files.clear();
-        for download in downloads {
-            let name = file_name(&download.url, download.kind);
-            if record.files.contains_key(&download.url) {
-                continue;
-            }
-            write_new(&files_dir.join(&name), &download.bytes)?;
-            record.files.insert(download.url.clone(), name);
+        match &current {
+            Some(c) if feed_kept => link(&c.dir.join(FEED_FILE), &dir.join(FEED_FILE))?,
+            _ => write_new(&dir.join(FEED_FILE), feed)?,
         }
-        sync_dir(&files_dir)?;
-        sync_dir(&dir)?;
-        sync_dir(&self.workspace_dir(&record.id))?;
+        for file in &plan {
+            let target = files_dir.join(&file.name);
+            match &file.source {
+                Source::Current(stored) => link(stored, &target)?,
+                Source::Bytes(bytes) => write_new(&target, bytes)?,
+            }
+        }
+        // Every file and directory entry of the generation, durable at
+        // once, before the record can point at it.
+        crate::fsutil::sync_filesystem(&dir).map_err(io_error(&dir))?;
         write_atomic(&self.record_path(&record.id), &to_json(&record))?;
         self.remove_other_generations(&record.id, record.generation);
         Ok(record)
@@ -376,6 +503,78 @@ pub fn workspace_key(id: &str) -> String {
     }
 }
 
+/// The current generation, which a commit may share files with.
+struct Current<'a> {
+    record: &'a WorkspaceRecord,
+    dir: PathBuf,
+}
+
+/// Where a file of a new state comes from.
+enum Source<'a> {
+    /// The current generation's file of the same URL and name: same bytes.
+    Current(PathBuf),
+    Bytes(&'a [u8]),
+}
+
+struct Planned<'a> {
+    url: String,
+    name: String,
+    source: Source<'a>,
+    validators: Validators,
+}
+
+/// Which files a commit writes and which it takes over from the current
+/// generation: those the server said are unchanged, and those downloaded
+/// again with the same bytes.
+fn plan_files<'a>(
+    current: Option<&Current<'_>>,
+    updates: &'a [FileUpdate],
+) -> Result<Vec<Planned<'a>>, StoreError> {
+    let mut seen = BTreeSet::new();
+    let mut plan = Vec::new();
+    for update in updates {
+        if !seen.insert(update.url.as_str()) {
+            continue;
+        }
+        let name = file_name(&update.url, update.kind);
+        let stored = current.and_then(|c| {
+            (c.record.files.get(&update.url) == Some(&name))
+                .then(|| c.dir.join(FILES_DIR).join(&name))
+        });
+        let source = match (&update.content, stored) {
+            // The request was conditional on exactly the validators the
+            // current generation keeps for this URL.
+            (Content::NotModified, Some(path))
+                if !update.validators.is_empty()
+                    && current.and_then(|c| c.record.validators.get(&update.url))
+                        == Some(&update.validators) =>
+            {
+                Source::Current(path)
+            }
+            (Content::NotModified, _) => {
+                // Not the state the request was conditional on: another
+                // refresh committed meanwhile.
+                return Err(StoreError::Changed {
+                    url: update.url.clone(),
+                });
+            }
+            (Content::Bytes(bytes), Some(path))
+                if fs::read(&path).is_ok_and(|stored| stored == *bytes) =>
+            {
+                Source::Current(path)
+            }
+            (Content::Bytes(bytes), _) => Source::Bytes(bytes),
+        };
+        plan.push(Planned {
+            url: update.url.clone(),
+            name,
+            source,
+            validators: update.validators.clone(),
+        });
+    }
+    Ok(plan)
+}
+
 fn file_name(url: &str, kind: FileKind) -> String {
     format!(
         "{}.{}",
@@ -419,6 +618,8 @@ fn private_dirs(workspaces: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A new file of a generation being made. Not synced here: the whole
+/// generation is, at once, before anything points at it.
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let mut file = OpenOptions::new()
         .write(true)
@@ -426,8 +627,12 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .mode(PRIVATE_FILE)
         .open(path)
         .map_err(io_error(path))?;
-    file.write_all(bytes).map_err(io_error(path))?;
-    file.sync_all().map_err(io_error(path))
+    file.write_all(bytes).map_err(io_error(path))
+}
+
+/// Shares a file of the current generation with the new one.
+fn link(from: &Path, to: &Path) -> Result<(), StoreError> {
+    fs::hard_link(from, to).map_err(io_error(to))
 }
 
 /// Records are written under the workspace's lock, through a temporary of
@@ -508,6 +713,99 @@ mod tests {
         assert!(store.file_path(&second, "https://h/a.rdp").is_none());
         let generations = fs::read_dir(store.workspace_dir("ws")).unwrap().count();
         assert_eq!(generations, 1);
+    }
+
+    fn update(url: &str, content: Content, etag: &str) -> FileUpdate {
+        FileUpdate {
+            url: url.into(),
+            kind: FileKind::Rdp,
+            content,
+            validators: Validators {
+                etag: Some(etag.into()),
+                last_modified: None,
+            },
+        }
+    }
+
+    #[test]
+    fn unchanged_files_are_shared_and_an_unchanged_state_makes_no_generation() {
+        use std::os::unix::fs::MetadataExt;
+        let (_dir, store) = store();
+        let record = WorkspaceRecord::new("ws", "Apps", "https://h/", 10);
+        let a = "https://h/a.rdp";
+        let b = "https://h/b.rdp";
+        let first = store
+            .commit_updates(
+                record,
+                b"<feed/>",
+                &[
+                    update(a, Content::Bytes(b"one".to_vec()), "\"1\""),
+                    update(b, Content::Bytes(b"two".to_vec()), "\"2\""),
+                ],
+            )
+            .unwrap();
+        assert_eq!(first.validators[a].etag.as_deref(), Some("\"1\""));
+        let inode = |r: &WorkspaceRecord, url| {
+            fs::metadata(store.file_path(r, url).unwrap())
+                .unwrap()
+                .ino()
+        };
+        let (a1, b1) = (inode(&first, a), inode(&first, b));
+
+        // 304 for a, same bytes again for b: nothing new, no generation.
+        let same = store
+            .commit_updates(
+                first.clone(),
+                b"<feed/>",
+                &[
+                    update(a, Content::NotModified, "\"1\""),
+                    update(b, Content::Bytes(b"two".to_vec()), "\"2\""),
+                ],
+            )
+            .unwrap();
+        assert_eq!(same.generation, first.generation);
+        assert_eq!((inode(&same, a), inode(&same, b)), (a1, b1));
+
+        // b changed: a new generation, a shared, b written.
+        let changed = store
+            .commit_updates(
+                same,
+                b"<feed/>",
+                &[
+                    update(a, Content::NotModified, "\"1\""),
+                    update(b, Content::Bytes(b"three".to_vec()), "\"3\""),
+                ],
+            )
+            .unwrap();
+        assert_eq!(changed.generation, first.generation + 1);
+        assert_eq!(inode(&changed, a), a1);
+        assert_ne!(inode(&changed, b), b1);
+        assert_eq!(
+            fs::read(store.file_path(&changed, b).unwrap()).unwrap(),
+            b"three"
+        );
+        assert_eq!(fs::read_dir(store.workspace_dir("ws")).unwrap().count(), 1);
+
+        // A 304 to validators the record does not hold is refused.
+        let stale = store.commit_updates(
+            changed.clone(),
+            b"<feed/>",
+            &[update(b, Content::NotModified, "\"2\"")],
+        );
+        assert!(
+            matches!(stale, Err(StoreError::Changed { .. })),
+            "{stale:?}"
+        );
+        // A new URL is never taken from another's file.
+        let moved = store.commit_updates(
+            changed,
+            b"<feed/>",
+            &[update("https://h/a.rdp?v=2", Content::NotModified, "\"1\"")],
+        );
+        assert!(
+            matches!(moved, Err(StoreError::Changed { .. })),
+            "{moved:?}"
+        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ use url::Url;
 
 use crate::desktop::{self, Roots};
 use crate::dns::{self, DnsError, Nameserver};
-use crate::http::{Credentials, FeedClient, FeedClientOptions, HttpError};
-use crate::store::{Download, FileKind, Store, StoreError, WorkspaceRecord};
+use crate::http::{Credentials, FeedClient, FeedClientOptions, FileAnswer, HttpError};
+use crate::store::{Content, FileKind, FileUpdate, Store, StoreError, WorkspaceRecord};
 
 /// Downloads in flight at once.
 const PARALLEL_DOWNLOADS: usize = 8;
@@ -317,10 +317,22 @@ async fn finish(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Outcome, WorkspaceError> {
     debug_assert_eq!(record.id, feed.publisher.id);
-    let old_feed = store
-        .record(&record.id)?
-        .and_then(|previous| stored_feed(store, &previous));
-    let wanted = files_of(&feed);
+    let previous = store.record(&record.id)?;
+    let old_feed = previous
+        .as_ref()
+        .and_then(|previous| stored_feed(store, previous));
+    // Files already stored for exactly the same URL are asked for only if
+    // they changed.
+    let wanted: Vec<_> = files_of(&feed)
+        .into_iter()
+        .map(|(url, kind)| {
+            let known = previous
+                .as_ref()
+                .and_then(|p| store.validators_for(p, url.as_str(), kind))
+                .map(|(v, size)| (v.clone(), size));
+            (url, kind, known)
+        })
+        .collect();
     let total = wanted.len();
     progress(Progress { done: 0, total });
     let mut done = 0;
@@ -329,25 +341,49 @@ async fn finish(
     let mut rdp_failures = Vec::new();
     let mut warnings = feed.warnings.clone();
     let mut results = stream::iter(wanted)
-        .map(|(url, kind)| async move { (client.fetch_file(&url).await, url, kind) })
+        .map(|(url, kind, known)| async move {
+            let answer = client
+                .fetch_file_if_changed(&url, known.as_ref().map(|(v, _)| v))
+                .await;
+            (answer, url, kind, known)
+        })
         .buffer_unordered(PARALLEL_DOWNLOADS);
-    while let Some((result, url, kind)) = results.next().await {
+    while let Some((result, url, kind, known)) = results.next().await {
         done += 1;
         progress(Progress { done, total });
-        match (result, kind) {
-            (Ok(bytes), _) => {
+        let update = match (result, known) {
+            (Ok(FileAnswer::Body { bytes, validators }), _) => {
                 stored_bytes += bytes.len();
-                if stored_bytes > options.max_workspace_bytes {
-                    return Err(WorkspaceError::TooLarge {
-                        limit: options.max_workspace_bytes,
-                    });
-                }
-                downloads.push(Download {
+                Ok(FileUpdate {
                     url: url.to_string(),
                     kind,
-                    bytes,
+                    content: Content::Bytes(bytes),
+                    validators,
                 })
             }
+            // Only a conditional request gets this far with a 304.
+            (Ok(FileAnswer::NotModified), Some((validators, size))) => {
+                stored_bytes += usize::try_from(size).unwrap_or(usize::MAX);
+                Ok(FileUpdate {
+                    url: url.to_string(),
+                    kind,
+                    content: Content::NotModified,
+                    validators,
+                })
+            }
+            (Ok(FileAnswer::NotModified), None) => Err(HttpError::Status {
+                url: url.clone(),
+                status: 304,
+            }),
+            (Err(e), _) => Err(e),
+        };
+        if stored_bytes > options.max_workspace_bytes {
+            return Err(WorkspaceError::TooLarge {
+                limit: options.max_workspace_bytes,
+            });
+        }
+        match (update, kind) {
+            (Ok(update), _) => downloads.push(update),
             (Err(HttpError::OutsideWorkspace { reason, .. }), FileKind::Rdp) => {
                 return Err(WorkspaceError::OutsideWorkspace { reason });
             }
@@ -364,7 +400,7 @@ async fn finish(
     record.name = feed.publisher.display_name().to_owned();
     record.last_refresh = Some(now());
     record.last_error = None;
-    let record = store.commit(record, body, &downloads)?;
+    let record = store.commit_updates(record, body, &downloads)?;
     if let Some(roots) = &options.desktop
         && let Err(e) = desktop::sync_workspace(roots, store, &record, &feed)
     {

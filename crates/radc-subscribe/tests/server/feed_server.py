@@ -21,7 +21,15 @@ Usage: feed_server.py --certdir DIR [--plain] [--require-cb] [--keytab FILE]
 Paths: /<tenant>/<mode>/feed, /<tenant>/<mode>/login,
 /<tenant>/<mode>/files/<name>, /<tenant>/icon.png (records what it got).
 Control port: /<tenant>/stats (JSON), /<tenant>/expire (drop the tenant's
-tokens). A tenant is any name; it keeps tests apart.
+tokens), POST /<tenant>/change with a file name as body (`calc.rdp`: that
+file gets new bytes), POST /<tenant>/query with a query string as body
+(`?v=2`: the `apps` feed names its files with it, same bytes). A tenant is
+any name; it keeps tests apart.
+
+Files (under /files/) carry an ETag (a hash of their bytes) and a
+Last-Modified date, and get 304 to a matching If-None-Match (or, without
+one, If-Modified-Since); each file request is recorded in the tenant's
+`file_requests` stats with its conditional headers and answer.
 
 Modes:
   normal    302 -> login (Negotiate + NTLM offered) -> token -> feed
@@ -37,6 +45,7 @@ Modes:
   away      the feed redirects to the URL in its `to` query parameter
   apps      like normal, and the feed lists two RemoteApps and a desktop
             (not shown by default) with PNG icons among its files
+  public    the `apps` feed and files with no sign-in at all
   proxied   like normal, but the login URL trusts the user name a front
             server (Apache with mod_auth_gssapi) passes in X-Remote-User
 
@@ -57,6 +66,7 @@ is recorded in the tenant's `rdweb` stats. Modes:
 
 import argparse
 import base64
+import hashlib
 import datetime
 import http.server
 import ipaddress
@@ -134,15 +144,26 @@ APPS = [
 ICON_COLOURS = {id: rgb for id, _, _, _, _, rgb in APPS}
 
 
-def feed_apps(base):
-    """The `apps` mode's feed; its files are under `base`/files."""
+def feed_apps(base, query=""):
+    """The `apps` mode's feed; its files are under `base`/files, their
+    URLs ending in `query`."""
     resources = "".join(
         '<Resource ID="%s" Title="%s" Type="%s"%s>'
-        '<Icons><Icon32 Dimensions="32x32" FileType="Png" FileURL="%s/files/%s.png" /></Icons>'
+        '<Icons><Icon32 Dimensions="32x32" FileType="Png" FileURL="%s/files/%s" /></Icons>'
         "<FileExtensions>%s</FileExtensions>"
-        '<HostingTerminalServers><HostingTerminalServer><ResourceFile FileExtension=".rdp" URL="%s/files/%s.rdp" />'
+        '<HostingTerminalServers><HostingTerminalServer><ResourceFile FileExtension=".rdp" URL="%s/files/%s" />'
         '<TerminalServerRef Ref="host1" /></HostingTerminalServer></HostingTerminalServers></Resource>'
-        % (id, title, kind, extra, base, id, "".join('<FileExtension Name="%s" />' % e for e in exts), base, id)
+        % (
+            id,
+            title,
+            kind,
+            extra,
+            base,
+            id + ".png" + query,
+            "".join('<FileExtension Name="%s" />' % e for e in exts),
+            base,
+            id + ".rdp" + query,
+        )
         for id, title, kind, extra, exts, _ in APPS
     )
     return (
@@ -207,6 +228,9 @@ def tenant(name):
                 "schemes": [],
                 "rdweb": [],
                 "answer": None,
+                "changed": {},
+                "query": "",
+                "file_requests": [],
             },
         )
 
@@ -423,6 +447,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 with LOCK:
                     t["answer"] = body.decode()
                 return self.send(200, b"ok")
+            if len(parts) == 2 and parts[1] == "change":
+                t = tenant(parts[0])
+                name = body.decode()
+                with LOCK:
+                    t["changed"][name] = t["changed"].get(name, 0) + 1
+                return self.send(200, b"ok")
+            if len(parts) == 2 and parts[1] == "query":
+                t = tenant(parts[0])
+                with LOCK:
+                    t["query"] = body.decode()
+                return self.send(200, b"ok")
             return self.send(404)
         if len(parts) != 3 or parts[2] != "RDWebService.asmx":
             return self.send(404, b"not found")
@@ -483,6 +518,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 t["logins"] += 1
                 t["principals"].append(principal)
             return self.feed_body(t, self.final_auth)
+        if mode == "public":
+            with LOCK:
+                query = t["query"]
+            return self.send(200, feed_apps(base, query), ctype="application/x-msts-radc+xml; charset=utf-8")
         if not self.authed(t):
             with LOCK:
                 t["feed_redirects"] += 1
@@ -501,7 +540,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             feed = feed.replace(b'Name="Test"', b'Name="Test %s"' % mode.encode())
             return self.send(200, feed, ctype="application/x-msts-radc+xml; charset=utf-8", headers=headers)
         if base is not None:
-            return self.send(200, feed_apps(base), ctype="application/x-msts-radc+xml; charset=utf-8", headers=headers)
+            with LOCK:
+                query = t["query"]
+            return self.send(200, feed_apps(base, query), ctype="application/x-msts-radc+xml; charset=utf-8", headers=headers)
         if "radc_schema_version=2.0" in (self.headers.get("Accept") or ""):
             self.send(200, FEED_V2, ctype="application/x-msts-radc+xml; charset=utf-8", headers=headers)
         else:
@@ -564,17 +605,50 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "direct":
             if self.windows_auth(t, ["Negotiate", "NTLM"]) is None:
                 return
-        elif not self.authed(t):
+        elif mode != "public" and not self.authed(t):
             with LOCK:
                 t["files_refused"] += 1
             return self.send(302, b"", headers=[("Location", base + "/login?ReturnUrl=x")])
         with LOCK:
             t["files_ok"] += 1
         name = urllib.parse.urlsplit(self.path).path.rsplit("/", 1)[-1]
+        with LOCK:
+            version = t["changed"].get(name, 0)
         if name.endswith(".png"):
             rgb = ICON_COLOURS.get(name[: -len(".png")], (0x77, 0x76, 0x7B))
-            return self.send(200, png_icon(rgb), ctype="image/png")
-        self.send(200, b"full address:s:rdsh.radc.test\n", ctype="application/x-rdp")
+            rgb = tuple((c + 40 * version) % 256 for c in rgb)
+            body, ctype = png_icon(rgb), "image/png"
+        else:
+            body = b"full address:s:rdsh.radc.test\n"
+            if version:
+                body += b"alternate shell:s:v%d\n" % version
+            ctype = "application/x-rdp"
+        etag = '"%s"' % hashlib.sha256(body).hexdigest()[:16]
+        last_modified = "Thu, 01 Jan 2026 00:00:%02d GMT" % (version % 60)
+        if_none_match = self.headers.get("If-None-Match")
+        if_modified_since = self.headers.get("If-Modified-Since")
+        if if_none_match is not None:
+            fresh = etag in [e.strip() for e in if_none_match.split(",")]
+        else:
+            fresh = if_modified_since == last_modified
+        with LOCK:
+            t["file_requests"].append(
+                {
+                    "path": self.path,
+                    "if_none_match": if_none_match,
+                    "if_modified_since": if_modified_since,
+                    "status": 304 if fresh else 200,
+                }
+            )
+        validators = [("ETag", etag), ("Last-Modified", last_modified)]
+        if fresh:
+            # No body and no Content-Length of one (RFC 9110, 15.4.5).
+            self.send_response(304)
+            for k, v in validators:
+                self.send_header(k, v)
+            self.end_headers()
+            return
+        self.send(200, body, ctype=ctype, headers=validators)
 
     def control(self, parts):
         if len(parts) != 2:
