@@ -1,5 +1,6 @@
 //! Desktop sync of a large workspace: a cold sync of 1,000 resources with
-//! icons, then a resync of the unchanged workspace. Run with
+//! icons, a resync of the unchanged workspace, and one after a single icon
+//! changed. Run with
 //!
 //! ```sh
 //! cargo bench -p radc-subscribe --bench desktop_sync
@@ -78,13 +79,16 @@ fn main() {
             bytes: icon(i),
         });
     }
-    let record = store
-        .commit(
-            WorkspaceRecord::new("bench.example.test", "Bench Apps", base.as_str(), 0),
-            xml.as_bytes(),
-            &downloads,
-        )
-        .unwrap();
+    let commit = |downloads: &[Download]| {
+        store
+            .commit(
+                WorkspaceRecord::new("bench.example.test", "Bench Apps", base.as_str(), 0),
+                xml.as_bytes(),
+                downloads,
+            )
+            .unwrap()
+    };
+    let record = commit(&downloads);
     let roots = Roots {
         data_home: dir.path().join("share"),
         config_home: dir.path().join("xdg-config"),
@@ -99,6 +103,12 @@ fn main() {
     let start = Instant::now();
     let warm = sync_workspace(&roots, &store, &record, &feed).unwrap();
     let warm_time = start.elapsed();
+
+    downloads[0].bytes = icon(RESOURCES);
+    let record = commit(&downloads);
+    let start = Instant::now();
+    let one = sync_workspace(&roots, &store, &record, &feed).unwrap();
+    let one_time = start.elapsed();
 
     println!("## Desktop sync of {RESOURCES} resources with icons");
     println!("| sync | wall time | files written | files deleted |\n|---|---|---|---|");
@@ -115,8 +125,18 @@ fn main() {
         warm.deleted
     );
     println!(
+        "| one icon changed | {:.0} ms | {} | {} |",
+        one_time.as_secs_f64() * 1000.0,
+        one.written,
+        one.deleted
+    );
+    println!(
         "\nResync / cold: {:.1}%. Files under the XDG roots after the cold sync: {on_disk}.",
         warm_time.as_secs_f64() / cold_time.as_secs_f64() * 100.0
     );
     assert_eq!(warm.written, 0, "an unchanged workspace writes nothing");
+    assert!(
+        one.written > 0 && one.written <= 8,
+        "only the changed icon's sizes: {one:?}"
+    );
 }
