@@ -491,9 +491,9 @@ fn scale(frame: &Frame, size: u32) -> Vec<u8> {
     out
 }
 
-/// Fast compression: icons are re-rendered on every refresh to see whether
-/// they changed, and `Best` made an unchanged 1,000-resource resync three
-/// times slower for files a few percent smaller.
+/// Fast compression: `Best` made rendering three times slower for files a
+/// few percent smaller, and a cold sync renders every icon. (A change here
+/// changes the bytes rendered: bump [`crate::render_cache::RENDERER`].)
 fn encode_png(rgba: &[u8], size: u32) -> Option<Vec<u8>> {
     let mut png = Vec::new();
     PngEncoder::new_with_quality(

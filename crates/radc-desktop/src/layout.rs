@@ -16,10 +16,12 @@ use radc_feed::{Feed, Resource, ResourceType};
 
 use crate::entry::{self, Entry, EntryError, Kind};
 use crate::names::{resource_stem, workspace_stem};
-use crate::sync::{Base, GeneratedFile};
+use crate::sync::{Base, Contents, GeneratedFile};
 
-/// An icon rendered at theme sizes: `(size, PNG bytes)`.
-pub type Rendered = Vec<(u32, Vec<u8>)>;
+/// An icon rendered at theme sizes: `(size, PNG)`, the PNG's bytes or, for
+/// an icon rendered by an earlier sync, its hash (see
+/// [`crate::render_cache`]).
+pub type Rendered = Vec<(u32, Contents)>;
 
 /// What the caller knows that the feed does not.
 pub struct Context<'a> {
@@ -30,7 +32,7 @@ pub struct Context<'a> {
     pub shown: &'a dyn Fn(&Resource) -> bool,
     /// The system's MIME type for a file extension (`.docx`), if it has one.
     pub known_mime_type: &'a dyn Fn(&str) -> Option<String>,
-    /// Rendered icon PNGs by resource id: `(size, bytes)`.
+    /// Rendered icon PNGs by resource id.
     pub icons: &'a BTreeMap<String, Rendered>,
     /// Rendered document icons by (resource id, lowercase extension), for
     /// the MIME types radc defines.
@@ -154,7 +156,7 @@ pub fn workspace_files(feed: &Feed, cx: &Context<'_>) -> Result<Vec<GeneratedFil
         files.push(GeneratedFile {
             base: Base::Applications,
             path: file_name.clone(),
-            contents: text.into_bytes(),
+            contents: text.into_bytes().into(),
         });
         if resource.folders.is_empty() {
             menus.entry(String::new()).or_default().push(file_name);
@@ -179,7 +181,7 @@ pub fn workspace_files(feed: &Feed, cx: &Context<'_>) -> Result<Vec<GeneratedFil
         files.push(GeneratedFile {
             base: Base::DesktopDirectories,
             path: format!("{ws_stem}.directory"),
-            contents: directory_entry(ws_name)?,
+            contents: directory_entry(ws_name)?.into(),
         });
         let mut xml = String::from(
             "<!DOCTYPE Menu PUBLIC \"-//freedesktop//DTD Menu 1.0//EN\"\n \
@@ -197,7 +199,8 @@ pub fn workspace_files(feed: &Feed, cx: &Context<'_>) -> Result<Vec<GeneratedFil
                 files.push(GeneratedFile {
                     base: Base::DesktopDirectories,
                     path: format!("{stem}.directory"),
-                    contents: directory_entry(if label.is_empty() { ws_name } else { label })?,
+                    contents: directory_entry(if label.is_empty() { ws_name } else { label })?
+                        .into(),
                 });
                 xml.push_str(&format!(
                     "    <Menu>\n      <Name>{stem}</Name>\n      <Directory>{stem}.directory</Directory>\n"
@@ -219,7 +222,7 @@ pub fn workspace_files(feed: &Feed, cx: &Context<'_>) -> Result<Vec<GeneratedFil
         files.push(GeneratedFile {
             base: Base::Menus,
             path: format!("{ws_stem}.menu"),
-            contents: xml.into_bytes(),
+            contents: xml.into_bytes().into(),
         });
     }
 
@@ -241,7 +244,7 @@ pub fn workspace_files(feed: &Feed, cx: &Context<'_>) -> Result<Vec<GeneratedFil
         files.push(GeneratedFile {
             base: Base::MimePackages,
             path: format!("{ws_stem}.xml"),
-            contents: xml.into_bytes(),
+            contents: xml.into_bytes().into(),
         });
     }
     Ok(files)

@@ -9,4 +9,5 @@ pub mod icons;
 pub mod layout;
 pub mod mimeapps;
 pub mod names;
+pub mod render_cache;
 pub mod sync;

@@ -14,10 +14,12 @@
 //! or deletes every entry of unknown contents, which brings the tree, the
 //! temporaries and the caches back in line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::render_cache::RenderCache;
 
 /// The XDG location a generated file lives under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -41,22 +43,76 @@ pub struct GeneratedFile {
     pub base: Base,
     /// Relative to the base, `/`-separated, built from [`crate::names`].
     pub path: String,
-    pub contents: Vec<u8>,
+    pub contents: Contents,
 }
 
+/// What a generated file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contents {
+    /// These bytes.
+    Bytes(Vec<u8>),
+    /// An icon an earlier sync rendered from the icon source `source` (a
+    /// key of the [`RenderCache`]), known only by the hash of its bytes. It
+    /// can stand for a file the stored manifest records with that very
+    /// hash, and for nothing else: [`unvouched`] names the sources to
+    /// render again before [`plan`] is called.
+    Rendered { source: String, hash: String },
+}
+
+impl Contents {
+    /// The bytes, unless the file is only known by its hash.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Contents::Bytes(bytes) => Some(bytes),
+            Contents::Rendered { .. } => None,
+        }
+    }
+
+    /// The hash the manifest records for these contents.
+    pub fn hash(&self) -> String {
+        match self {
+            Contents::Bytes(bytes) => hash(bytes),
+            Contents::Rendered { hash, .. } => hash.clone(),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Contents {
+    fn from(bytes: Vec<u8>) -> Contents {
+        Contents::Bytes(bytes)
+    }
+}
+
+/// Why no plan could be made: a bug in the caller, never feed input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("generated path {0:?} is not a plain relative path")]
-pub struct BadPath(pub String);
+pub enum PlanError {
+    /// A path that could escape its base (names are derived through
+    /// [`crate::names`], so this is never the feed's doing).
+    #[error("generated path {0:?} is not a plain relative path")]
+    BadPath(String),
+    /// An icon known only by its hash, for a file the manifest does not
+    /// record with that hash: its source must be rendered (see
+    /// [`unvouched`]).
+    #[error("generated file {0:?} must be rendered, the manifest does not vouch for it")]
+    Unrendered(String),
+}
 
 /// What radc wrote for one workspace: every file and a hash of its
 /// contents. `None` means "may exist, contents unknown": a file a sync was
 /// about to write or delete when it stopped.
+///
+/// It also keeps the icons the sync rendered, by source (see
+/// [`crate::render_cache`]), so an unchanged icon is not rendered again.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub files: BTreeMap<Base, BTreeMap<String, Option<String>>>,
+    #[serde(default, skip_serializing_if = "RenderCache::is_empty")]
+    pub icons: RenderCache,
 }
 
 impl Manifest {
+    /// Whether it records no file (what it remembers of icons aside: with
+    /// no file to vouch for them they are of no use).
     pub fn is_empty(&self) -> bool {
         self.files.values().all(BTreeMap::is_empty)
     }
@@ -70,6 +126,11 @@ impl Manifest {
         self.files
             .values()
             .any(|files| files.values().any(Option::is_none))
+    }
+
+    /// Whether the manifest records `path` with exactly `hash`.
+    pub fn vouches_for(&self, base: Base, path: &str, hash: &str) -> bool {
+        matches!(self.get(base, path), Some(Some(h)) if h == hash)
     }
 
     fn get(&self, base: Base, path: &str) -> Option<&Option<String>> {
@@ -101,6 +162,9 @@ pub struct SyncPlan {
 }
 
 /// One step of carrying out a plan, in the order [`SyncPlan::steps`] gives.
+/// Only [`Step::StoreManifest`] and [`Step::Flush`] need to reach the disk
+/// before the next step: a crash, even a power loss, anywhere else leaves
+/// files the stored manifest marks as of unknown contents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step<'a> {
     /// Remove the temporaries a killed sync may have left of the manifest
@@ -108,11 +172,14 @@ pub enum Step<'a> {
     /// covered by the manifest, and are replaced through a temporary of a
     /// fixed name.
     SweepTemps,
-    /// Replace the stored manifest atomically (through its temporary), or
-    /// remove it if the manifest is empty.
+    /// Replace the stored manifest atomically (through its temporary) and
+    /// durably (fsync of the file and of its directory), or remove it if
+    /// the manifest is empty.
     StoreManifest(&'a Manifest),
     /// Replace the file atomically, through a temporary beside it whose
-    /// name is derived from the file's alone.
+    /// name is derived from the file's alone. It need not be durable yet:
+    /// the stored manifest marks it as of unknown contents until after the
+    /// next [`Step::Flush`].
     Write(&'a GeneratedFile),
     /// Remove the file and its temporary, whichever exist.
     Delete(Base, &'a str),
@@ -120,6 +187,9 @@ pub enum Step<'a> {
     /// compared before it is written), and rebuild the caches of the bases
     /// the plan touched.
     Publish { applications: bool, mime: bool },
+    /// Make every write and deletion so far durable (one `syncfs`, say),
+    /// before the final manifest claims their results.
+    Flush,
 }
 
 impl SyncPlan {
@@ -145,25 +215,56 @@ impl SyncPlan {
         // has files of unknown contents (or still-listed deletions) and the
         // next one rebuilds them.
         if self.manifest_changed {
+            if !self.write.is_empty() || !self.delete.is_empty() {
+                steps.push(Step::Flush);
+            }
             steps.push(Step::StoreManifest(&self.manifest));
         }
         steps
     }
 }
 
-/// Compares what was written with what is wanted. Fails if a generated
-/// path could escape its base (a bug in the caller, never feed input,
-/// since names are derived through [`crate::names`]).
-pub fn plan(previous: &Manifest, wanted: Vec<GeneratedFile>) -> Result<SyncPlan, BadPath> {
+/// The icon sources whose files in `wanted` are known only by a hash the
+/// manifest does not record for them (a new file, one of unknown contents
+/// after a killed sync, one whose bytes differ): they must be rendered
+/// before `wanted` can be [`plan`]ned.
+pub fn unvouched(previous: &Manifest, wanted: &[GeneratedFile]) -> BTreeSet<String> {
+    wanted
+        .iter()
+        .filter_map(|file| match &file.contents {
+            Contents::Rendered { source, hash }
+                if !previous.vouches_for(file.base, &file.path, hash) =>
+            {
+                Some(source.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Compares what was written with what is wanted, and stores `icons` (what
+/// the sync remembers of rendered icons) in the final manifest. Fails on a
+/// generated path that could escape its base, or a file known only by a
+/// hash the manifest does not vouch for: both bugs in the caller.
+pub fn plan(
+    previous: &Manifest,
+    wanted: Vec<GeneratedFile>,
+    icons: RenderCache,
+) -> Result<SyncPlan, PlanError> {
     let mut out = SyncPlan::default();
     for file in wanted {
         check_path(&file.path)?;
-        let hash = hash(&file.contents);
-        let known = matches!(previous.get(file.base, &file.path), Some(Some(h)) if *h == hash);
-        if !known {
+        let hash = file.contents.hash();
+        if !previous.vouches_for(file.base, &file.path, &hash) {
+            if file.contents.bytes().is_none() {
+                return Err(PlanError::Unrendered(file.path));
+            }
             out.write.push(file.clone());
         }
         out.manifest.insert(file.base, file.path, Some(hash));
+    }
+    if !out.manifest.is_empty() {
+        out.manifest.icons = icons;
     }
     for (base, files) in &previous.files {
         for path in files.keys() {
@@ -184,7 +285,7 @@ pub fn plan(previous: &Manifest, wanted: Vec<GeneratedFile>) -> Result<SyncPlan,
     Ok(out)
 }
 
-fn check_path(path: &str) -> Result<(), BadPath> {
+fn check_path(path: &str) -> Result<(), PlanError> {
     let plain = !path.is_empty()
         && !path.starts_with('/')
         && path
@@ -193,11 +294,12 @@ fn check_path(path: &str) -> Result<(), BadPath> {
     if plain {
         Ok(())
     } else {
-        Err(BadPath(path.to_owned()))
+        Err(PlanError::BadPath(path.to_owned()))
     }
 }
 
-fn hash(bytes: &[u8]) -> String {
+/// The hash a manifest records for a file's bytes: SHA-256, hex.
+pub fn hash(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -209,13 +311,18 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use proptest::test_runner::TestCaseError;
-    use std::collections::{BTreeSet, HashMap};
+    use std::collections::HashMap;
+
+    /// Plans without icons to remember; `render_cache` tests those.
+    fn plan(previous: &Manifest, wanted: Vec<GeneratedFile>) -> Result<SyncPlan, PlanError> {
+        super::plan(previous, wanted, RenderCache::default())
+    }
 
     fn file(base: Base, path: &str, contents: &str) -> GeneratedFile {
         GeneratedFile {
             base,
             path: path.into(),
-            contents: contents.as_bytes().to_vec(),
+            contents: contents.as_bytes().to_vec().into(),
         }
     }
 
@@ -279,7 +386,7 @@ mod tests {
                         Base::MimePackages,
                     ][base as usize],
                     path: format!("radc-{name}"),
-                    contents: contents.into_bytes(),
+                    contents: contents.into_bytes().into(),
                 })
                 .collect()
         })
@@ -297,7 +404,7 @@ mod tests {
             for wanted in rounds {
                 let p = plan(&manifest, wanted.clone()).unwrap();
                 for f in &p.write {
-                    tree.insert((f.base, f.path.clone()), f.contents.clone());
+                    tree.insert((f.base, f.path.clone()), f.contents.bytes().unwrap().to_vec());
                 }
                 for key in &p.delete {
                     tree.remove(key);
@@ -305,7 +412,7 @@ mod tests {
                 manifest = p.manifest;
                 let expected: HashMap<_, _> = wanted
                     .iter()
-                    .map(|f| ((f.base, f.path.clone()), f.contents.clone()))
+                    .map(|f| ((f.base, f.path.clone()), f.contents.bytes().unwrap().to_vec()))
                     .chain([(foreign.clone(), b"not ours".to_vec())])
                     .collect();
                 prop_assert_eq!(&tree, &expected);
@@ -429,6 +536,10 @@ mod tests {
         associations_temp: bool,
         applications_cache: BTreeMap<String, Vec<u8>>,
         mime_cache: BTreeMap<String, Vec<u8>>,
+        /// Files written or deleted since the last flush, with what a power
+        /// loss may leave of them: `None` for a write (torn contents, and
+        /// its temporary back), the old contents for a deletion.
+        volatile: BTreeMap<(Base, String), Option<Vec<u8>>>,
     }
 
     const FOREIGN: &str = "someone-else.desktop";
@@ -449,6 +560,7 @@ mod tests {
                 associations_temp: false,
                 applications_cache: BTreeMap::new(),
                 mime_cache: BTreeMap::new(),
+                volatile: BTreeMap::new(),
             };
             disk.applications_cache = disk.snapshot(Base::Applications);
             disk
@@ -514,18 +626,28 @@ mod tests {
                             return false;
                         }
                         self.temps.remove(&key);
-                        self.files.insert(key, f.contents.clone());
+                        self.files
+                            .insert(key.clone(), f.contents.bytes().unwrap().to_vec());
+                        self.volatile.insert(key, None);
                     }
                     Step::Delete(base, path) => {
                         let key = (base, path.to_string());
                         if !op() {
                             return false;
                         }
-                        self.files.remove(&key);
+                        if let Some(old) = self.files.remove(&key) {
+                            self.volatile.entry(key.clone()).or_insert(Some(old));
+                        }
                         if !op() {
                             return false;
                         }
                         self.temps.remove(&key);
+                    }
+                    Step::Flush => {
+                        if !op() {
+                            return false;
+                        }
+                        self.volatile.clear();
                     }
                     Step::Publish { applications, mime } => {
                         let wanted_ids = associations(wanted);
@@ -556,6 +678,25 @@ mod tests {
                 }
             }
             true
+        }
+
+        /// The disk after a power loss: the manifest as last stored (it is
+        /// made durable each time), but writes and deletions since the last
+        /// flush torn or undone.
+        fn power_loss(&self) -> Disk {
+            let mut disk = self.clone();
+            for (key, back) in std::mem::take(&mut disk.volatile) {
+                match back {
+                    None => {
+                        disk.files.insert(key.clone(), b"torn".to_vec());
+                        disk.temps.insert(key);
+                    }
+                    Some(old) => {
+                        disk.files.insert(key, old);
+                    }
+                }
+            }
+            disk
         }
 
         /// What must hold at every instant: the stored manifest names every
@@ -599,7 +740,12 @@ mod tests {
         fn check_converged(&self, wanted: &[GeneratedFile]) -> Result<(), TestCaseError> {
             let mut expected: BTreeMap<_, _> = wanted
                 .iter()
-                .map(|f| ((f.base, f.path.clone()), f.contents.clone()))
+                .map(|f| {
+                    (
+                        (f.base, f.path.clone()),
+                        f.contents.bytes().unwrap().to_vec(),
+                    )
+                })
                 .collect();
             expected.insert(
                 (Base::Applications, FOREIGN.to_string()),
@@ -670,24 +816,30 @@ mod tests {
                 let mut killed = disk.clone();
                 let completed = killed.sync(&during, &mut kill_at.clone());
                 prop_assert_eq!(completed, kill_at == total);
-                killed.check_covered()?;
-                for next in [&during, &after, &Vec::new()] {
-                    let mut recovered = killed.clone();
-                    prop_assert!(recovered.sync(next, &mut usize::MAX.clone()));
-                    recovered.check_converged(next)?;
+                for crashed in [killed.clone(), killed.power_loss()] {
+                    crashed.check_covered()?;
+                    for next in [&during, &after, &Vec::new()] {
+                        let mut recovered = crashed.clone();
+                        prop_assert!(recovered.sync(next, &mut usize::MAX.clone()));
+                        recovered.check_converged(next)?;
+                    }
                 }
             }
         }
 
-        /// Two kills in a row (the second sync dies too) still converge.
+        /// Kills in a row (the next sync dies too), some with the power,
+        /// still converge.
         #[test]
         fn kills_in_a_row_converge(
-            rounds in prop::collection::vec((arb_files(), 0usize..40), 1..5),
+            rounds in prop::collection::vec((arb_files(), 0usize..40, any::<bool>()), 1..5),
             last in arb_files(),
         ) {
             let mut disk = Disk::new();
-            for (wanted, kill_at) in rounds {
+            for (wanted, kill_at, power_lost) in rounds {
                 disk.sync(&wanted, &mut kill_at.clone());
+                if power_lost {
+                    disk = disk.power_loss();
+                }
                 disk.check_covered()?;
             }
             prop_assert!(disk.sync(&last, &mut usize::MAX.clone()));

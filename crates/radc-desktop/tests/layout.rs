@@ -65,7 +65,7 @@ fn a_workspace_becomes_valid_desktop_files() {
     for file in &files {
         let path = base_dir(root.path(), file.base).join(&file.path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &file.contents).unwrap();
+        std::fs::write(&path, file.contents.bytes().unwrap()).unwrap();
     }
     let count = |base| files.iter().filter(|f| f.base == base).count();
     assert!(count(Base::Applications) >= 2, "{files:#?}");
@@ -81,7 +81,7 @@ fn a_workspace_becomes_valid_desktop_files() {
         assert!(out.is_empty(), "{}: {out}", file.path);
     }
     let menu = files.iter().find(|f| f.base == Base::Menus).unwrap();
-    let menu_text = String::from_utf8(menu.contents.clone()).unwrap();
+    let menu_text = String::from_utf8(menu.contents.bytes().unwrap().to_vec()).unwrap();
     assert!(menu_text.contains("<Menu>"), "{menu_text}");
 
     run(Command::new("update-mime-database").arg(root.path().join("data/mime")));
@@ -147,7 +147,7 @@ fn hidden_characters_in_feed_names_never_reach_the_menu() {
     )
     .unwrap();
     for file in &files {
-        let text = String::from_utf8(file.contents.clone()).unwrap();
+        let text = String::from_utf8(file.contents.bytes().unwrap().to_vec()).unwrap();
         assert_eq!(
             radc_feed::text::strip_invisible(&text),
             text,
@@ -156,7 +156,7 @@ fn hidden_characters_in_feed_names_never_reach_the_menu() {
         );
         let path = base_dir(root.path(), file.base).join(&file.path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &file.contents).unwrap();
+        std::fs::write(&path, file.contents.bytes().unwrap()).unwrap();
     }
     for file in files
         .iter()

@@ -45,7 +45,7 @@ fn check(fixture: &str) {
         .map(|f| {
             (
                 format!("{:?}/{}", f.base, f.path).to_lowercase(),
-                String::from_utf8(f.contents.clone()).unwrap(),
+                String::from_utf8(f.contents.bytes().unwrap().to_vec()).unwrap(),
             )
         })
         .collect();

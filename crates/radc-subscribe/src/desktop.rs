@@ -1,21 +1,24 @@
 //! Puts a subscribed workspace on the desktop and takes it off again: the
 //! I/O side of [`radc_desktop`]. The files come from
 //! [`radc_desktop::layout`], the decision of what to write and delete from
-//! [`radc_desktop::sync`]; this module reads the icons and the system's
-//! MIME globs, writes atomically, keeps the manifest, and runs the
-//! freedesktop cache tools when they exist.
+//! [`radc_desktop::sync`], of which icons to render from
+//! [`radc_desktop::render_cache`]; this module reads the icons and the
+//! system's MIME globs, renders the icons that changed, writes, keeps the
+//! manifest, and runs the freedesktop cache tools when they exist.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs;
-use std::io;
+use std::fs::{self, OpenOptions, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use radc_desktop::icons::{self, Limits, THEME_SIZES};
 use radc_desktop::layout::{Context, Rendered, workspace_files};
 use radc_desktop::names::workspace_stem;
-use radc_desktop::sync::{Base, Manifest, Step, plan};
-use radc_feed::{Feed, IconKind};
+use radc_desktop::render_cache::{RenderCache, icons_for_sync, source_key};
+use radc_desktop::sync::{Base, GeneratedFile, Manifest, Step, plan};
+use radc_feed::Feed;
 
 use crate::fsutil::{remove_temp, remove_with_temp, xdg_dir};
 use crate::store::{Store, WorkspaceRecord};
@@ -72,6 +75,9 @@ pub struct SyncReport {
 }
 
 /// Brings the desktop files of a workspace in line with its stored feed.
+/// Icons are rendered only where the manifest's cache has no render of
+/// the same source bytes (or the files it rendered are not known to be in
+/// place).
 pub fn sync_workspace(
     roots: &Roots,
     store: &Store,
@@ -82,21 +88,31 @@ pub fn sync_workspace(
         .map_err(|e| format!("cannot find the radc executable: {e}"))?
         .to_string_lossy()
         .into_owned();
-    let icons = render_icons(store, record, feed);
+    let sources = IconSources::read(store, record, feed);
     let globs = SystemGlobs::load(roots);
     let known = |ext: &str| globs.lookup(ext);
-    let files = workspace_files(
-        feed,
-        &Context {
-            program: &program,
-            shown: &|r| is_shown(record, r),
-            known_mime_type: &known,
-            icons: &icons.resources,
-            extension_icons: &icons.extensions,
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    apply(roots, &record.id, files, record.default_handlers)
+    let wanted = |previous: &Manifest| {
+        icons_for_sync(
+            previous,
+            &sources.keys(),
+            |keys| sources.render(keys),
+            |icons| {
+                let (resources, extensions) = sources.by_resource(icons);
+                workspace_files(
+                    feed,
+                    &Context {
+                        program: &program,
+                        shown: &|r| is_shown(record, r),
+                        known_mime_type: &known,
+                        icons: &resources,
+                        extension_icons: &extensions,
+                    },
+                )
+                .map_err(|e| e.to_string())
+            },
+        )
+    };
+    apply(roots, &record.id, wanted, record.default_handlers)
 }
 
 /// Whether a resource goes into the menu: the user's choice, else the
@@ -112,7 +128,8 @@ pub fn is_shown(record: &WorkspaceRecord, resource: &radc_feed::Resource) -> boo
 /// Removes every desktop file radc wrote for a workspace, including those
 /// a killed sync may have written.
 pub fn remove_workspace(roots: &Roots, workspace_id: &str) -> Result<SyncReport, String> {
-    let report = apply(roots, workspace_id, Vec::new(), false)?;
+    let nothing = |_: &Manifest| Ok((Vec::new(), RenderCache::default()));
+    let report = apply(roots, workspace_id, nothing, false)?;
     // The plan removes a manifest that listed files; one that listed none
     // (written by an older radc) goes here.
     let path = roots.manifest_path(workspace_id);
@@ -123,11 +140,19 @@ pub fn remove_workspace(roots: &Roots, workspace_id: &str) -> Result<SyncReport,
 /// Carries out the sync plan of a workspace, step by step in the order
 /// [`SyncPlan::steps`](radc_desktop::sync::SyncPlan::steps) gives, which
 /// keeps the stored manifest a cover of every file (and temporary) radc
-/// may have created, whenever the process dies.
+/// may have created, whenever the process dies. `wanted` gives the files
+/// and the icons to remember, from the stored manifest.
+///
+/// Durability: the intent manifest is stored with an fsync (of the file
+/// and its directory) before anything is written, so whatever a crash or
+/// power loss leaves of the files it lists is rewritten or deleted by the
+/// next sync. The files themselves are written without one each; a single
+/// `syncfs` of each file system written to makes them durable before the
+/// final manifest, which claims their contents, is stored.
 fn apply(
     roots: &Roots,
     workspace_id: &str,
-    files: Vec<radc_desktop::sync::GeneratedFile>,
+    wanted: impl FnOnce(&Manifest) -> Result<(Vec<GeneratedFile>, RenderCache), String>,
     defaults: bool,
 ) -> Result<SyncReport, String> {
     let manifest_path = roots.manifest_path(workspace_id);
@@ -141,16 +166,17 @@ fn apply(
     if previous.is_interrupted() {
         tracing::info!("finishing the desktop sync of {workspace_id:?} that was interrupted");
     }
+    let (files, icons) = wanted(&previous)?;
     let associations = associations(&files);
-    let plan = plan(&previous, files).map_err(|e| e.to_string())?;
+    let plan = plan(&previous, files, icons).map_err(|e| e.to_string())?;
     let mimeapps = roots.config_home.join("mimeapps.list");
     let failed = |path: &Path| {
         let path = path.to_owned();
         move |e: io::Error| format!("{}: {e}", path.display())
     };
-    // Directories whose deletions must be durable before the manifest
-    // forgets the deleted files.
-    let mut deleted_from: BTreeSet<PathBuf> = BTreeSet::new();
+    // Directories whose writes and deletions must be durable before the
+    // manifest records the written files and forgets the deleted ones.
+    let mut touched: BTreeSet<PathBuf> = BTreeSet::new();
     for step in plan.steps() {
         match step {
             Step::SweepTemps => {
@@ -158,9 +184,6 @@ fn apply(
                 remove_temp(&mimeapps).map_err(failed(&mimeapps))?;
             }
             Step::StoreManifest(manifest) => {
-                for dir in std::mem::take(&mut deleted_from) {
-                    sync_dir(&dir).map_err(failed(&dir))?;
-                }
                 if manifest.is_empty() {
                     remove_with_temp(&manifest_path).map_err(failed(&manifest_path))?;
                 } else {
@@ -170,16 +193,23 @@ fn apply(
             }
             Step::Write(file) => {
                 let path = roots.base(file.base).join(&file.path);
-                write_atomic(&path, &file.contents).map_err(failed(&path))?;
+                let Some(bytes) = file.contents.bytes() else {
+                    return Err(format!("{}: nothing rendered to write", path.display()));
+                };
+                write_unsynced(&path, bytes).map_err(failed(&path))?;
+                if let Some(dir) = path.parent() {
+                    touched.insert(dir.to_owned());
+                }
             }
             Step::Delete(base, rel) => {
                 let path = roots.base(base).join(rel);
                 if remove_with_temp(&path).map_err(failed(&path))?
                     && let Some(dir) = path.parent()
                 {
-                    deleted_from.insert(dir.to_owned());
+                    touched.insert(dir.to_owned());
                 }
             }
+            Step::Flush => sync_file_systems(&std::mem::take(&mut touched))?,
             Step::Publish { applications, mime } => {
                 associate(&mimeapps, workspace_id, &associations, defaults)?;
                 if mime {
@@ -212,19 +242,35 @@ fn lock(manifest_path: &Path) -> Result<fs::File, String> {
     locked.map_err(|e| format!("cannot lock {}: {e}", dir.display()))
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    match fs::File::open(dir) {
-        Ok(file) => file.sync_all(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
+/// Makes everything written to the file systems of `dirs` durable: one
+/// `syncfs` per file system (the XDG data and config homes may be two)
+/// instead of an fsync per file and directory.
+fn sync_file_systems(dirs: &BTreeSet<PathBuf>) -> Result<(), String> {
+    let mut synced = BTreeSet::new();
+    for dir in dirs {
+        let file = match fs::File::open(dir) {
+            Ok(file) => file,
+            // Emptied and removed by someone else meanwhile: nothing of
+            // ours left there to make durable.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{}: {e}", dir.display())),
+        };
+        let device = file
+            .metadata()
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .dev();
+        if synced.insert(device) {
+            rustix::fs::syncfs(&file).map_err(|e| format!("syncfs {}: {e}", dir.display()))?;
+        }
     }
+    Ok(())
 }
 
 /// MIME type → desktop ids, from the `MimeType=` keys of generated entries.
-fn associations(files: &[radc_desktop::sync::GeneratedFile]) -> BTreeMap<String, Vec<String>> {
+fn associations(files: &[GeneratedFile]) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for file in files.iter().filter(|f| f.base == Base::Applications) {
-        let text = String::from_utf8_lossy(&file.contents);
+        let text = String::from_utf8_lossy(file.contents.bytes().unwrap_or_default());
         let Some(types) = text.lines().find_map(|l| l.strip_prefix("MimeType=")) else {
             continue;
         };
@@ -297,58 +343,126 @@ fn refresh_cache(tool: &str, dir: &Path) {
     }
 }
 
-/// Rendered icons of a workspace: per resource, and per (resource, file
-/// extension) for the documents it opens.
-struct RenderedIcons {
-    resources: BTreeMap<String, Rendered>,
-    extensions: BTreeMap<(String, String), Rendered>,
+/// The icon sources of a workspace's shown resources: each icon set (a
+/// resource's, or a file extension's) by its [`source_key`], with the
+/// stored files' bytes to render it from.
+struct IconSources {
+    resources: BTreeMap<String, String>,
+    extensions: BTreeMap<(String, String), String>,
+    files: BTreeMap<String, Vec<(PathBuf, Vec<u8>)>>,
 }
 
-/// Each icon set rendered for the theme: all its files' frames together,
-/// so an `.ico` and a larger PNG complement each other. An icon that cannot
-/// be read is skipped (the entry gets a generic icon).
-fn render_icons(store: &Store, record: &WorkspaceRecord, feed: &Feed) -> RenderedIcons {
-    let render = |icons: &[radc_feed::Icon]| -> Option<Rendered> {
+type ByResource = (
+    BTreeMap<String, Rendered>,
+    BTreeMap<(String, String), Rendered>,
+);
+
+impl IconSources {
+    /// Reads the stored icon files of every shown resource (hidden ones
+    /// have no files on the desktop). A set none of whose files can be
+    /// read has no source: its entry gets a generic icon.
+    fn read(store: &Store, record: &WorkspaceRecord, feed: &Feed) -> IconSources {
+        let mut out = IconSources {
+            resources: BTreeMap::new(),
+            extensions: BTreeMap::new(),
+            files: BTreeMap::new(),
+        };
+        let mut add = |icons: &[radc_feed::Icon]| -> Option<String> {
+            let files: Vec<(PathBuf, Vec<u8>)> = icons
+                .iter()
+                .filter_map(|icon| {
+                    let path = store.file_path(record, icon.url.as_ref()?.as_str())?;
+                    let bytes = fs::read(&path).ok()?;
+                    Some((path, bytes))
+                })
+                .collect();
+            if files.is_empty() {
+                return None;
+            }
+            let all: Vec<&[u8]> = files.iter().map(|(_, b)| b.as_slice()).collect();
+            let key = source_key(&all, &THEME_SIZES, &Limits::default());
+            out.files.entry(key.clone()).or_insert(files);
+            Some(key)
+        };
+        let mut resources = BTreeMap::new();
+        let mut extensions = BTreeMap::new();
+        for resource in feed.resources.iter().filter(|r| is_shown(record, r)) {
+            if let Some(key) = add(&resource.icons) {
+                resources.insert(resource.id.clone(), key);
+            }
+            for ext in &resource.file_extensions {
+                if let Some(key) = add(&ext.icons) {
+                    let id = (resource.id.clone(), ext.name.to_ascii_lowercase());
+                    extensions.insert(id, key);
+                }
+            }
+        }
+        out.resources = resources;
+        out.extensions = extensions;
+        out
+    }
+
+    fn keys(&self) -> BTreeSet<String> {
+        self.files.keys().cloned().collect()
+    }
+
+    /// The icons by resource and by (resource, extension), from the icons
+    /// by source.
+    fn by_resource(&self, icons: &BTreeMap<String, Rendered>) -> ByResource {
+        let pick = |key: &String| icons.get(key).cloned().unwrap_or_default();
+        (
+            self.resources
+                .iter()
+                .map(|(id, key)| (id.clone(), pick(key)))
+                .collect(),
+            self.extensions
+                .iter()
+                .map(|(id, key)| (id.clone(), pick(key)))
+                .collect(),
+        )
+    }
+
+    /// Renders the icon sets of `keys` for the theme, spread over the
+    /// machine's cores. All of a set's files' frames render together, so
+    /// an `.ico` and a larger PNG complement each other; a set none of
+    /// whose files decodes renders nothing.
+    fn render(&self, keys: &BTreeSet<String>) -> BTreeMap<String, Vec<(u32, Vec<u8>)>> {
+        let keys: Vec<&String> = keys.iter().collect();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = keys.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = keys
+                .chunks(chunk)
+                .map(|keys| {
+                    scope.spawn(move || {
+                        keys.iter()
+                            .map(|key| ((*key).clone(), self.render_one(key)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("rendering does not panic"))
+                .collect()
+        })
+    }
+
+    fn render_one(&self, key: &str) -> Vec<(u32, Vec<u8>)> {
         let limits = Limits::default();
         let mut frames = Vec::new();
-        for icon in icons {
-            let Some(path) = icon
-                .url
-                .as_ref()
-                .and_then(|u| store.file_path(record, u.as_str()))
-            else {
-                continue;
-            };
-            let Ok(bytes) = fs::read(&path) else { continue };
-            match icons::decode(&bytes, &limits) {
+        for (path, bytes) in self.files.get(key).into_iter().flatten() {
+            match icons::decode(bytes, &limits) {
                 Ok(decoded) => frames.extend(decoded),
-                Err(e) => tracing::debug!(
-                    raw = matches!(icon.kind, IconKind::Raw),
-                    "icon {} skipped: {e}",
-                    path.display()
-                ),
+                Err(e) => tracing::debug!("icon {} skipped: {e}", path.display()),
             }
         }
-        (!frames.is_empty()).then(|| icons::render_theme_pngs(&frames, &THEME_SIZES))
-    };
-    let mut out = RenderedIcons {
-        resources: BTreeMap::new(),
-        extensions: BTreeMap::new(),
-    };
-    for resource in &feed.resources {
-        if let Some(rendered) = render(&resource.icons) {
-            out.resources.insert(resource.id.clone(), rendered);
-        }
-        for ext in &resource.file_extensions {
-            if let Some(rendered) = render(&ext.icons) {
-                out.extensions.insert(
-                    (resource.id.clone(), ext.name.to_ascii_lowercase()),
-                    rendered,
-                );
-            }
+        if frames.is_empty() {
+            Vec::new()
+        } else {
+            icons::render_theme_pngs(&frames, &THEME_SIZES)
         }
     }
-    out
 }
 
 /// The system's `*.ext` globs from shared-mime-info's `globs2` files.
@@ -398,4 +512,32 @@ impl SystemGlobs {
 /// plan's deletions and sweeps know how to find.
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     crate::fsutil::write_atomic_locked(path, bytes, crate::fsutil::PRIVATE_FILE)
+}
+
+/// Like [`write_atomic`] (same temporary, same mode, same directories) but
+/// without its fsyncs: for the files the intent manifest marks as of
+/// unknown contents, which [`sync_file_systems`] makes durable at once.
+fn write_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no directory"))?;
+    crate::fsutil::create_dirs(dir, crate::fsutil::PRIVATE_DIR)?;
+    let tmp = crate::fsutil::fixed_temp_path(path)?;
+    let mode = crate::fsutil::PRIVATE_FILE;
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        // Exactly `mode`, whatever the umask or a stale temporary.
+        file.set_permissions(Permissions::from_mode(mode))?;
+        file.write_all(bytes)?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
