@@ -7,9 +7,9 @@
 //! manifest, and runs the freedesktop cache tools when they exist.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::{self, OpenOptions, Permissions};
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -518,26 +518,5 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// without its fsyncs: for the files the intent manifest marks as of
 /// unknown contents, which [`sync_file_systems`] makes durable at once.
 fn write_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no directory"))?;
-    crate::fsutil::create_dirs(dir, crate::fsutil::PRIVATE_DIR)?;
-    let tmp = crate::fsutil::fixed_temp_path(path)?;
-    let mode = crate::fsutil::PRIVATE_FILE;
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        // Exactly `mode`, whatever the umask or a stale temporary.
-        file.set_permissions(Permissions::from_mode(mode))?;
-        file.write_all(bytes)?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::fsutil::write_atomic_locked_unsynced(path, bytes, crate::fsutil::PRIVATE_FILE)
 }

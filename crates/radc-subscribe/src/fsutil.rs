@@ -119,13 +119,20 @@ fn dir_mode_for(file_mode: u32) -> u32 {
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let mut suffix = std::ffi::OsString::from(".tmp-");
     suffix.push(std::process::id().to_string());
-    replace_through(path, &temp_beside(path, &suffix)?, contents, mode)
+    replace_through(path, &temp_beside(path, &suffix)?, contents, mode, true)
 }
 /// Like [`write_atomic`], through the temporary [`fixed_temp_path`] names,
 /// so a later run can find and remove what a killed one left. Only for
 /// writers that hold a lock excluding every other writer of `path`.
 pub fn write_atomic_locked(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
-    replace_through(path, &fixed_temp_path(path)?, contents, mode)
+    replace_through(path, &fixed_temp_path(path)?, contents, mode, true)
+}
+
+/// Like [`write_atomic_locked`] (same temporary, mode and directories) but
+/// without its fsyncs: the rename is atomic, not yet durable. For writers
+/// that make a whole batch durable at once with [`sync_filesystem`].
+pub fn write_atomic_locked_unsynced(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    replace_through(path, &fixed_temp_path(path)?, contents, mode, false)
 }
 
 /// The temporary [`write_atomic_locked`] writes `path` through:
@@ -173,7 +180,13 @@ fn temp_beside(path: &Path, suffix: &std::ffi::OsStr) -> io::Result<PathBuf> {
     Ok(path.with_file_name(tmp_name))
 }
 
-fn replace_through(path: &Path, tmp: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+fn replace_through(
+    path: &Path,
+    tmp: &Path,
+    contents: &[u8],
+    mode: u32,
+    durable: bool,
+) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -190,9 +203,14 @@ fn replace_through(path: &Path, tmp: &Path, contents: &[u8], mode: u32) -> io::R
         // the same name decides it.
         file.set_permissions(Permissions::from_mode(mode))?;
         file.write_all(contents)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         fs::rename(tmp, path)?;
-        File::open(dir)?.sync_all()
+        if durable {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(tmp);
