@@ -12,6 +12,7 @@ pub mod error_events;
 pub mod registry;
 pub mod restype;
 pub mod runtime;
+pub mod slots;
 pub mod trust;
 pub mod validate;
 
