@@ -47,6 +47,9 @@ struct PeerSlots {
     in_ring: bool,
     /// Its last answer, or when it got its first call after being idle.
     alive_at: Instant,
+    /// Its latest finished call ended without an answer: a call granted
+    /// next does not count as a fresh start.
+    failing: bool,
 }
 
 /// The accountant: who holds how many slots, who waits, whose turn it is.
@@ -121,9 +124,10 @@ impl<P: Clone + Eq + Hash> CallSlots<P> {
             waiting: VecDeque::new(),
             in_ring: false,
             alive_at: now,
+            failing: false,
         });
         if entry.waiting.is_empty() && entry.in_flight < per_peer && pool_free {
-            if entry.in_flight == 0 {
+            if entry.in_flight == 0 && !entry.failing {
                 entry.alive_at = now;
             }
             entry.in_flight += 1;
@@ -157,6 +161,7 @@ impl<P: Clone + Eq + Hash> CallSlots<P> {
         if answered {
             entry.alive_at = entry.alive_at.max(now);
         }
+        entry.failing = !answered;
         if !entry.waiting.is_empty() && !entry.in_ring {
             entry.in_ring = true;
             self.ring.push_back(peer.clone());
@@ -181,7 +186,9 @@ impl<P: Clone + Eq + Hash> CallSlots<P> {
     }
 
     /// When `peer` has calls in flight: since when it has given no sign of
-    /// life (its last answer, or its first call after being idle). `None`
+    /// life (its last answer, or its first call after being idle or after
+    /// an answered call; a call granted right after one that went
+    /// unanswered inherits that silence). `None`
     /// when nothing of it is in flight: whatever its calls wait for then,
     /// it is not the peer.
     pub fn silent_since<Q>(&self, peer: &Q) -> Option<Instant>
@@ -219,7 +226,7 @@ impl<P: Clone + Eq + Hash> CallSlots<P> {
             if entry.in_flight < self.per_peer
                 && let Some(ticket) = entry.waiting.pop_front()
             {
-                if entry.in_flight == 0 {
+                if entry.in_flight == 0 && !entry.failing {
                     entry.alive_at = now;
                 }
                 entry.in_flight += 1;
@@ -361,6 +368,23 @@ mod tests {
         assert_eq!(s.silent_since("a"), Some(t2), "an answer is");
         s.release(&"a", false, t2 + Duration::from_secs(9));
         assert_eq!(s.silent_since("a"), None);
+    }
+
+    #[test]
+    fn a_call_after_an_unanswered_one_inherits_its_silence() {
+        let t0 = Instant::now();
+        let mut s = CallSlots::new(4, 1);
+        s.request(&"a", t0);
+        let Request::Queued(_) = s.request(&"a", t0) else {
+            panic!("share of one")
+        };
+        let t2 = t0 + Duration::from_secs(2);
+        assert_eq!(s.release(&"a", false, t2).len(), 1);
+        assert_eq!(s.silent_since("a"), Some(t0), "not a fresh start");
+        // An answer is.
+        s.release(&"a", true, t2);
+        s.request(&"a", t2);
+        assert_eq!(s.silent_since("a"), Some(t2));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //!   credential lifetimes), so an idle runtime never wakes up;
 //! - an emitter that sends signals in the order the core produced them.
 
+mod calls;
 mod fsutil;
 mod handover;
 pub mod launcher;
