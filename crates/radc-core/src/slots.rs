@@ -170,6 +170,19 @@ impl<P: Clone + Eq + Hash> CallSlots<P> {
         self.hand_out(now)
     }
 
+    /// `peer` answered one of several calls made under one slot: a sign of
+    /// life before the slot is released.
+    pub fn answered<Q>(&mut self, peer: &Q, now: Instant)
+    where
+        P: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if let Some(entry) = self.peers.get_mut(peer) {
+            entry.alive_at = entry.alive_at.max(now);
+            entry.failing = false;
+        }
+    }
+
     /// A waiting call gave up. Returns `false` if `ticket` was not waiting
     /// (it was granted already, so its slot must be released).
     pub fn cancel(&mut self, peer: &P, ticket: Ticket) -> bool {
@@ -366,6 +379,13 @@ mod tests {
         let t2 = t0 + Duration::from_secs(3);
         s.release(&"a", true, t2);
         assert_eq!(s.silent_since("a"), Some(t2), "an answer is");
+        let t3 = t2 + Duration::from_secs(1);
+        s.answered("a", t3);
+        assert_eq!(
+            s.silent_since("a"),
+            Some(t3),
+            "so is one of a slot's answers"
+        );
         s.release(&"a", false, t2 + Duration::from_secs(9));
         assert_eq!(s.silent_since("a"), None);
     }

@@ -147,6 +147,11 @@ impl ClientCalls {
         }
     }
 
+    /// `peer` answered one of several calls made under one slot.
+    pub(crate) fn answered(&self, peer: &str) {
+        self.lock().slots.answered(peer, now());
+    }
+
     /// Since when `peer`, with calls in flight, has not answered any.
     fn silent_since(&self, peer: &str) -> Option<Instant> {
         self.lock().slots.silent_since(peer)

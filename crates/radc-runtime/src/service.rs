@@ -408,11 +408,12 @@ async fn probe(
         if shared.core().registry().get(cookie).is_none() {
             return Ok(None); // removed while it waited for a slot
         }
-        tokio::try_join!(
-            call_client::<String>(&conn, &peer, &path, "GetResourceId"),
-            call_client::<String>(&conn, &peer, &path, "GetResourceDisplayName"),
-        )
-        .map(Some)
+        // Each answer is a sign of life on its own.
+        let ask = |method| {
+            call_client::<String>(&conn, &peer, &path, method)
+                .inspect(|_| shared.client_calls.answered(&peer))
+        };
+        tokio::try_join!(ask("GetResourceId"), ask("GetResourceDisplayName")).map(Some)
     });
     let known_pid = shared.core().registry().peer_pid(&peer);
     let pid = async {
