@@ -5,69 +5,21 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{TestBus, TestClient, Timeouts};
-use futures_util::StreamExt;
+use common::unfair::{CountingHang, Slow, record_removals, register_silent, time_to_listed};
+use common::{TestBus, Timeouts};
 use futures_util::future::join_all;
+use radc_client::Runtime;
 use radc_client::proxy::{RuntimeProxy, WorkspaceRegistrationProxy, WorkspaceScriptableProxy};
-use radc_client::{ClientError, Runtime, WorkspaceClientExt};
-use zbus::Connection;
 use zbus::zvariant::ObjectPath;
 
 /// How soon an honest client must be listed, whatever others do. The
 /// figure measured on 2 cores is in BENCHMARKS.md; this bound only has to
 /// separate "served at once" from "served when a hung call times out".
 const LISTED_WITHIN: Duration = Duration::from_secs(2);
-
-/// Registers `count` client objects at `/hung/cN` on `conn`, a connection
-/// with no object server: the runtime's calls to it are never answered.
-/// Returns once every `AddResource` has been answered.
-async fn register_silent(conn: &Connection, count: usize) -> Vec<u32> {
-    let proxy = WorkspaceRegistrationProxy::new(conn).await.unwrap();
-    let mut cookies = Vec::with_capacity(count);
-    // In batches, so the test's own connection stays within its limits.
-    for batch in (0..count).collect::<Vec<_>>().chunks(512) {
-        let calls = batch.iter().map(|i| {
-            let proxy = &proxy;
-            async move {
-                let path = ObjectPath::try_from(format!("/hung/c{i}")).unwrap();
-                proxy.add_resource(&path).await.unwrap()
-            }
-        });
-        cookies.extend(join_all(calls).await);
-    }
-    cookies
-}
-
-/// Registers one honest client in its own workspace on a fresh connection
-/// and returns how long until `ListConnections` (what `radc status` shows)
-/// lists it as connected.
-async fn time_to_listed(bus: &TestBus, observer: &RuntimeProxy<'_>, workspace: &str) -> Duration {
-    let honest = Runtime::with_connection(bus.connect().await).await.unwrap();
-    let t0 = Instant::now();
-    let reg = honest
-        .add_resource(TestClient::new(workspace, "Honest"))
-        .await
-        .unwrap();
-    loop {
-        let rows = observer.list_connections().await.unwrap();
-        if rows
-            .iter()
-            .any(|r| r.0 == reg.cookie() && r.1 == workspace && r.4 == "connected")
-        {
-            return t0.elapsed();
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the honest client was never listed"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_hanging_probes_do_not_delay_another_client() {
@@ -93,28 +45,6 @@ async fn thousands_of_hanging_probes_do_not_delay_another_client() {
     // The hung ones are still being probed: neither listed nor dropped.
     let rows = runtime.list_connections().await.unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
-}
-
-/// A client that answers the probe but never `IssueDisconnect`, counting
-/// how often it is asked.
-struct CountingHang {
-    workspace: String,
-    asked: Arc<AtomicUsize>,
-}
-
-impl WorkspaceClientExt for CountingHang {
-    fn resource_id(&self) -> String {
-        self.workspace.clone()
-    }
-
-    fn resource_display_name(&self) -> String {
-        "Hangs on disconnect".into()
-    }
-
-    async fn issue_disconnect(&self) -> Result<(), ClientError> {
-        self.asked.fetch_add(1, Ordering::SeqCst);
-        std::future::pending().await
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,33 +121,6 @@ async fn a_disconnect_storm_calls_each_client_once_and_delays_nobody_else() {
     assert!(asked.iter().sum::<usize>() >= 2, "asked {asked:?}");
 }
 
-/// A client that answers every call, one at a time, after `delay`, as a
-/// single-threaded client with a busy main loop does.
-struct Slow {
-    workspace: String,
-    name: String,
-    delay: Duration,
-    /// One call at a time over the whole connection.
-    turn: Arc<tokio::sync::Mutex<()>>,
-}
-
-#[zbus::interface(name = "org.radc.WorkspaceClientExt1")]
-impl Slow {
-    async fn get_resource_id(&self) -> String {
-        let _turn = self.turn.lock().await;
-        tokio::time::sleep(self.delay).await;
-        self.workspace.clone()
-    }
-
-    async fn get_resource_display_name(&self) -> String {
-        let _turn = self.turn.lock().await;
-        tokio::time::sleep(self.delay).await;
-        self.name.clone()
-    }
-
-    async fn issue_disconnect(&self) {}
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_that_answers_is_not_dropped_under_load() {
     let probe = Duration::from_secs(1);
@@ -228,23 +131,7 @@ async fn a_slow_client_that_answers_is_not_dropped_under_load() {
     .await;
     let observer = bus.connect().await;
     let runtime = RuntimeProxy::new(&observer).await.unwrap();
-    let registration = WorkspaceRegistrationProxy::new(&observer).await.unwrap();
-    let mut removed = registration.receive_resource_removed().await.unwrap();
-    // Drained as they come: an unread stream stalls the connection once 64
-    // messages wait in it.
-    let dropped = Arc::new(Mutex::new(HashMap::new()));
-    let drain = tokio::spawn({
-        let dropped = dropped.clone();
-        async move {
-            while let Some(signal) = removed.next().await {
-                let args = signal.args().unwrap();
-                dropped
-                    .lock()
-                    .unwrap()
-                    .insert(args.cookie, args.reason.to_string());
-            }
-        }
-    });
+    let (dropped, drain) = record_removals(&observer).await;
 
     // Load: another connection with a thousand probes that never end.
     let silent = bus.connect().await;

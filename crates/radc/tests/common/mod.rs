@@ -15,6 +15,7 @@ pub mod pyclient;
 pub mod recorder;
 pub mod site;
 pub mod tray;
+pub mod unfair;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
