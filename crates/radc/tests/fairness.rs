@@ -39,7 +39,7 @@ async fn thousands_of_hanging_probes_do_not_delay_another_client() {
 
     let waited = time_to_listed(&bus, &runtime, "honest.example.com").await;
     assert!(
-        waited < LISTED_WITHIN,
+        waited.is_some_and(|w| w < LISTED_WITHIN),
         "with 4,096 hanging probes on another connection, an honest client was listed after {waited:?}"
     );
     // The hung ones are still being probed: neither listed nor dropped.
@@ -101,7 +101,7 @@ async fn a_disconnect_storm_calls_each_client_once_and_delays_nobody_else() {
     let waited = time_to_listed(&bus, &runtime, "newcomer.example.com").await;
     let all_rows = storm.await.unwrap();
     assert!(
-        waited < LISTED_WITHIN,
+        waited.is_some_and(|w| w < LISTED_WITHIN),
         "during a disconnect storm on another workspace, a newcomer was listed after {waited:?}"
     );
 

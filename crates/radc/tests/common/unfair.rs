@@ -37,32 +37,29 @@ pub async fn register_silent(conn: &Connection, count: usize) -> Vec<u32> {
 
 /// Registers one honest client in its own workspace on a fresh connection
 /// and returns how long until `ListConnections` (what `radc status` shows)
-/// lists it as connected.
+/// lists it as connected; `None` if that takes over 20 s.
 pub async fn time_to_listed(
     bus: &TestBus,
     observer: &RuntimeProxy<'_>,
     workspace: &str,
-) -> Duration {
+) -> Option<Duration> {
     let honest = Runtime::with_connection(bus.connect().await).await.unwrap();
     let t0 = Instant::now();
     let reg = honest
         .add_resource(TestClient::new(workspace, "Honest"))
         .await
         .unwrap();
-    loop {
+    while t0.elapsed() < Duration::from_secs(20) {
         let rows = observer.list_connections().await.unwrap();
         if rows
             .iter()
             .any(|r| r.0 == reg.cookie() && r.1 == workspace && r.4 == "connected")
         {
-            return t0.elapsed();
+            return Some(t0.elapsed());
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the honest client was never listed"
-        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    None
 }
 
 /// A client that answers the probe but never `IssueDisconnect`, counting
