@@ -72,7 +72,7 @@ impl ClientCalls {
 
     /// Waits for a slot for a call to `peer`. With `limit`, gives up (and
     /// returns `None`) once the peer has had calls in flight and answered
-    /// none of them for `limit` since this call started to wait: calls
+    /// none of them for `limit`, however long this call has waited: calls
     /// queued behind a hung client fail with it instead of waiting their
     /// turn to time out. Waiting for the pool, which is not the peer's
     /// doing, is never given up on.
@@ -100,8 +100,7 @@ impl ClientCalls {
             // When to look again whether the peer has gone silent.
             let check = limit.map(|limit| {
                 let silent = self.silent_since(peer);
-                // Silent since before we queued counts from when we did.
-                silent.map_or(now() + limit, |s| s.max(queued_at) + limit)
+                silent.map_or(now() + limit, |s| s + limit)
             });
             let timer = async {
                 match check {
@@ -117,7 +116,7 @@ impl ClientCalls {
                 () = timer => {
                     let Some(limit) = limit else { continue };
                     let silent = self.silent_since(peer);
-                    if silent.is_some_and(|s| s.max(queued_at) + limit <= now()) {
+                    if silent.is_some_and(|s| s + limit <= now()) {
                         return None; // dropping `waiting` gives the place up
                     }
                 }
@@ -172,16 +171,12 @@ impl ClientCalls {
     where
         F: Future<Output = Result<T, E>>,
     {
-        let queued_at = now();
         let Some(mut slot) = self.acquire(peer, Some(limit)).await else {
             return Err(CallFailed::NotSent);
         };
         let sent = now();
         // Granted by a call of the same peer that just went unanswered.
-        if self
-            .silent_since(peer)
-            .is_some_and(|s| s.max(queued_at) + limit <= sent)
-        {
+        if self.silent_since(peer).is_some_and(|s| s + limit <= sent) {
             return Err(CallFailed::NotSent);
         }
         let cap = limit * PATIENCE;
