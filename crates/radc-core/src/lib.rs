@@ -9,6 +9,7 @@ pub mod adoption;
 pub mod credentials;
 pub mod error;
 pub mod error_events;
+pub mod rate_limit;
 pub mod registry;
 pub mod restype;
 pub mod runtime;

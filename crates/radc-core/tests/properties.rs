@@ -1507,3 +1507,85 @@ proptest! {
         prop_assert_eq!(slots.peers(), 0);
     }
 }
+
+// ---------------------------------------------------------------------------
+// 5. The report-message limiter: no peer gets more than its burst plus its
+//    rate over any stretch of time, tracked peers stay bounded, and every
+//    dropped message is counted in some summary.
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum LimiterOp {
+    Message { peer: usize, after_ms: u64 },
+    Vanish { peer: usize },
+}
+
+fn limiter_op() -> impl Strategy<Value = LimiterOp> {
+    prop_oneof![
+        8 => (0usize..12, prop_oneof![Just(0u64), 0u64..50, 0u64..3000])
+            .prop_map(|(peer, after_ms)| LimiterOp::Message { peer, after_ms }),
+        1 => (0usize..12).prop_map(|peer| LimiterOp::Vanish { peer }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn limiter_keeps_every_peer_within_burst_plus_rate(
+        burst in 1u32..20,
+        per_second in 0u32..50,
+        max_peers in prop_oneof![1usize..6, Just(12usize)],
+        ops in prop::collection::vec(limiter_op(), 1..400),
+    ) {
+        use radc_core::rate_limit::{ReportLimiter, Verdict};
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut limiter = ReportLimiter::new(burst, per_second, max_peers);
+        // Allowed messages per peer, with their times, since it last
+        // vanished (a new connection is a new peer).
+        let mut allowed: Vec<Vec<Instant>> = vec![Vec::new(); 12];
+        let (mut drops, mut summarised) = (0u64, 0u64);
+        for op in ops {
+            match op {
+                LimiterOp::Message { peer, after_ms } => {
+                    now += Duration::from_millis(after_ms);
+                    let (verdict, summary) = limiter.check(&format!(":1.{peer}"), now);
+                    summarised += summary.map_or(0, |s| s.dropped);
+                    match verdict {
+                        Verdict::Allow => allowed[peer].push(now),
+                        Verdict::Drop => drops += 1,
+                    }
+                }
+                LimiterOp::Vanish { peer } => {
+                    limiter.peer_vanished(&format!(":1.{peer}"));
+                    allowed[peer].clear();
+                }
+            }
+            prop_assert!(limiter.tracked() <= max_peers);
+        }
+        if max_peers >= 12 {
+            // Every peer had its own bucket: check each window.
+            for times in &allowed {
+                for (i, start) in times.iter().enumerate() {
+                    for (j, end) in times.iter().enumerate().skip(i) {
+                        let span = end.duration_since(*start).as_millis() as u64;
+                        let limit = u64::from(burst) + span * u64::from(per_second) / 1000;
+                        prop_assert!((j - i + 1) as u64 <= limit);
+                    }
+                }
+            }
+        } else {
+            // Shared overflow bucket: all peers together stay within what
+            // every tracked slot plus the shared one could allow.
+            let total: usize = allowed.iter().map(Vec::len).sum();
+            let span = now.duration_since(t0).as_millis() as u64;
+            let per_bucket = u64::from(burst) + span * u64::from(per_second) / 1000;
+            prop_assert!(total as u64 <= per_bucket * 12 * 2);
+        }
+        summarised += limiter
+            .summary_if_due(now + Duration::from_secs(3600))
+            .map_or(0, |s| s.dropped);
+        prop_assert_eq!(summarised, drops);
+    }
+}

@@ -26,6 +26,7 @@ use zeroize::Zeroizing;
 
 use crate::Config;
 use crate::calls::{CALLS_PER_PEER, CallFailed, ClientCalls, MAX_CLIENT_CALLS};
+use crate::housekeeping;
 use crate::launcher::Launcher;
 use crate::restype_store::{ResTypeStore, check_launcher};
 
@@ -627,6 +628,7 @@ impl Registration {
         let mut core = self.0.core();
         let event = core.remove_resource(&peer, cookie)?;
         self.0.publish(&core, [event]);
+        housekeeping::poke();
         Ok(())
     }
 
@@ -875,7 +877,9 @@ impl ReportMessage {
     ) -> Result<(), WireError> {
         validate::bounded("log message", message, validate::MAX_MESSAGE_LEN)?;
         let client = sender(&header)?;
-        tracing::warn!(%client, "client reports: {}", validate::for_log(message));
+        if housekeeping::report_allowed(&self.0, &client) {
+            tracing::warn!(%client, "client reports: {}", validate::for_log(message));
+        }
         Ok(())
     }
 
@@ -896,8 +900,12 @@ impl ReportMessage {
         error_type: u32,
         error_message_type: &str,
         error_code: u32,
+        #[zbus(header)] header: Header<'_>,
     ) -> Result<(), WireError> {
         let event = ErrorEvent::new(workspace_id, error_type, error_message_type, error_code)?;
+        if !housekeeping::report_allowed(&self.0, &sender(&header)?) {
+            return Ok(());
+        }
         let new = self.0.core().error_events_mut().register(event);
         if new {
             tracing::warn!(
