@@ -2,12 +2,17 @@
 //! same failure (say, a refresh that keeps failing) is reported once.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 
 use crate::error::Result;
 use crate::validate;
 
 /// Most events remembered; the oldest is forgotten first.
 pub const MAX_EVENTS: usize = 4096;
+/// Most bytes the remembered events' text may take (see
+/// [`ErrorEvent::cost`]); the oldest are forgotten first. Without it, 4096
+/// events of the longest accepted message type would hold 17 MiB.
+pub const MAX_BYTES: usize = 1024 * 1024;
 
 /// One `RegisterErrorEvent` call's arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -38,27 +43,46 @@ impl ErrorEvent {
             error_code,
         })
     }
+
+    /// What remembering the event costs, in bytes: its text and a fixed
+    /// part for the entry around it.
+    pub fn cost(&self) -> usize {
+        const ENTRY: usize = 96;
+        ENTRY + self.workspace_id.len() + self.error_message_type.len()
+    }
 }
 
+/// Each event is kept once, shared by the set (for lookups) and the queue
+/// (for age).
 #[derive(Debug)]
 pub struct ErrorEventStore {
-    seen: HashSet<ErrorEvent>,
-    order: VecDeque<ErrorEvent>,
+    seen: HashSet<Arc<ErrorEvent>>,
+    order: VecDeque<Arc<ErrorEvent>>,
     capacity: usize,
+    max_bytes: usize,
+    bytes: usize,
 }
 
 impl Default for ErrorEventStore {
     fn default() -> Self {
-        Self::with_capacity(MAX_EVENTS)
+        Self::with_limits(MAX_EVENTS, MAX_BYTES)
     }
 }
 
 impl ErrorEventStore {
     pub fn with_capacity(capacity: usize) -> Self {
+        Self::with_limits(capacity, MAX_BYTES)
+    }
+
+    /// A store of at most `capacity` events costing at most `max_bytes`
+    /// together (the newest is always kept, whatever it costs).
+    pub fn with_limits(capacity: usize, max_bytes: usize) -> Self {
         Self {
             seen: HashSet::new(),
             order: VecDeque::new(),
             capacity: capacity.max(1),
+            max_bytes,
+            bytes: 0,
         }
     }
 
@@ -67,14 +91,29 @@ impl ErrorEventStore {
         if self.seen.contains(&event) {
             return false;
         }
-        if self.order.len() >= self.capacity
-            && let Some(oldest) = self.order.pop_front()
+        let cost = event.cost();
+        while !self.order.is_empty()
+            && (self.order.len() >= self.capacity || self.bytes + cost > self.max_bytes)
         {
-            self.seen.remove(&oldest);
+            if let Some(oldest) = self.order.pop_front() {
+                self.bytes -= oldest.cost();
+                self.seen.remove(&oldest);
+            }
         }
+        let event = Arc::new(event);
+        self.bytes += cost;
         self.seen.insert(event.clone());
         self.order.push_back(event);
+        if self.order.len() * 4 < self.order.capacity() && self.order.capacity() > 64 {
+            self.order.shrink_to_fit();
+            self.seen.shrink_to_fit();
+        }
         true
+    }
+
+    /// What the remembered events cost together (see [`ErrorEvent::cost`]).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn is_registered(&self, event: &ErrorEvent) -> bool {
@@ -85,6 +124,9 @@ impl ErrorEventStore {
     pub fn forget_workspace(&mut self, workspace_id: &str) {
         self.order.retain(|e| e.workspace_id != workspace_id);
         self.seen.retain(|e| e.workspace_id != workspace_id);
+        self.bytes = self.order.iter().map(|e| e.cost()).sum();
+        self.order.shrink_to_fit();
+        self.seen.shrink_to_fit();
     }
 
     pub fn len(&self) -> usize {
@@ -125,6 +167,29 @@ mod tests {
         assert_eq!(store.len(), 3);
         assert!(!store.is_registered(&ev("ws", 0)));
         assert!(store.is_registered(&ev("ws", 3)));
+    }
+
+    #[test]
+    fn bounded_in_bytes_too() {
+        let long = "x".repeat(validate::MAX_MESSAGE_LEN);
+        let mut store = ErrorEventStore::default();
+        for code in 0..MAX_EVENTS as u32 {
+            store.register(ErrorEvent::new("ws", 1, &long, code).unwrap());
+            assert!(store.bytes() <= MAX_BYTES);
+        }
+        let one = ErrorEvent::new("ws", 1, &long, 0).unwrap().cost();
+        assert_eq!(store.len(), MAX_BYTES / one);
+        assert!(
+            store.is_registered(&ErrorEvent::new("ws", 1, &long, MAX_EVENTS as u32 - 1).unwrap())
+        );
+        assert!(!store.is_registered(&ErrorEvent::new("ws", 1, &long, 0).unwrap()));
+        // Short events fill it up to the count again.
+        for code in 0..2 * MAX_EVENTS as u32 {
+            store.register(ev("short", code));
+        }
+        assert_eq!(store.len(), MAX_EVENTS);
+        store.forget_workspace("short");
+        assert_eq!((store.len(), store.bytes()), (0, 0));
     }
 
     #[test]

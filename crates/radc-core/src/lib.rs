@@ -9,9 +9,11 @@ pub mod adoption;
 pub mod credentials;
 pub mod error;
 pub mod error_events;
+pub mod rate_limit;
 pub mod registry;
 pub mod restype;
 pub mod runtime;
+pub mod slots;
 pub mod trust;
 pub mod validate;
 

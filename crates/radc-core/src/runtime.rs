@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::credentials::CredentialCache;
 use crate::error::{Result, RuntimeError};
 use crate::error_events::ErrorEventStore;
+use crate::rate_limit::{DropSummary, ReportLimiter, Verdict};
 use crate::registry::{
     Cookie, DisconnectTarget, Exit, Kind, Registry, RegistryEvent, deadline_after,
 };
@@ -22,6 +23,7 @@ pub struct RuntimeCore {
     registry: Registry,
     credentials: CredentialCache,
     error_events: ErrorEventStore,
+    reports: ReportLimiter,
     workspace_names: HashMap<String, String>,
     grace: Duration,
 }
@@ -38,6 +40,7 @@ impl RuntimeCore {
             registry: Registry::new(),
             credentials: CredentialCache::new(),
             error_events: ErrorEventStore::default(),
+            reports: ReportLimiter::default(),
             workspace_names: HashMap::new(),
             grace,
         }
@@ -61,6 +64,19 @@ impl RuntimeCore {
 
     pub fn error_events_mut(&mut self) -> &mut ErrorEventStore {
         &mut self.error_events
+    }
+
+    /// One report message (`RegisterErrorLogMessage`,
+    /// `RegisterErrorEvent`) from `peer`: whether it is within the peer's
+    /// rate, and a summary of dropped ones to log when one is due.
+    pub fn report_message(&mut self, peer: &str, now: Instant) -> (Verdict, Option<DropSummary>) {
+        self.reports.check(peer, now)
+    }
+
+    /// Dropped report messages not yet summarised, for when a flood has
+    /// ended.
+    pub fn flush_report_summary(&mut self, now: Instant) -> Option<DropSummary> {
+        self.reports.flush_summary(now)
     }
 
     pub fn grace(&self) -> Duration {
@@ -113,6 +129,7 @@ impl RuntimeCore {
     }
 
     pub fn peer_vanished(&mut self, peer: &str) -> Vec<RegistryEvent> {
+        self.reports.peer_vanished(peer);
         let events = self.registry.peer_vanished(peer);
         self.after_removals(&events);
         events

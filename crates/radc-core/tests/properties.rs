@@ -1382,3 +1382,210 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Fair call slots
+
+#[derive(Debug, Clone)]
+enum SlotOp {
+    /// Peer asks for a slot.
+    Request(usize),
+    /// A held slot (picked among all held) is released.
+    Release(Index, bool),
+    /// A waiting call (picked among all waiting) gives up.
+    Cancel(Index),
+}
+
+fn slot_op() -> impl Strategy<Value = SlotOp> {
+    prop_oneof![
+        4 => (0..PEERS.len()).prop_map(SlotOp::Request),
+        3 => (any::<Index>(), any::<bool>()).prop_map(|(i, a)| SlotOp::Release(i, a)),
+        1 => any::<Index>().prop_map(SlotOp::Cancel),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Against a model of who holds and who waits: the pool and every
+    /// share hold, a peer's calls go in the order asked, no slot is idle
+    /// while someone under their share waits, and a waiting peer is passed
+    /// over by at most one call of each other peer (no starvation).
+    #[test]
+    fn call_slots_are_fair(
+        pool in 1usize..6,
+        per_peer in 1usize..4,
+        ops in proptest::collection::vec(slot_op(), 1..200),
+    ) {
+        use radc_core::slots::{CallSlots, Request, Ticket};
+        let t0 = Instant::now();
+        let mut slots = CallSlots::new(pool, per_peer);
+        let per_peer = slots.per_peer();
+        // Model: tickets held (by peer) and waiting (per peer, FIFO).
+        let mut held: Vec<(usize, Option<Ticket>)> = Vec::new();
+        let mut waiting: Vec<std::collections::VecDeque<Ticket>> = vec![Default::default(); PEERS.len()];
+        // Grants others got while a peer could be served and waited.
+        let mut passed_over = vec![0usize; PEERS.len()];
+        for (step, op) in ops.into_iter().enumerate() {
+            let now = t0 + Duration::from_millis(step as u64);
+            let granted: Vec<(&str, Ticket)> = match op {
+                SlotOp::Request(p) => match slots.request(&PEERS[p], now) {
+                    Request::Granted => {
+                        prop_assert!(waiting[p].is_empty(), "overtook its own queue");
+                        held.push((p, None));
+                        Vec::new()
+                    }
+                    Request::Queued(t) => {
+                        waiting[p].push_back(t);
+                        Vec::new()
+                    }
+                },
+                SlotOp::Release(i, answered) => {
+                    if held.is_empty() {
+                        continue;
+                    }
+                    let (p, _) = held.remove(i.index(held.len()));
+                    slots.release(&PEERS[p], answered, now)
+                }
+                SlotOp::Cancel(i) => {
+                    let all: Vec<(usize, Ticket)> = waiting
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(p, q)| q.iter().map(move |t| (p, *t)))
+                        .collect();
+                    if all.is_empty() {
+                        continue;
+                    }
+                    let (p, t) = all[i.index(all.len())];
+                    prop_assert!(slots.cancel(&PEERS[p], t));
+                    waiting[p].retain(|w| *w != t);
+                    Vec::new()
+                }
+            };
+            prop_assert!(granted.len() <= 1, "one freed slot, {} grants", granted.len());
+            for (peer, ticket) in granted {
+                let p = PEERS.iter().position(|x| *x == peer).unwrap();
+                prop_assert_eq!(waiting[p].pop_front(), Some(ticket), "out of order");
+                held.push((p, Some(ticket)));
+                passed_over[p] = 0;
+                for (q, count) in passed_over.iter_mut().enumerate() {
+                    if q != p {
+                        *count += 1;
+                    }
+                }
+            }
+            slots.check().map_err(TestCaseError::fail)?;
+            prop_assert!(held.len() <= pool);
+            prop_assert_eq!(slots.in_use(), held.len());
+            for (p, peer) in PEERS.iter().enumerate() {
+                let holds = held.iter().filter(|h| h.0 == p).count();
+                prop_assert!(holds <= per_peer);
+                prop_assert_eq!(slots.in_flight(*peer), holds);
+                prop_assert_eq!(slots.waiting(*peer), waiting[p].len());
+                let could_go = !waiting[p].is_empty() && holds < per_peer;
+                if could_go {
+                    prop_assert!(held.len() == pool, "idle slot while {peer} waits");
+                    prop_assert!(
+                        passed_over[p] < PEERS.len(),
+                        "{peer} passed over {} times", passed_over[p]
+                    );
+                } else {
+                    passed_over[p] = 0;
+                }
+            }
+        }
+        // Draining: every waiting call is served in the end.
+        while let Some((p, _)) = held.pop() {
+            for (peer, ticket) in slots.release(&PEERS[p], true, t0) {
+                let q = PEERS.iter().position(|x| *x == peer).unwrap();
+                prop_assert_eq!(waiting[q].pop_front(), Some(ticket));
+                held.insert(0, (q, Some(ticket)));
+            }
+        }
+        prop_assert!(waiting.iter().all(|q| q.is_empty()));
+        prop_assert_eq!(slots.in_use(), 0);
+        prop_assert_eq!(slots.peers(), 0);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 5. The report-message limiter: no peer gets more than its burst plus its
+//    rate over any stretch of time, tracked peers stay bounded, and every
+//    dropped message is counted in some summary.
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum LimiterOp {
+    Message { peer: usize, after_ms: u64 },
+    Vanish { peer: usize },
+}
+
+fn limiter_op() -> impl Strategy<Value = LimiterOp> {
+    prop_oneof![
+        8 => (0usize..12, prop_oneof![Just(0u64), 0u64..50, 0u64..3000])
+            .prop_map(|(peer, after_ms)| LimiterOp::Message { peer, after_ms }),
+        1 => (0usize..12).prop_map(|peer| LimiterOp::Vanish { peer }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn limiter_keeps_every_peer_within_burst_plus_rate(
+        burst in 1u32..20,
+        per_second in 0u32..50,
+        max_peers in prop_oneof![1usize..6, Just(12usize)],
+        ops in prop::collection::vec(limiter_op(), 1..400),
+    ) {
+        use radc_core::rate_limit::{ReportLimiter, Verdict};
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut limiter = ReportLimiter::new(burst, per_second, max_peers);
+        // Allowed messages per peer, with their times, since it last
+        // vanished (a new connection is a new peer).
+        let mut allowed: Vec<Vec<Instant>> = vec![Vec::new(); 12];
+        let (mut drops, mut summarised) = (0u64, 0u64);
+        for op in ops {
+            match op {
+                LimiterOp::Message { peer, after_ms } => {
+                    now += Duration::from_millis(after_ms);
+                    let (verdict, summary) = limiter.check(&format!(":1.{peer}"), now);
+                    summarised += summary.map_or(0, |s| s.dropped);
+                    match verdict {
+                        Verdict::Allow => allowed[peer].push(now),
+                        Verdict::Drop => drops += 1,
+                    }
+                }
+                LimiterOp::Vanish { peer } => {
+                    limiter.peer_vanished(&format!(":1.{peer}"));
+                    allowed[peer].clear();
+                }
+            }
+            prop_assert!(limiter.tracked() <= max_peers);
+        }
+        if max_peers >= 12 {
+            // Every peer had its own bucket: check each window.
+            for times in &allowed {
+                for (i, start) in times.iter().enumerate() {
+                    for (j, end) in times.iter().enumerate().skip(i) {
+                        let span = end.duration_since(*start).as_millis() as u64;
+                        let limit = u64::from(burst) + span * u64::from(per_second) / 1000;
+                        prop_assert!((j - i + 1) as u64 <= limit);
+                    }
+                }
+            }
+        } else {
+            // Shared overflow bucket: all peers together stay within what
+            // every tracked slot plus the shared one could allow.
+            let total: usize = allowed.iter().map(Vec::len).sum();
+            let span = now.duration_since(t0).as_millis() as u64;
+            let per_bucket = u64::from(burst) + span * u64::from(per_second) / 1000;
+            prop_assert!(total as u64 <= per_bucket * 12 * 2);
+        }
+        summarised += limiter
+            .summary_if_due(now + Duration::from_secs(3600))
+            .map_or(0, |s| s.dropped);
+        prop_assert_eq!(summarised, drops);
+    }
+}

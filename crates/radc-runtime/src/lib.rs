@@ -3,16 +3,21 @@
 //! [`run`] connects, exports the `org.radc.*` interfaces at
 //! `/org/radc/Runtime`, claims `org.radc.Runtime` and serves until it is
 //! told to stop. The rules live in [`radc_core`]; this crate moves messages
-//! in and out and keeps three small tasks:
+//! in and out and keeps four small tasks:
 //!
 //! - a watcher of `NameOwnerChanged` that drops a client's registrations the
 //!   moment its connection closes;
 //! - a timer that sleeps until the core's next deadline (grace periods,
 //!   credential lifetimes), so an idle runtime never wakes up;
-//! - an emitter that sends signals in the order the core produced them.
+//! - an emitter that sends signals in the order the core produced them;
+//! - a housekeeper that, once a burst of activity is over, summarises what
+//!   the report-message limit dropped and returns freed memory to the
+//!   system (see `housekeeping`).
 
+mod calls;
 mod fsutil;
 mod handover;
+mod housekeeping;
 pub mod launcher;
 mod notify;
 mod prompt;
@@ -214,6 +219,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let emitter = tokio::spawn(service::emit_signals(conn.clone(), outgoing));
     let notifier = tokio::spawn(notify::run(conn.clone(), notices, launcher.clone()));
     let timer = tokio::spawn(service::run_timer(shared.clone()));
+    let housekeeper = tokio::spawn(housekeeping::run(shared.clone()));
     if config.reconnect_at_start {
         let subs = subs.clone();
         tokio::spawn(async move {
@@ -231,6 +237,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 let events = core.peer_vanished(args.name());
                 if !events.is_empty() {
                     tracing::info!(client = %args.name(), count = events.len(), "client vanished");
+                    housekeeping::poke();
                 }
                 shared.publish(&core, events);
             }
@@ -279,6 +286,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         Stop::SessionEnded => launcher.end_all().await,
     }
     timer.abort();
+    housekeeper.abort();
     refresher.abort();
     emitter.abort();
     notifier.abort();

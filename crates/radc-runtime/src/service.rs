@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures_util::future::join_all;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared as Joined, join_all};
 use radc_client::WireError;
 use radc_client::names;
 use radc_client::proxy::{ConnectionRow, DisconnectRow, ResourceRow};
@@ -15,7 +16,7 @@ use radc_core::registry::DisconnectTarget;
 use radc_core::restype::ResTypeTable;
 use radc_core::{Cookie, Kind, RegistryEvent, RuntimeCore, RuntimeError, validate};
 use radc_feed::text::strip_invisible;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, mpsc};
 use zbus::message::Header;
 use zbus::names::BusName;
 use zbus::object_server::ResponseDispatchNotifier;
@@ -24,6 +25,8 @@ use zbus::{Connection, interface};
 use zeroize::Zeroizing;
 
 use crate::Config;
+use crate::calls::{CALLS_PER_PEER, CallFailed, ClientCalls, MAX_CLIENT_CALLS};
+use crate::housekeeping;
 use crate::launcher::Launcher;
 use crate::restype_store::{ResTypeStore, check_launcher};
 
@@ -43,6 +46,10 @@ pub(crate) enum Outgoing {
     },
 }
 
+/// An `IssueDisconnect` in flight, which later disconnects of the same
+/// client await too; its output is the row's outcome and detail.
+type InFlightDisconnect = Joined<BoxFuture<'static, (String, String)>>;
+
 /// State every interface shares.
 pub(crate) struct Shared {
     core: Mutex<RuntimeCore>,
@@ -57,8 +64,12 @@ pub(crate) struct Shared {
     epoch: (Instant, SystemTime),
     /// Bounds the runtime's calls to clients in flight, so a burst of
     /// registrations or a huge workspace stays under the bus's limit of
-    /// pending replies per connection.
-    pub(crate) client_calls: Semaphore,
+    /// pending replies per connection, and shares them fairly between
+    /// client connections, so a hung client only holds up its own calls.
+    pub(crate) client_calls: ClientCalls,
+    /// `IssueDisconnect` calls in flight, by cookie: a second disconnect of
+    /// the same client joins the first instead of calling it again.
+    disconnects: Mutex<HashMap<Cookie, InFlightDisconnect>>,
     /// Bubbles for the desktop's notification server.
     notices: crate::notify::Sender,
     /// Resources of subscribed workspaces that are open now: cookie →
@@ -69,11 +80,6 @@ pub(crate) struct Shared {
     /// launch asks for one.
     refused: Mutex<std::collections::HashSet<String>>,
 }
-
-/// Calls to clients the runtime keeps in flight at most. Far below the
-/// session bus's `max_replies_per_connection` (50,000 on Debian), and enough
-/// that only that many hung clients could delay the others.
-const MAX_CLIENT_CALLS: usize = 1024;
 
 impl Shared {
     pub(crate) fn new(
@@ -93,7 +99,8 @@ impl Shared {
             timer: Notify::new(),
             outgoing: tx,
             epoch: (Instant::now(), SystemTime::now()),
-            client_calls: Semaphore::new(MAX_CLIENT_CALLS),
+            client_calls: ClientCalls::new(MAX_CLIENT_CALLS, CALLS_PER_PEER),
+            disconnects: Mutex::default(),
             notices,
             open: Mutex::new(HashMap::new()),
             refused: Mutex::default(),
@@ -395,15 +402,20 @@ async fn probe(
     if shared.core().registry().get(cookie).is_none() {
         return; // removed before we got to it
     }
-    let Ok(_permit) = shared.client_calls.acquire().await else {
-        return;
-    };
-    let answers = async {
-        tokio::try_join!(
-            call_client::<String>(&conn, &peer, &path, "GetResourceId"),
-            call_client::<String>(&conn, &peer, &path, "GetResourceDisplayName"),
-        )
-    };
+    let limit = shared.config.probe_timeout;
+    // Within the peer's share of calls; the limit runs from when the calls
+    // are sent, and as long as the peer keeps answering our other calls.
+    let answers = shared.client_calls.call(&peer, limit, async {
+        if shared.core().registry().get(cookie).is_none() {
+            return Ok(None); // removed while it waited for a slot
+        }
+        // Each answer is a sign of life on its own.
+        let ask = |method| {
+            call_client::<String>(&conn, &peer, &path, method)
+                .inspect(|_| shared.client_calls.answered(&peer))
+        };
+        tokio::try_join!(ask("GetResourceId"), ask("GetResourceDisplayName")).map(Some)
+    });
     let known_pid = shared.core().registry().peer_pid(&peer);
     let pid = async {
         match known_pid {
@@ -411,10 +423,10 @@ async fn probe(
             None => bus_query::<u32>(&conn, "GetConnectionUnixProcessID", &peer).await,
         }
     };
-    let limit = shared.config.probe_timeout;
-    let (answers, pid) = tokio::join!(tokio::time::timeout(limit, answers), pid);
+    let (answers, pid) = tokio::join!(answers, pid);
     let why = match answers {
-        Ok(Ok((workspace_id, display_name))) => {
+        Ok(None) => return,
+        Ok(Some((workspace_id, display_name))) => {
             // Shown by `radc status` and every other front end: no name
             // may hide or reorder characters, whoever sent it.
             let display_name = strip_invisible(&display_name);
@@ -430,14 +442,18 @@ async fn probe(
             shared.publish(&core, event);
             return;
         }
-        Ok(Err(e)) => format!(
+        Err(CallFailed::Error(e)) => format!(
             "{} at {} did not answer GetResourceId/GetResourceDisplayName: {}",
             names::CLIENT_EXT,
             validate::for_log(&path),
             validate::for_log(&describe_call_error(&e))
         ),
-        Err(_) => format!(
+        Err(CallFailed::NoAnswer) => format!(
             "no answer to GetResourceId/GetResourceDisplayName within {} ms",
+            limit.as_millis()
+        ),
+        Err(CallFailed::NotSent) => format!(
+            "not asked: its connection answered none of the runtime's calls for {} ms",
             limit.as_millis()
         ),
     };
@@ -505,7 +521,32 @@ async fn disconnect_one(
         };
         return (target.cookie.get(), outcome.to_owned(), detail);
     }
-    let permit = shared.client_calls.acquire().await;
+    let cookie = target.cookie;
+    let joined = {
+        let mut in_flight = shared.disconnects.lock().unwrap_or_else(|p| p.into_inner());
+        in_flight
+            .entry(cookie)
+            .or_insert_with(|| {
+                issue_disconnect(shared.clone(), conn.clone(), target, timeout)
+                    .boxed()
+                    .shared()
+            })
+            .clone()
+    };
+    let (outcome, detail) = joined.await;
+    (cookie.get(), outcome, detail)
+}
+
+/// Sends `IssueDisconnect` to a custom client within its connection's share
+/// of calls, starts its grace period and returns the row's outcome and
+/// detail. Runs once per client however many disconnects ask for it: every
+/// one waiting shares this outcome.
+async fn issue_disconnect(
+    shared: Arc<Shared>,
+    conn: Connection,
+    target: DisconnectTarget,
+    timeout: Duration,
+) -> (String, String) {
     let call = conn.call_method(
         Some(target.peer.as_str()),
         target.object_path.as_str(),
@@ -513,18 +554,30 @@ async fn disconnect_one(
         "IssueDisconnect",
         &(),
     );
-    let (outcome, detail) = match tokio::time::timeout(timeout, call).await {
-        Ok(Ok(_)) => ("ok", String::new()),
-        Ok(Err(e)) => ("error", describe_call_error(&e)),
-        Err(_) => (
+    let result = shared.client_calls.call(&target.peer, timeout, call).await;
+    let (outcome, detail) = match result {
+        Ok(_) => ("ok", String::new()),
+        Err(CallFailed::Error(e)) => ("error", describe_call_error(&e)),
+        Err(CallFailed::NoAnswer) => (
             "timeout",
             format!("no answer within {} ms", timeout.as_millis()),
         ),
+        Err(CallFailed::NotSent) => (
+            "timeout",
+            format!(
+                "not called: its connection answered none of the runtime's calls for {} ms",
+                timeout.as_millis()
+            ),
+        ),
     };
-    drop(permit);
     shared
         .core()
         .finish_disconnect(target.cookie, Instant::now());
+    shared
+        .disconnects
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&target.cookie);
     if outcome != "ok" {
         tracing::warn!(
             cookie = target.cookie.get(),
@@ -533,7 +586,7 @@ async fn disconnect_one(
             "IssueDisconnect did not succeed"
         );
     }
-    (target.cookie.get(), outcome.to_owned(), detail)
+    (outcome.to_owned(), detail)
 }
 
 /// `org.radc.WorkspaceRegistration1`
@@ -575,6 +628,7 @@ impl Registration {
         let mut core = self.0.core();
         let event = core.remove_resource(&peer, cookie)?;
         self.0.publish(&core, [event]);
+        housekeeping::poke();
         Ok(())
     }
 
@@ -823,7 +877,9 @@ impl ReportMessage {
     ) -> Result<(), WireError> {
         validate::bounded("log message", message, validate::MAX_MESSAGE_LEN)?;
         let client = sender(&header)?;
-        tracing::warn!(%client, "client reports: {}", validate::for_log(message));
+        if housekeeping::report_allowed(&self.0, &client) {
+            tracing::warn!(%client, "client reports: {}", validate::for_log(message));
+        }
         Ok(())
     }
 
@@ -844,8 +900,12 @@ impl ReportMessage {
         error_type: u32,
         error_message_type: &str,
         error_code: u32,
+        #[zbus(header)] header: Header<'_>,
     ) -> Result<(), WireError> {
         let event = ErrorEvent::new(workspace_id, error_type, error_message_type, error_code)?;
+        if !housekeeping::report_allowed(&self.0, &sender(&header)?) {
+            return Ok(());
+        }
         let new = self.0.core().error_events_mut().register(event);
         if new {
             tracing::warn!(

@@ -135,11 +135,19 @@ fn spawn_daemon(log: Option<&PathBuf>) -> Result<std::process::Child> {
     let exe = std::env::current_exe().context("cannot find the radc executable")?;
     // The log names workspaces, feed URLs and users: only the user may
     // read it, also when an older version left it readable by all.
-    let stderr = log
-        .and_then(|path| radc_runtime::open_private_log(path).ok())
-        .map_or_else(Stdio::null, Stdio::from);
-    Command::new(exe)
-        .arg("daemon")
+    let log = log.and_then(|path| Some((path, radc_runtime::open_private_log(path).ok()?)));
+    let mut command = Command::new(exe);
+    command.arg("daemon");
+    let stderr = match log {
+        // The runtime rotates the file while it runs; standard error is
+        // the same file until it has opened it.
+        Some((path, file)) => {
+            command.arg("--log-file").arg(path);
+            Stdio::from(file)
+        }
+        None => Stdio::null(),
+    };
+    command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)

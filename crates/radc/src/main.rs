@@ -6,6 +6,7 @@ mod config;
 mod generate;
 mod journal;
 mod launch;
+mod logfile;
 mod reconnect;
 mod setup;
 mod tray;
@@ -16,6 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 /// RemoteApp and Desktop Connections for Linux.
 ///
@@ -334,6 +336,11 @@ struct DaemonArgs {
     /// xfreerdp3, sdl-freerdp3 and xfreerdp on PATH).
     #[arg(long, value_name = "PATH")]
     freerdp: Option<PathBuf>,
+    /// Log to this file instead of standard error: created private, and
+    /// rotated to PATH.1 whenever it passes 1 MiB (radc starts the runtime
+    /// so, with $XDG_STATE_HOME/radc/daemon.log).
+    #[arg(long, value_name = "PATH")]
+    log_file: Option<PathBuf>,
     /// The settings in force: these flags over the settings files.
     #[arg(skip)]
     settings: Option<config::Resolved>,
@@ -540,12 +547,31 @@ fn main() -> ExitCode {
         }) => settings.log_level.as_str(),
         _ => "warn",
     };
+    // The file goes onto standard error, so it must be open before
+    // standard error is looked at below.
+    let log_file = match &cli.command {
+        Command::Daemon(DaemonArgs {
+            log_file: Some(path),
+            ..
+        }) => match logfile::RotatingLog::open(path, logfile::MAX_LOG_BYTES) {
+            Ok(log) => Some(log),
+            Err(e) => {
+                eprintln!("radc: cannot open the log {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let writer = match log_file {
+        Some(log) => BoxMakeWriter::new(std::sync::Mutex::new(log)),
+        None => BoxMakeWriter::new(std::io::stderr),
+    };
     let logger = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RADC_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     if matches!(cli.command, Command::Daemon(_)) && journal::stderr_is_journal() {
         // Started by systemd: the journal stamps each line itself.
         logger.without_time().with_ansi(false).init();

@@ -14,7 +14,9 @@ pub mod procfs;
 pub mod pyclient;
 pub mod recorder;
 pub mod site;
+pub mod stats;
 pub mod tray;
+pub mod unfair;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -411,6 +413,10 @@ pub fn artifacts() -> PathBuf {
 }
 
 pub fn radc_exe() -> PathBuf {
+    // Lets a benchmark run against another build, e.g. an older one.
+    if let Some(path) = std::env::var_os("RADC_EXE") {
+        return PathBuf::from(path);
+    }
     if let Some(path) = option_env!("CARGO_BIN_EXE_radc") {
         return PathBuf::from(path);
     }
