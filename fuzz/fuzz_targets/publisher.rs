@@ -16,10 +16,7 @@ use radc_rdp::publisher;
 use radc_rdp::signature::Signed;
 
 fn der(pem: &str) -> Vec<u8> {
-    let body: String = pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     base64::engine::general_purpose::STANDARD
         .decode(body)
         .expect("fixture PEM")
