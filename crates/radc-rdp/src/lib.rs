@@ -10,6 +10,7 @@
 
 pub mod freerdp;
 pub mod progress;
+pub mod publisher;
 pub mod signature;
 
 use std::fmt;

@@ -52,8 +52,9 @@
 //!
 //! [`verify`] checks that the signature is intact and reports who signed
 //! it: the certificate's subject and thumbprints. It does **not** check the
-//! certificate chain, validity dates or key usage: trust is decided
-//! elsewhere by pinning thumbprints. A launcher must use only
+//! certificate chain, validity dates or key usage; [`crate::publisher`]
+//! does, against the certificate authorities a caller passes in. Trust is
+//! decided elsewhere by pinning thumbprints. A launcher must use only
 //! [`Signed::covered`], since settings outside the scope can be changed
 //! by anyone without breaking the signature. A signed setting that appears
 //! twice is refused, so the value that was signed is never in doubt.
@@ -118,6 +119,12 @@ pub struct Signed {
     pub sha256_thumbprint: [u8; 32],
     /// The names of the signed settings, lower-case, in signing order.
     pub scope: Vec<String>,
+    /// The signer's certificate (DER, as it appears in the signature).
+    pub certificate: Vec<u8>,
+    /// The other certificates the signature carries (DER): candidates for
+    /// the chain up to a certificate authority, vouching for nothing by
+    /// themselves. See [`crate::publisher`].
+    pub other_certificates: Vec<Vec<u8>>,
 }
 
 impl Signed {
@@ -214,6 +221,13 @@ pub fn verify(file: &RdpFile) -> Result<Verdict, SignatureError> {
         sha1_thumbprint: Sha1::digest(signer.raw).into(),
         sha256_thumbprint: Sha256::digest(signer.raw).into(),
         scope: names.iter().map(|n| n.to_ascii_lowercase()).collect(),
+        certificate: signer.raw.to_vec(),
+        other_certificates: pkcs7
+            .certificates
+            .iter()
+            .filter(|&&raw| raw != signer.raw)
+            .map(|raw| raw.to_vec())
+            .collect(),
     }))
 }
 

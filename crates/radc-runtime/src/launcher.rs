@@ -40,6 +40,7 @@ use radc_feed::scope::Scope;
 use radc_rdp::RdpFile;
 use radc_rdp::freerdp::{self, Client, MappingError, Version};
 use radc_rdp::progress::{self, Limits, Watchdog};
+use radc_rdp::publisher::Publisher;
 use radc_rdp::signature::{self, Verdict};
 use radc_subscribe::secrets::SecretStore;
 use radc_subscribe::store::{Store, WorkspaceRecord};
@@ -344,7 +345,15 @@ impl Launcher {
                 (decision, signed.covered(&file))
             }
         };
-        log_decision(&request.workspace_id, &name, &decision);
+        // Who the signer is, as far as certificate authorities can tell:
+        // shown to the user, not part of the decision.
+        let publisher = match &verdict {
+            Verdict::Signed(signed) => {
+                Some(self.check_publisher(signed, &request.workspace_id).await)
+            }
+            Verdict::Unsigned => None,
+        };
+        log_decision(&request.workspace_id, &name, &decision, publisher.as_ref());
 
         // The password stored at subscription is for the workspace's own
         // files only, never for a file a client brings.
@@ -408,7 +417,13 @@ impl Launcher {
         let mut command = launch_command(&freerdp.path, &request.environment);
         command.args(&args).envs(mapped.environment);
         let started = self
-            .start(command, &request, stdin, trust_text(&decision), true)
+            .start(
+                command,
+                &request,
+                stdin,
+                trust_text(&decision, publisher.as_ref()),
+                true,
+            )
             .await?;
         tracing::info!(
             workspace = %validate::for_log(&request.workspace_id),
@@ -757,6 +772,23 @@ impl Launcher {
         if let Some(handover) = self.handover() {
             handover.discard();
         }
+    }
+
+    /// [`crate::roots::check_publisher`] with the workspace's CA file, off
+    /// the runtime's threads (it reads the system's certificate store).
+    async fn check_publisher(&self, signed: &signature::Signed, workspace_id: &str) -> Publisher {
+        let ca_file = self
+            .store
+            .record(workspace_id)
+            .ok()
+            .flatten()
+            .and_then(|r| r.ca_file);
+        let signed = signed.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::roots::check_publisher(&signed, ca_file.as_deref())
+        })
+        .await
+        .unwrap_or_else(|e| Publisher::Unknown(format!("the check failed ({e})")))
     }
 
     fn find_workspace(&self, workspace: &str) -> Result<WorkspaceRecord, RuntimeError> {
@@ -1393,8 +1425,18 @@ fn failure_of(
     }
 }
 
-fn log_decision(workspace_id: &str, name: &str, decision: &Decision) {
+fn log_decision(
+    workspace_id: &str,
+    name: &str,
+    decision: &Decision,
+    publisher: Option<&Publisher>,
+) {
     let workspace = validate::for_log(workspace_id);
+    let known = match publisher {
+        Some(Publisher::Verified) => "a verified publisher".to_owned(),
+        Some(Publisher::Unknown(why)) => format!("an unknown publisher: {why}"),
+        None => String::new(),
+    };
     match decision {
         Decision::Unsigned => {
             tracing::warn!(%workspace, "the .rdp file of {name} is not signed; launching it anyway as the policy allows")
@@ -1404,25 +1446,33 @@ fn log_decision(workspace_id: &str, name: &str, decision: &Decision) {
             thumbprint,
         } => tracing::warn!(
             %workspace,
-            "the .rdp file of {name} is signed by {publisher:?} ({thumbprint}), whom nobody vouched for; \
+            "the .rdp file of {name} is signed by {publisher:?} ({thumbprint}; {known}), whom nobody vouched for; \
              launching it anyway as the policy allows (`radc trust add {thumbprint}` trusts it)"
         ),
         Decision::TrustedByWorkspace { publisher } | Decision::TrustedByUser { publisher } => {
-            tracing::info!(%workspace, "the .rdp file of {name} is signed by trusted publisher {publisher:?}")
+            tracing::info!(%workspace, "the .rdp file of {name} is signed by trusted publisher {publisher:?} ({known})")
         }
     }
 }
 
-fn trust_text(decision: &Decision) -> String {
+/// What a launch reports about its file: signed or not, by whom, whether
+/// certificate authorities vouch for that name, whether it is trusted.
+fn trust_text(decision: &Decision, publisher: Option<&Publisher>) -> String {
+    let known = match publisher {
+        Some(Publisher::Verified) => ", a verified publisher",
+        _ => ", an unknown publisher",
+    };
     match decision {
         Decision::Unsigned => "unsigned".into(),
         Decision::UntrustedSigner { publisher, .. } => {
-            format!("signed by {publisher} (not trusted)")
+            format!("signed by {publisher}{known} (not trusted)")
         }
         Decision::TrustedByWorkspace { publisher } => {
-            format!("signed by {publisher} (trusted by the workspace)")
+            format!("signed by {publisher}{known} (trusted by the workspace)")
         }
-        Decision::TrustedByUser { publisher } => format!("signed by {publisher} (trusted by you)"),
+        Decision::TrustedByUser { publisher } => {
+            format!("signed by {publisher}{known} (trusted by you)")
+        }
     }
 }
 

@@ -22,6 +22,7 @@ pub mod launcher;
 mod notify;
 mod prompt;
 pub mod restype_store;
+pub mod roots;
 mod service;
 pub mod subscriptions;
 

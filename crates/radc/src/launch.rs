@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use radc_client::proxy::{RuntimeProxy, WorkspaceRegistrationProxy};
 use radc_core::trust::{Added, TrustSettings, UntrustedPolicy};
 use radc_rdp::RdpFile;
+use radc_rdp::publisher::Publisher;
 use radc_rdp::signature::{self, Verdict};
 use serde::Serialize;
 
@@ -205,6 +206,12 @@ struct CheckJson {
     sha1_thumbprint: Option<String>,
     sha256_thumbprint: Option<String>,
     trusted: bool,
+    /// Whether the signer's certificate chains to a trusted certificate
+    /// authority, is valid now and may sign `.rdp` files.
+    verified_publisher: bool,
+    /// Why a signer is not a verified publisher (`null` when it is, or
+    /// the file is unsigned).
+    unknown_publisher_reason: Option<String>,
     signed_settings: Vec<String>,
 }
 
@@ -315,8 +322,20 @@ pub fn trust(command: crate::TrustCommand) -> Result<ExitCode> {
                 serde_json::json!({"policy": settings.untrusted.as_str()}),
             );
         }
-        TrustCommand::Check { file, json } => {
+        TrustCommand::Check {
+            file,
+            ca_file,
+            json,
+        } => {
             let verdict = verify_file(&file)?;
+            // Read before anything is reported: a CA file given on purpose
+            // that cannot be used is an error, not a quiet "unknown".
+            let extra_roots = match &ca_file {
+                Some(path) => {
+                    radc_runtime::roots::ca_file_roots(path).map_err(|e| anyhow::anyhow!(e))?
+                }
+                None => Vec::new(),
+            };
             let report = match &verdict {
                 Verdict::Unsigned => CheckJson {
                     signed: false,
@@ -324,6 +343,8 @@ pub fn trust(command: crate::TrustCommand) -> Result<ExitCode> {
                     sha1_thumbprint: None,
                     sha256_thumbprint: None,
                     trusted: false,
+                    verified_publisher: false,
+                    unknown_publisher_reason: None,
                     signed_settings: Vec::new(),
                 },
                 Verdict::Signed(s) => {
@@ -341,12 +362,20 @@ pub fn trust(command: crate::TrustCommand) -> Result<ExitCode> {
                         },
                     )
                     .is_ok_and(|d| d.is_trusted());
+                    let mut roots = radc_runtime::roots::system_roots();
+                    roots.extend(extra_roots);
+                    let publisher = radc_runtime::roots::check_publisher_against(s, &roots);
                     CheckJson {
                         signed: true,
                         publisher: Some(s.publisher.clone()),
                         sha1_thumbprint: Some(hex(&s.sha1_thumbprint)),
                         sha256_thumbprint: Some(hex(&s.sha256_thumbprint)),
                         trusted,
+                        verified_publisher: publisher.is_verified(),
+                        unknown_publisher_reason: match publisher {
+                            Publisher::Verified => None,
+                            Publisher::Unknown(why) => Some(why),
+                        },
                         signed_settings: s.scope.clone(),
                     }
                 }
@@ -370,6 +399,12 @@ pub fn trust(command: crate::TrustCommand) -> Result<ExitCode> {
                         "not a publisher you trust"
                     }
                 );
+                match &report.unknown_publisher_reason {
+                    None => println!(
+                        "  verified publisher: yes (its certificate chains to a trusted certificate authority)"
+                    ),
+                    Some(why) => println!("  verified publisher: no, {why}"),
+                }
                 println!(
                     "  SHA-1 thumbprint:   {}",
                     report.sha1_thumbprint.unwrap_or_default()

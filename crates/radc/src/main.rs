@@ -404,10 +404,16 @@ pub(crate) enum TrustCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Verify an .rdp file's signature and show its publisher.
+    /// Verify an .rdp file's signature and show its publisher, and
+    /// whether it is a verified publisher: its certificate chains to a
+    /// certificate authority the system trusts (or one in --ca-file).
     Check {
         /// The .rdp file.
         file: PathBuf,
+        /// Count the CA certificates in this PEM file as trusted too
+        /// (deployments with a private CA).
+        #[arg(long, value_name = "PEM")]
+        ca_file: Option<PathBuf>,
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,

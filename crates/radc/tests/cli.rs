@@ -700,3 +700,105 @@ async fn one_connection_is_disconnected_by_its_cookie() {
     let err = proxy.disconnect_connection(999_999, 0).await.unwrap_err();
     assert!(err.to_string().contains("0x80070490"), "{err}");
 }
+
+fn chains(name: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../radc-rdp/tests/data/signed/chains")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `radc trust check` says whether a signer is a verified publisher (its
+/// chain reaches a CA the system, or `--ca-file`, trusts) and why not;
+/// trusting a publisher stays a separate matter. The chains are the test
+/// CAs of radc-rdp (`tests/data/signed/chains/generate.sh`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_check_tells_verified_from_unknown_publishers() {
+    let bus = TestBus::bus_only();
+    let root = chains("root.pem");
+    let publisher = chains("publisher.rdp");
+
+    // The system's store does not hold the test root.
+    let out = radc(&bus, &["trust", "check", "--json", &publisher]).await;
+    assert_exit(&out, 0);
+    let report = json(&out);
+    assert_eq!(
+        report["publisher"], "Contoso Verified Publisher",
+        "{report}"
+    );
+    assert_eq!(report["verified_publisher"], false, "{report}");
+    let why = report["unknown_publisher_reason"].as_str().unwrap();
+    assert!(why.contains("does not chain"), "{why}");
+
+    // With it as an extra root: verified, and still not trusted.
+    let out = radc(
+        &bus,
+        &["trust", "check", "--json", "--ca-file", &root, &publisher],
+    )
+    .await;
+    assert_exit(&out, 0);
+    let report = json(&out);
+    assert_eq!(report["verified_publisher"], true, "{report}");
+    assert_eq!(report["unknown_publisher_reason"], Value::Null, "{report}");
+    assert_eq!(report["trusted"], false, "{report}");
+    let out = radc(&bus, &["trust", "check", "--ca-file", &root, &publisher]).await;
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("\n  verified publisher: yes"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The system's store is what SSL_CERT_FILE names, as for OpenSSL.
+    let mut cmd = bus.radc();
+    cmd.env("SSL_CERT_FILE", &root)
+        .args(["trust", "check", "--json", &publisher]);
+    let report = json(&run(cmd).await);
+    assert_eq!(report["verified_publisher"], true, "{report}");
+
+    // Reasons, in the text and the JSON alike.
+    for (file, reason) in [
+        ("expired.rdp", "its certificate expired on 2001-01-01"),
+        ("mail.rdp", "its certificate is not meant for signing"),
+        ("stranger.rdp", "did not sign it"),
+        ("publisher-alone.rdp", "does not chain"),
+    ] {
+        let file = chains(file);
+        let out = radc(&bus, &["trust", "check", "--ca-file", &root, &file]).await;
+        assert_exit(&out, 0);
+        let line = stdout(&out)
+            .lines()
+            .find(|l| l.starts_with("  verified publisher: "))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("{}", stdout(&out)));
+        assert!(line.starts_with("  verified publisher: no, "), "{line}");
+        assert!(line.contains(reason), "{file}: {line}");
+        let out = radc(
+            &bus,
+            &["trust", "check", "--json", "--ca-file", &root, &file],
+        )
+        .await;
+        let report = json(&out);
+        assert_eq!(report["verified_publisher"], false, "{report}");
+        let why = report["unknown_publisher_reason"].as_str().unwrap();
+        assert!(line.ends_with(why), "{line} / {why}");
+    }
+
+    // Unsigned: nobody to verify.
+    let out = radc(&bus, &["trust", "check", "--json", &chains("../app.rdp")]).await;
+    assert_exit(&out, 0);
+    let report = json(&out);
+    assert_eq!(report["signed"], false, "{report}");
+    assert_eq!(report["verified_publisher"], false, "{report}");
+    assert_eq!(report["unknown_publisher_reason"], Value::Null, "{report}");
+
+    // A CA file given on purpose must be usable.
+    for bad in [chains("missing.pem"), chains("generate.sh")] {
+        let out = radc(&bus, &["trust", "check", "--ca-file", &bad, &publisher]).await;
+        assert!(!out.status.success(), "{bad}: {}", stdout(&out));
+        assert!(stderr(&out).contains(&bad), "{}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    }
+}

@@ -652,11 +652,15 @@ async fn signatures_decide_with_the_users_and_the_workspaces_trust() {
     assert_eq!(check["publisher"], "Contoso RDP Publisher");
     assert_eq!(check["sha1_thumbprint"], sha1.as_str());
     assert_eq!(check["trusted"], false);
+    // Its CA is not among the system's.
+    assert_eq!(check["verified_publisher"], false);
+    let why = check["unknown_publisher_reason"].as_str().unwrap();
+    assert!(why.contains("does not chain"), "{why}");
 
     // Default policy: launched, but not trusted; a tampered file never.
     assert_eq!(
         launch_trust(&setup, "Notepad"),
-        "signed by Contoso RDP Publisher (not trusted)"
+        "signed by Contoso RDP Publisher, an unknown publisher (not trusted)"
     );
     let err = launch_error(&setup, "Evil Notepad");
     assert!(err.contains("tampered"), "{err}");
@@ -680,7 +684,7 @@ async fn signatures_decide_with_the_users_and_the_workspaces_trust() {
     assert!(out.status.success());
     assert_eq!(
         launch_trust(&setup, "Notepad"),
-        "signed by Contoso RDP Publisher (trusted by you)"
+        "signed by Contoso RDP Publisher, an unknown publisher (trusted by you)"
     );
     assert!(
         run(setup.radc().args(["trust", "remove", &sha1]))
@@ -705,7 +709,66 @@ async fn signatures_decide_with_the_users_and_the_workspaces_trust() {
         .unwrap();
     assert_eq!(
         launch_trust(&setup, "Notepad"),
-        "signed by Contoso RDP Publisher (trusted by the workspace)"
+        "signed by Contoso RDP Publisher, an unknown publisher (trusted by the workspace)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_authorities_make_a_publisher_verified_not_trusted() {
+    let signed = std::fs::read(fixture("app-sha256.rdp")).unwrap();
+    let ca = fixture("ca.pem");
+    // The system's store, as the runtime sees it, holds the CA that
+    // issued the signer's certificate.
+    let mut setup = Setup::start_with_env(
+        &[("notepad", "Notepad", "RemoteApp", ".rdp", &signed)],
+        0.5,
+        false,
+        &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+    )
+    .await;
+    // Verified says who signed, not that the file may do anything: still
+    // not trusted, and refused once the policy says so.
+    assert_eq!(
+        launch_trust(&setup, "Notepad"),
+        "signed by Contoso RDP Publisher, a verified publisher (not trusted)"
+    );
+    assert!(
+        run(setup.radc().args(["trust", "policy", "refuse"]))
+            .status
+            .success()
+    );
+    let err = launch_error(&setup, "Notepad");
+    assert!(err.contains("radc trust add"), "{err}");
+    assert!(
+        run(setup.radc().args(["trust", "policy", "warn"]))
+            .status
+            .success()
+    );
+
+    // A system store without it: unknown again.
+    setup.bus.stop_runtime();
+    setup.runtime.2.retain(|(name, _)| name != "SSL_CERT_FILE");
+    setup.restart_runtime().await;
+    assert_eq!(
+        launch_trust(&setup, "Notepad"),
+        "signed by Contoso RDP Publisher, an unknown publisher (not trusted)"
+    );
+
+    // The CA file the workspace is subscribed with counts too: whoever
+    // subscribed trusts that CA for the workspace's server already.
+    let out = run(setup
+        .radc()
+        .args(["subscribe", "--allow-http", "--ca-file"])
+        .arg(&ca)
+        .arg(setup.site.url()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        launch_trust(&setup, "Notepad"),
+        "signed by Contoso RDP Publisher, a verified publisher (not trusted)"
     );
 }
 

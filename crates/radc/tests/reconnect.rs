@@ -328,7 +328,7 @@ async fn reconnect_launches_what_the_server_returns_with_the_workspaces_checks()
     assert_eq!(rows[1]["outcome"], "launched", "{rows}");
     assert_eq!(
         rows[1]["detail"],
-        "signed by Contoso RDP Publisher (not trusted)"
+        "signed by Contoso RDP Publisher, an unknown publisher (not trusted)"
     );
     assert_eq!(wait_for_records(setup.bus.dir.path(), 3).len(), 3);
 
