@@ -201,6 +201,10 @@ pub enum Content {
     /// stored for this URL: the current generation's file stands. The
     /// update's `validators` are then those the request carried.
     NotModified,
+    /// Not asked for: the feed says the file of this URL is unchanged
+    /// ([`radc_feed::diff::unchanged_files`]), so the current generation's
+    /// file stands, with the validators it has.
+    Kept,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,11 +320,16 @@ impl Store {
         kind: FileKind,
     ) -> Option<(&'r Validators, u64)> {
         let validators = record.validators.get(url).filter(|v| !v.is_empty())?;
+        Some((validators, self.stored_size(record, url, kind)?))
+    }
+
+    /// The size of the record's file of `url` (as a file of `kind`), while
+    /// it is there.
+    pub fn stored_size(&self, record: &WorkspaceRecord, url: &str, kind: FileKind) -> Option<u64> {
         if record.files.get(url)? != &file_name(url, kind) {
             return None;
         }
-        let size = fs::metadata(self.file_path(record, url)?).ok()?.len();
-        Some((validators, size))
+        Some(fs::metadata(self.file_path(record, url)?).ok()?.len())
     }
 
     /// Stores a good feed and its files as the workspace's new state, and
@@ -551,9 +560,23 @@ fn plan_files<'a>(
             {
                 Source::Current(path)
             }
-            (Content::NotModified, _) => {
-                // Not the state the request was conditional on: another
-                // refresh committed meanwhile.
+            (Content::Kept, Some(path)) => {
+                let validators = current
+                    .and_then(|c| c.record.validators.get(&update.url))
+                    .cloned()
+                    .unwrap_or_default();
+                plan.push(Planned {
+                    url: update.url.clone(),
+                    name,
+                    source: Source::Current(path),
+                    validators,
+                });
+                continue;
+            }
+            (Content::NotModified | Content::Kept, _) => {
+                // Not the state the request was conditional on (or the
+                // file kept from it is gone): another refresh committed
+                // meanwhile.
                 return Err(StoreError::Changed {
                     url: update.url.clone(),
                 });

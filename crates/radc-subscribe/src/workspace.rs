@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::{StreamExt, stream};
-use radc_feed::diff::{FeedDiff, diff};
+use radc_feed::diff::{FeedDiff, diff, unchanged_files};
 use radc_feed::discovery::{self, DiscoveryError, Target};
 use radc_feed::identity::{self, IdentityError};
 use radc_feed::{Feed, FeedError, IconKind};
@@ -75,6 +75,9 @@ pub struct Options {
     pub desktop: Option<Roots>,
     /// Most bytes stored for one workspace ([`MAX_WORKSPACE_BYTES`]).
     pub max_workspace_bytes: usize,
+    /// Ask the server about every file, even those the feed says are
+    /// unchanged (still conditionally, where it gave validators).
+    pub revalidate: bool,
 }
 
 impl Default for Options {
@@ -85,6 +88,7 @@ impl Default for Options {
             nameserver: Nameserver::System,
             desktop: None,
             max_workspace_bytes: MAX_WORKSPACE_BYTES,
+            revalidate: false,
         }
     }
 }
@@ -321,23 +325,45 @@ async fn finish(
     let old_feed = previous
         .as_ref()
         .and_then(|previous| stored_feed(store, previous));
-    // Files already stored for exactly the same URL are asked for only if
-    // they changed.
-    let wanted: Vec<_> = files_of(&feed)
-        .into_iter()
-        .map(|(url, kind)| {
-            let known = previous
-                .as_ref()
-                .and_then(|p| store.validators_for(p, url.as_str(), kind))
-                .map(|(v, size)| (v.clone(), size));
-            (url, kind, known)
-        })
-        .collect();
+    // Files the feed says are unchanged and that are stored for exactly
+    // the same URL are not asked for at all; the others already stored are
+    // asked for only if they changed.
+    let unchanged = match (&old_feed, options.revalidate) {
+        (Some(old), false) => unchanged_files(old, &feed),
+        _ => BTreeSet::new(),
+    };
+    let mut downloads = Vec::new();
+    let mut stored_bytes = body.len();
+    let mut wanted = Vec::new();
+    for (url, kind) in files_of(&feed) {
+        let kept = previous
+            .as_ref()
+            .filter(|_| unchanged.contains(url.as_str()))
+            .and_then(|p| store.stored_size(p, url.as_str(), kind));
+        if let Some(size) = kept {
+            stored_bytes = stored_bytes.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
+            downloads.push(FileUpdate {
+                url: url.to_string(),
+                kind,
+                content: Content::Kept,
+                validators: Default::default(),
+            });
+            continue;
+        }
+        let known = previous
+            .as_ref()
+            .and_then(|p| store.validators_for(p, url.as_str(), kind))
+            .map(|(v, size)| (v.clone(), size));
+        wanted.push((url, kind, known));
+    }
+    if stored_bytes > options.max_workspace_bytes {
+        return Err(WorkspaceError::TooLarge {
+            limit: options.max_workspace_bytes,
+        });
+    }
     let total = wanted.len();
     progress(Progress { done: 0, total });
     let mut done = 0;
-    let mut downloads = Vec::new();
-    let mut stored_bytes = body.len();
     let mut rdp_failures = Vec::new();
     let mut warnings = feed.warnings.clone();
     let mut results = stream::iter(wanted)

@@ -76,9 +76,10 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Refresh {
             workspace,
+            revalidate,
             network,
             json,
-        } => crate::workspaces::refresh(workspace.as_deref(), &network, json).await,
+        } => crate::workspaces::refresh(workspace.as_deref(), revalidate, &network, json).await,
         Command::Reconnect { workspace, json } => {
             crate::reconnect::reconnect(workspace.as_deref(), json).await
         }

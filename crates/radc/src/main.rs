@@ -241,9 +241,20 @@ Examples:
         json: bool,
     },
     /// Fetch the feeds again and update the stored resources.
+    ///
+    /// Only what changed is downloaded and written: files of resources the
+    /// feed says are unchanged (same `LastUpdated`, same URLs) and icons
+    /// whose URLs carry a `hash` are kept without asking the server; the
+    /// others are asked for with the validators (`ETag`, `Last-Modified`)
+    /// the server gave last time.
     Refresh {
         /// Workspace id or name (default: all).
         workspace: Option<String>,
+        /// Ask the server about every file again, even those the feed says
+        /// are unchanged (still conditionally, so unchanged files are not
+        /// downloaded again).
+        #[arg(long)]
+        revalidate: bool,
         #[command(flatten)]
         network: workspaces::Network,
         /// Print JSON for scripts.

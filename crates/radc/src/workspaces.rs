@@ -174,10 +174,14 @@ async fn remember(record: &WorkspaceRecord, credentials: &Credentials) -> Option
 
 pub async fn refresh(
     workspace_filter: Option<&str>,
+    revalidate: bool,
     network: &Network,
     json: bool,
 ) -> Result<ExitCode> {
-    let options = network.options()?;
+    let options = Options {
+        revalidate,
+        ..network.options()?
+    };
     let store = store()?;
     let records = records(&store, workspace_filter)?;
     let mut failed = 0;

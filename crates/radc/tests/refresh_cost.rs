@@ -30,7 +30,11 @@ fn radc(home: &Path, args: &[&str]) -> Output {
 
 /// The file requests the server got since `seen` of them.
 fn file_requests(server: &FeedServer, seen: &mut usize) -> Vec<Value> {
-    let stats: Value = serde_json::from_str(&server.control(TENANT, "stats", None)).unwrap();
+    tenant_file_requests(server, TENANT, seen)
+}
+
+fn tenant_file_requests(server: &FeedServer, tenant: &str, seen: &mut usize) -> Vec<Value> {
+    let stats: Value = serde_json::from_str(&server.control(tenant, "stats", None)).unwrap();
     let all = stats["file_requests"].as_array().unwrap().clone();
     let new = all[*seen..].to_vec();
     *seen = all.len();
@@ -191,4 +195,83 @@ fn refreshes_write_and_download_only_what_changed() {
             .unwrap()
             .contains("alternate shell:s:v1")
     );
+}
+
+#[test]
+fn files_the_feed_says_are_unchanged_are_not_asked_for() {
+    const TENANT: &str = "stamped";
+    let server = FeedServer::start_plain();
+    server.control(TENANT, "stamp", Some(b"on"));
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let url = server.feed_url(TENANT, "public");
+    let mut seen = 0;
+    let mut requests = || tenant_file_requests(&server, TENANT, &mut seen);
+
+    radc(home, &["subscribe", &url, "--allow-http"]);
+    assert_eq!(requests().len(), 6);
+    let record = record_path(home);
+
+    // Every resource has the LastUpdated it had: not one file is asked for,
+    // and nothing but the record is written.
+    let before = snapshot(home);
+    radc(home, &["refresh", WORKSPACE]);
+    let after = snapshot(home);
+    assert_eq!(requests(), Vec::<Value>::new());
+    assert_eq!(written(&before, &after), vec![record.clone()]);
+
+    // --revalidate asks about each file anyway, conditionally.
+    radc(home, &["refresh", WORKSPACE, "--revalidate"]);
+    let asked = requests();
+    assert_eq!(asked.len(), 6, "{asked:?}");
+    assert!(asked.iter().all(|r| r["status"] == 304), "{asked:?}");
+
+    // calc's .rdp file changed and the feed says so: calc's two files are
+    // asked for (the icon conditionally), nobody else's.
+    server.control(TENANT, "change", Some(b"calc.rdp"));
+    radc(home, &["refresh", WORKSPACE]);
+    let asked = requests();
+    let paths: BTreeSet<(&str, i64)> = asked
+        .iter()
+        .map(|r| (r["path"].as_str().unwrap(), r["status"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        paths,
+        BTreeSet::from([
+            ("/stamped/public/files/calc.png", 304),
+            ("/stamped/public/files/calc.rdp", 200),
+        ])
+    );
+    assert!(
+        String::from_utf8(stored(home, "calc.rdp"))
+            .unwrap()
+            .contains("alternate shell:s:v1"),
+        "the new .rdp file is stored"
+    );
+
+    // A feed without LastUpdated proves nothing: every file is asked about.
+    server.control(TENANT, "stamp", Some(b"off"));
+    radc(home, &["refresh", WORKSPACE]);
+    assert_eq!(
+        requests().len(),
+        6,
+        "without LastUpdated every file is asked about"
+    );
+
+    // Icons whose URLs carry a hash are not asked for again; .rdp files are.
+    server.control(TENANT, "query", Some(b"?hash=5f2c"));
+    radc(home, &["refresh", WORKSPACE]);
+    assert_eq!(requests().len(), 6, "new URLs: all downloaded");
+    radc(home, &["refresh", WORKSPACE]);
+    let asked = requests();
+    let paths: BTreeSet<&str> = asked.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(
+        paths,
+        BTreeSet::from([
+            "/stamped/public/files/calc.rdp?hash=5f2c",
+            "/stamped/public/files/desktop.rdp?hash=5f2c",
+            "/stamped/public/files/wordpad.rdp?hash=5f2c",
+        ])
+    );
+    assert!(asked.iter().all(|r| r["status"] == 304), "{asked:?}");
 }

@@ -23,8 +23,10 @@ Paths: /<tenant>/<mode>/feed, /<tenant>/<mode>/login,
 Control port: /<tenant>/stats (JSON), /<tenant>/expire (drop the tenant's
 tokens), POST /<tenant>/change with a file name as body (`calc.rdp`: that
 file gets new bytes), POST /<tenant>/query with a query string as body
-(`?v=2`: the `apps` feed names its files with it, same bytes). A tenant is
-any name; it keeps tests apart.
+(`?v=2`: the `apps` feed names its files with it, same bytes), POST
+/<tenant>/stamp with `on` or `off` (the `apps` feed gives each resource a
+`LastUpdated` that moves when one of its files changes, as RD Web does). A
+tenant is any name; it keeps tests apart.
 
 Files (under /files/) carry an ETag (a hash of their bytes) and a
 Last-Modified date, and get 304 to a matching If-None-Match (or, without
@@ -144,11 +146,19 @@ APPS = [
 ICON_COLOURS = {id: rgb for id, _, _, _, _, rgb in APPS}
 
 
-def feed_apps(base, query=""):
+def feed_apps(base, query="", changed=None):
     """The `apps` mode's feed; its files are under `base`/files, their
-    URLs ending in `query`."""
+    URLs ending in `query`. With `changed` (file name -> times changed),
+    each resource has a `LastUpdated` that moves with its files."""
+
+    def stamp(id):
+        if changed is None:
+            return ""
+        times = sum(n for name, n in changed.items() if name.split(".")[0] == id)
+        return ' LastUpdated="2026-01-01T00:00:%02dZ"' % (times % 60)
+
     resources = "".join(
-        '<Resource ID="%s" Title="%s" Type="%s"%s>'
+        '<Resource ID="%s" Title="%s" Type="%s"%s%s>'
         '<Icons><Icon32 Dimensions="32x32" FileType="Png" FileURL="%s/files/%s" /></Icons>'
         "<FileExtensions>%s</FileExtensions>"
         '<HostingTerminalServers><HostingTerminalServer><ResourceFile FileExtension=".rdp" URL="%s/files/%s" />'
@@ -158,6 +168,7 @@ def feed_apps(base, query=""):
             title,
             kind,
             extra,
+            stamp(id),
             base,
             id + ".png" + query,
             "".join('<FileExtension Name="%s" />' % e for e in exts),
@@ -230,6 +241,7 @@ def tenant(name):
                 "answer": None,
                 "changed": {},
                 "query": "",
+                "stamped": False,
                 "file_requests": [],
             },
         )
@@ -453,6 +465,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 with LOCK:
                     t["changed"][name] = t["changed"].get(name, 0) + 1
                 return self.send(200, b"ok")
+            if len(parts) == 2 and parts[1] == "stamp":
+                t = tenant(parts[0])
+                with LOCK:
+                    t["stamped"] = body == b"on"
+                return self.send(200, b"ok")
             if len(parts) == 2 and parts[1] == "query":
                 t = tenant(parts[0])
                 with LOCK:
@@ -521,7 +538,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "public":
             with LOCK:
                 query = t["query"]
-            return self.send(200, feed_apps(base, query), ctype="application/x-msts-radc+xml; charset=utf-8")
+                changed = dict(t["changed"]) if t["stamped"] else None
+            return self.send(200, feed_apps(base, query, changed), ctype="application/x-msts-radc+xml; charset=utf-8")
         if not self.authed(t):
             with LOCK:
                 t["feed_redirects"] += 1
@@ -542,7 +560,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if base is not None:
             with LOCK:
                 query = t["query"]
-            return self.send(200, feed_apps(base, query), ctype="application/x-msts-radc+xml; charset=utf-8", headers=headers)
+                changed = dict(t["changed"]) if t["stamped"] else None
+            return self.send(200, feed_apps(base, query, changed), ctype="application/x-msts-radc+xml; charset=utf-8", headers=headers)
         if "radc_schema_version=2.0" in (self.headers.get("Accept") or ""):
             self.send(200, FEED_V2, ctype="application/x-msts-radc+xml; charset=utf-8", headers=headers)
         else:

@@ -97,6 +97,9 @@ impl FileSite {
             *version
         };
         self.put(path, self.contents(path, version));
+        // As RD Web does, the feed says when the resource was published
+        // again.
+        self.put(FEED_PATH, self.feed().into_bytes());
     }
 
     /// The bytes served at `path` now.
@@ -115,7 +118,12 @@ impl FileSite {
     fn put(&self, path: &str, body: Vec<u8>) {
         let version = self.versions.lock().unwrap().get(path).copied();
         let served = Served {
-            etag: format!("\"{:x}-{}\"", body.len(), version.unwrap_or(0)),
+            etag: format!("\"{:x}-{}-{:x}\"", body.len(), version.unwrap_or(0), {
+                use std::hash::{Hash, Hasher};
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                body.hash(&mut hasher);
+                hasher.finish()
+            }),
             body: Arc::new(body),
         };
         self.files.lock().unwrap().insert(path.to_owned(), served);
@@ -144,9 +152,14 @@ impl FileSite {
 "#,
         );
         let px = self.icon_px;
+        let versions = self.versions.lock().unwrap().clone();
         for i in 0..self.apps {
+            let version: usize = ["rdp", "png", "ico"]
+                .iter()
+                .filter_map(|ext| versions.get(&format!("/RDWeb/Pages/app{i}.{ext}")))
+                .sum();
             xml.push_str(&format!(
-                r#"      <Resource ID="app{i}" Alias="app{i}" Title="Application {i}" LastUpdated="2026-11-24T00:00:00Z" Type="RemoteApp">
+                r#"      <Resource ID="app{i}" Alias="app{i}" Title="Application {i}" LastUpdated="2026-11-24T00:00:00.{version:03}Z" Type="RemoteApp">
         <Icons>
           <IconRaw FileType="Ico" FileURL="/RDWeb/Pages/app{i}.ico"/>
           <Icon32 Dimensions="{px}x{px}" FileType="Png" FileURL="/RDWeb/Pages/app{i}.png"/>
