@@ -16,7 +16,7 @@ use crate::model::{
     Feed, FileExtension, HostingTerminalServer, Icon, IconKind, Publisher, Resource, ResourceFile,
     ResourceType, TerminalServer,
 };
-use crate::text::{first_control, strip_invisible};
+use crate::text::{first_control, is_printable_ascii, strip_invisible};
 
 /// The XML namespace of MS-TSWP feeds. Elements in this namespace or in no
 /// namespace are read; elements in any other namespace are ignored.
@@ -194,6 +194,33 @@ fn checked_text<'v>(
     place: Place,
     attribute: &'static str,
 ) -> Result<Option<Cow<'v, str>>, FeedError> {
+    match value {
+        // The common case, decided by one scan: printable ASCII has
+        // nothing invisible to remove, no control character and no white
+        // space but the space (`checked_text_by_rule` gives the same
+        // answer; a property test holds them together).
+        Some(raw) if is_printable_ascii(raw) => {
+            let kept = raw.trim_matches(' ');
+            if kept.is_empty() {
+                return Ok(None);
+            }
+            if kept.len() > max_bytes {
+                check_kept(kept, kept, max_bytes, place, attribute)?;
+            }
+            Ok(Some(Cow::Borrowed(kept)))
+        }
+        _ => checked_text_by_rule(value, max_bytes, place, attribute),
+    }
+}
+
+/// [`checked_text`] without the printable-ASCII shortcut: the rules
+/// themselves.
+fn checked_text_by_rule<'v>(
+    value: Option<&'v str>,
+    max_bytes: usize,
+    place: Place,
+    attribute: &'static str,
+) -> Result<Option<Cow<'v, str>>, FeedError> {
     let Some(raw) = value else {
         return Ok(None);
     };
@@ -225,7 +252,10 @@ fn checked_url_text<'v>(
     let Some(value) = value.map(str::trim).filter(|value| !value.is_empty()) else {
         return Ok(None);
     };
-    check_kept(value, value, MAX_URL_BYTES, place, attribute)?;
+    // Printable ASCII holds no control character (see `checked_text`).
+    if value.len() > MAX_URL_BYTES || !is_printable_ascii(value) {
+        check_kept(value, value, MAX_URL_BYTES, place, attribute)?;
+    }
     Ok(Some(value))
 }
 
@@ -843,6 +873,29 @@ mod tests {
             .render(Some("ID")),
             "Resource #3@ID"
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2048, ..Default::default() })]
+
+        /// The printable-ASCII shortcut of `checked_text` keeps, refuses
+        /// and words errors exactly like the rules it skips, for any value
+        /// and limit (mostly ASCII with spaces at the ends, to reach the
+        /// shortcut, plus anything at all).
+        #[test]
+        fn checked_text_shortcut_agrees_with_the_rules(
+            ascii in "[ ]{0,3}[\\x00-\\x7F]{0,40}[ ]{0,3}",
+            any in proptest::prelude::any::<String>(),
+            max_bytes in 0usize..48,
+        ) {
+            let place = Place::Resource { id: "calc", path: &["Icons"] };
+            for value in [Some(ascii.as_str()), Some(any.as_str()), None] {
+                proptest::prop_assert_eq!(
+                    checked_text(value, max_bytes, place, "Title"),
+                    checked_text_by_rule(value, max_bytes, place, "Title")
+                );
+            }
+        }
     }
 
     #[test]
