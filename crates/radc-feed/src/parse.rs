@@ -200,7 +200,8 @@ fn checked_text<'v>(
         // space but the space (`checked_text_by_rule` gives the same
         // answer; a property test holds them together).
         Some(raw) if is_printable_ascii(raw) => {
-            let kept = raw.trim_matches(' ');
+            // In printable ASCII the only white space is the space.
+            let kept = raw.trim_ascii();
             if kept.is_empty() {
                 return Ok(None);
             }
@@ -249,11 +250,21 @@ fn checked_url_text<'v>(
     place: Place,
     attribute: &'static str,
 ) -> Result<Option<&'v str>, FeedError> {
-    let Some(value) = value.map(str::trim).filter(|value| !value.is_empty()) else {
+    let Some(raw) = value else {
         return Ok(None);
     };
-    // Printable ASCII holds no control character (see `checked_text`).
-    if value.len() > MAX_URL_BYTES || !is_printable_ascii(value) {
+    // Printable ASCII holds no control character and no white space but
+    // the space (see `checked_text`).
+    let printable = is_printable_ascii(raw);
+    let value = if printable {
+        raw.trim_ascii()
+    } else {
+        raw.trim()
+    };
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.len() > MAX_URL_BYTES || !printable {
         check_kept(value, value, MAX_URL_BYTES, place, attribute)?;
     }
     Ok(Some(value))
@@ -894,8 +905,40 @@ mod tests {
                     checked_text(value, max_bytes, place, "Title"),
                     checked_text_by_rule(value, max_bytes, place, "Title")
                 );
+                proptest::prop_assert_eq!(
+                    checked_url_text(value, place, "FileURL"),
+                    checked_url_text_by_rule(value, place, "FileURL")
+                );
             }
         }
+
+        /// The same for URL text at the length limit.
+        #[test]
+        fn checked_url_text_shortcut_agrees_at_the_limit(
+            padding in 0usize..3,
+            length in (MAX_URL_BYTES - 2)..(MAX_URL_BYTES + 2),
+            tail in "[ \\t\\x01a\u{e9}\u{200b}]{0,2}",
+        ) {
+            let place = Place::Resource { id: "calc", path: &["Icons"] };
+            let value = format!("{}{}{tail}", " ".repeat(padding), "a".repeat(length));
+            proptest::prop_assert_eq!(
+                checked_url_text(Some(&value), place, "FileURL"),
+                checked_url_text_by_rule(Some(&value), place, "FileURL")
+            );
+        }
+    }
+
+    /// What `checked_url_text` did before its printable-ASCII shortcut.
+    fn checked_url_text_by_rule<'v>(
+        value: Option<&'v str>,
+        place: Place,
+        attribute: &'static str,
+    ) -> Result<Option<&'v str>, FeedError> {
+        let Some(value) = value.map(str::trim).filter(|value| !value.is_empty()) else {
+            return Ok(None);
+        };
+        check_kept(value, value, MAX_URL_BYTES, place, attribute)?;
+        Ok(Some(value))
     }
 
     #[test]
