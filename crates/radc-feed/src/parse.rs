@@ -16,7 +16,7 @@ use crate::model::{
     Feed, FileExtension, HostingTerminalServer, Icon, IconKind, Publisher, Resource, ResourceFile,
     ResourceType, TerminalServer,
 };
-use crate::text::{first_control, strip_invisible};
+use crate::text::{first_control, is_printable_ascii, strip_invisible};
 
 /// The XML namespace of MS-TSWP feeds. Elements in this namespace or in no
 /// namespace are read; elements in any other namespace are ignored.
@@ -194,6 +194,34 @@ fn checked_text<'v>(
     place: Place,
     attribute: &'static str,
 ) -> Result<Option<Cow<'v, str>>, FeedError> {
+    match value {
+        // The common case, decided by one scan: printable ASCII has
+        // nothing invisible to remove, no control character and no white
+        // space but the space (`checked_text_by_rule` gives the same
+        // answer; a property test holds them together).
+        Some(raw) if is_printable_ascii(raw) => {
+            // In printable ASCII the only white space is the space.
+            let kept = raw.trim_ascii();
+            if kept.is_empty() {
+                return Ok(None);
+            }
+            if kept.len() > max_bytes {
+                check_kept(kept, kept, max_bytes, place, attribute)?;
+            }
+            Ok(Some(Cow::Borrowed(kept)))
+        }
+        _ => checked_text_by_rule(value, max_bytes, place, attribute),
+    }
+}
+
+/// [`checked_text`] without the printable-ASCII shortcut: the rules
+/// themselves.
+fn checked_text_by_rule<'v>(
+    value: Option<&'v str>,
+    max_bytes: usize,
+    place: Place,
+    attribute: &'static str,
+) -> Result<Option<Cow<'v, str>>, FeedError> {
     let Some(raw) = value else {
         return Ok(None);
     };
@@ -222,10 +250,23 @@ fn checked_url_text<'v>(
     place: Place,
     attribute: &'static str,
 ) -> Result<Option<&'v str>, FeedError> {
-    let Some(value) = value.map(str::trim).filter(|value| !value.is_empty()) else {
+    let Some(raw) = value else {
         return Ok(None);
     };
-    check_kept(value, value, MAX_URL_BYTES, place, attribute)?;
+    // Printable ASCII holds no control character and no white space but
+    // the space (see `checked_text`).
+    let printable = is_printable_ascii(raw);
+    let value = if printable {
+        raw.trim_ascii()
+    } else {
+        raw.trim()
+    };
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.len() > MAX_URL_BYTES || !printable {
+        check_kept(value, value, MAX_URL_BYTES, place, attribute)?;
+    }
     Ok(Some(value))
 }
 
@@ -843,6 +884,61 @@ mod tests {
             .render(Some("ID")),
             "Resource #3@ID"
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2048, ..Default::default() })]
+
+        /// The printable-ASCII shortcut of `checked_text` keeps, refuses
+        /// and words errors exactly like the rules it skips, for any value
+        /// and limit (mostly ASCII with spaces at the ends, to reach the
+        /// shortcut, plus anything at all).
+        #[test]
+        fn checked_text_shortcut_agrees_with_the_rules(
+            ascii in "[ ]{0,3}[\\x00-\\x7F]{0,40}[ ]{0,3}",
+            any in proptest::prelude::any::<String>(),
+            max_bytes in 0usize..48,
+        ) {
+            let place = Place::Resource { id: "calc", path: &["Icons"] };
+            for value in [Some(ascii.as_str()), Some(any.as_str()), None] {
+                proptest::prop_assert_eq!(
+                    checked_text(value, max_bytes, place, "Title"),
+                    checked_text_by_rule(value, max_bytes, place, "Title")
+                );
+                proptest::prop_assert_eq!(
+                    checked_url_text(value, place, "FileURL"),
+                    checked_url_text_by_rule(value, place, "FileURL")
+                );
+            }
+        }
+
+        /// The same for URL text at the length limit.
+        #[test]
+        fn checked_url_text_shortcut_agrees_at_the_limit(
+            padding in 0usize..3,
+            length in (MAX_URL_BYTES - 2)..(MAX_URL_BYTES + 2),
+            tail in "[ \\t\\x01a\u{e9}\u{200b}]{0,2}",
+        ) {
+            let place = Place::Resource { id: "calc", path: &["Icons"] };
+            let value = format!("{}{}{tail}", " ".repeat(padding), "a".repeat(length));
+            proptest::prop_assert_eq!(
+                checked_url_text(Some(&value), place, "FileURL"),
+                checked_url_text_by_rule(Some(&value), place, "FileURL")
+            );
+        }
+    }
+
+    /// What `checked_url_text` did before its printable-ASCII shortcut.
+    fn checked_url_text_by_rule<'v>(
+        value: Option<&'v str>,
+        place: Place,
+        attribute: &'static str,
+    ) -> Result<Option<&'v str>, FeedError> {
+        let Some(value) = value.map(str::trim).filter(|value| !value.is_empty()) else {
+            return Ok(None);
+        };
+        check_kept(value, value, MAX_URL_BYTES, place, attribute)?;
+        Ok(Some(value))
     }
 
     #[test]

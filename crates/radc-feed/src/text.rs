@@ -81,6 +81,23 @@ pub(crate) fn first_control(value: &str) -> Option<char> {
     first_control_by_char(value)
 }
 
+/// True when every byte of `value` is printable ASCII (0x20–0x7E).
+///
+/// Such a value has nothing for [`strip_invisible`] to remove (no ASCII
+/// character is in category Cf), no control character for
+/// [`first_control`] to find, and no white space but the plain space for
+/// `str::trim` to remove. That is what almost every feed value is, and one
+/// scan decides it instead of one scan per rule.
+pub(crate) fn is_printable_ascii(value: &str) -> bool {
+    // Or-ing over fixed chunks (rather than stopping at the first hit)
+    // lets the compiler compare many bytes per instruction.
+    !value.as_bytes().chunks(64).any(|chunk| {
+        chunk.iter().fold(false, |found, &byte| {
+            found | (byte.wrapping_sub(0x20) >= 0x5F)
+        })
+    })
+}
+
 /// [`first_control`] without the byte shortcut: the rule itself.
 fn first_control_by_char(value: &str) -> Option<char> {
     value.chars().find(|ch| ch.is_control())
@@ -152,15 +169,26 @@ mod tests {
                 proptest::prelude::Just(0xFEFFu32),
                 0xE0000u32..0xE0080,
             ], 0..24),
+            ascii in "[\\x00-\\x7F]{0,80}",
         ) {
             let near: String = near.into_iter().filter_map(char::from_u32).collect();
-            for value in [any.as_str(), near.as_str()] {
+            for value in [any.as_str(), near.as_str(), ascii.as_str()] {
                 proptest::prop_assert_eq!(strip_invisible(value), strip_invisible_by_char(value));
                 proptest::prop_assert_eq!(
                     matches!(strip_invisible(value), Cow::Borrowed(_)),
                     matches!(strip_invisible_by_char(value), Cow::Borrowed(_))
                 );
                 proptest::prop_assert_eq!(first_control(value), first_control_by_char(value));
+                if is_printable_ascii(value) {
+                    // What the parser's shortcut rests on.
+                    proptest::prop_assert!(matches!(strip_invisible_by_char(value), Cow::Borrowed(_)));
+                    proptest::prop_assert_eq!(first_control_by_char(value), None);
+                    proptest::prop_assert_eq!(value.trim(), value.trim_ascii());
+                }
+                proptest::prop_assert_eq!(
+                    is_printable_ascii(value),
+                    value.bytes().all(|byte| (0x20..0x7F).contains(&byte))
+                );
             }
         }
     }
