@@ -146,6 +146,12 @@ impl ClientCalls {
         }
     }
 
+    /// Gives back the room a burst of waiting calls left in the wake-up
+    /// table.
+    pub(crate) fn shrink(&self) {
+        self.lock().wake.shrink_to_fit();
+    }
+
     /// `peer` answered one of several calls made under one slot.
     pub(crate) fn answered(&self, peer: &str) {
         self.lock().slots.answered(peer, now());
