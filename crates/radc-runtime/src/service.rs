@@ -453,7 +453,7 @@ async fn probe_now(
     let limit = shared.config.probe_timeout;
     // Within the peer's share of calls; the limit runs from when the calls
     // are sent, and as long as the peer keeps answering our other calls.
-    let answers = shared.client_calls.call(peer, limit, async {
+    let answers = shared.client_calls.call(peer, limit, || async {
         if shared.core().registry().get(cookie).is_none() {
             return Ok(None); // removed while it waited for a slot
         }
@@ -464,17 +464,16 @@ async fn probe_now(
         };
         tokio::try_join!(ask("GetResourceId"), ask("GetResourceDisplayName")).map(Some)
     });
-    let known_pid = shared.core().registry().peer_pid(peer);
-    let pid = async {
-        match known_pid {
-            Some(pid) => Ok(pid),
-            None => bus_query::<u32>(conn, "GetConnectionUnixProcessID", peer).await,
-        }
-    };
-    let (answers, pid) = tokio::join!(answers, pid);
-    let why = match answers {
+    let why = match answers.await {
         Ok(None) => return,
         Ok(Some((workspace_id, display_name))) => {
+            // Asked once the client has answered: by then an earlier
+            // registration of the same connection has usually told it.
+            let known_pid = shared.core().registry().peer_pid(peer);
+            let pid = match known_pid {
+                Some(pid) => Ok(pid),
+                None => Box::pin(bus_query::<u32>(conn, "GetConnectionUnixProcessID", peer)).await,
+            };
             // Shown by `radc status` and every other front end: no name
             // may hide or reorder characters, whoever sent it.
             let display_name = strip_invisible(&display_name);
@@ -595,13 +594,15 @@ async fn issue_disconnect(
     target: DisconnectTarget,
     timeout: Duration,
 ) -> (String, String) {
-    let call = conn.call_method(
-        Some(target.peer.as_str()),
-        target.object_path.as_str(),
-        Some(names::CLIENT_EXT),
-        "IssueDisconnect",
-        &(),
-    );
+    let call = || {
+        conn.call_method(
+            Some(target.peer.as_str()),
+            target.object_path.as_str(),
+            Some(names::CLIENT_EXT),
+            "IssueDisconnect",
+            &(),
+        )
+    };
     let result = shared.client_calls.call(&target.peer, timeout, call).await;
     let (outcome, detail) = match result {
         Ok(_) => ("ok", String::new()),
