@@ -20,9 +20,10 @@
 //! exited ([`Registry::launched_exited`]), so an entry never outlives or
 //! predeceases its process.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Result, RuntimeError};
@@ -155,18 +156,22 @@ impl fmt::Display for RemovalReason {
 /// unique name, so it can never be a client's.
 pub const LAUNCHED_PEER: &str = "";
 
+/// One registration. Kept small, as a runtime may hold tens of thousands:
+/// the peer name and the workspace id are shared by every registration
+/// that has them (one allocation per connection and per workspace), the
+/// other texts are exactly as long as they need to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
     pub cookie: Cookie,
     pub kind: Kind,
     /// Unique bus name of the connection that added it; [`LAUNCHED_PEER`]
     /// for launched connections.
-    pub peer: String,
+    pub peer: Arc<str>,
     /// Object path of the client's `WorkspaceClientExt1` object on `peer`;
     /// empty for launched connections.
-    pub object_path: String,
-    pub workspace_id: Option<String>,
-    pub display_name: Option<String>,
+    pub object_path: Box<str>,
+    pub workspace_id: Option<Arc<str>>,
+    pub display_name: Option<Box<str>>,
     /// Process id of the client, 0 if unknown.
     pub pid: u32,
     pub state: State,
@@ -204,7 +209,12 @@ pub struct DisconnectTarget {
 pub struct Registry {
     next_cookie: Option<NonZeroU32>,
     entries: BTreeMap<Cookie, Registration>,
-    by_peer: HashMap<String, BTreeSet<Cookie>>,
+    /// The key is the `peer` every registration of that connection shares.
+    by_peer: HashMap<Arc<str>, BTreeSet<Cookie>>,
+    /// The workspace ids registrations share; one goes with its last user.
+    workspace_ids: HashSet<Arc<str>>,
+    /// Entries came or went since the last [`Registry::compact`].
+    changed: bool,
 }
 
 impl Default for Registry {
@@ -225,6 +235,8 @@ impl Registry {
             next_cookie: Some(first),
             entries: BTreeMap::new(),
             by_peer: HashMap::new(),
+            workspace_ids: HashSet::new(),
+            changed: false,
         }
     }
 
@@ -255,9 +267,10 @@ impl Registry {
         validate::workspace_id(workspace_id)?;
         validate::display_name("resource display name", display_name)?;
         let cookie = self.insert(Kind::Launched, LAUNCHED_PEER, "", now)?;
+        let shared_id = self.shared_workspace_id(workspace_id);
         let entry = self.entries.get_mut(&cookie).expect("just inserted");
-        entry.workspace_id = Some(workspace_id.to_owned());
-        entry.display_name = Some(display_name.to_owned());
+        entry.workspace_id = Some(shared_id);
+        entry.display_name = Some(display_name.into());
         entry.pid = pid;
         entry.state = State::Connected;
         let event = RegistryEvent::Added {
@@ -300,13 +313,19 @@ impl Registry {
         })?;
         self.next_cookie = value.checked_add(1);
         let cookie = Cookie(value);
+        let peer: Arc<str> = match self.by_peer.get_key_value(peer) {
+            Some((shared, _)) => shared.clone(),
+            None => peer.into(),
+        };
+        self.by_peer.entry(peer.clone()).or_default().insert(cookie);
+        self.changed = true;
         self.entries.insert(
             cookie,
             Registration {
                 cookie,
                 kind,
-                peer: peer.to_owned(),
-                object_path: object_path.to_owned(),
+                peer,
+                object_path: object_path.into(),
                 workspace_id: None,
                 display_name: None,
                 pid: 0,
@@ -314,11 +333,17 @@ impl Registry {
                 added_at: now,
             },
         );
-        self.by_peer
-            .entry(peer.to_owned())
-            .or_default()
-            .insert(cookie);
         Ok(cookie)
+    }
+
+    /// `workspace_id` as the allocation every registration of it shares.
+    fn shared_workspace_id(&mut self, workspace_id: &str) -> Arc<str> {
+        if let Some(shared) = self.workspace_ids.get(workspace_id) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = workspace_id.into();
+        self.workspace_ids.insert(shared.clone());
+        shared
     }
 
     /// The client answered both probe calls. Returns the `Added` event, or a
@@ -340,9 +365,10 @@ impl Registry {
         if checked.is_err() {
             return self.take(cookie, RemovalReason::InvalidClient);
         }
+        let shared_id = self.shared_workspace_id(workspace_id);
         let entry = self.entries.get_mut(&cookie)?;
-        entry.workspace_id = Some(workspace_id.to_owned());
-        entry.display_name = Some(display_name.to_owned());
+        entry.workspace_id = Some(shared_id);
+        entry.display_name = Some(display_name.into());
         entry.pid = pid;
         entry.state = State::Connected;
         Some(RegistryEvent::Added {
@@ -370,7 +396,7 @@ impl Registry {
                 "cookie {cookie} is a connection radc launched; disconnect its workspace to end it"
             )));
         }
-        if entry.peer != peer {
+        if &*entry.peer != peer {
             return Err(RuntimeError::access_denied(format!(
                 "cookie {cookie} was registered by another connection; only it may remove it"
             )));
@@ -422,8 +448,8 @@ impl Registry {
         DisconnectTarget {
             cookie: r.cookie,
             kind: r.kind,
-            peer: r.peer.clone(),
-            object_path: r.object_path.clone(),
+            peer: r.peer.to_string(),
+            object_path: r.object_path.to_string(),
             pid: r.pid,
         }
     }
@@ -507,18 +533,53 @@ impl Registry {
         self.entries.is_empty()
     }
 
+    /// Rebuilds the registry's storage, to run once a burst of additions
+    /// or removals is over. Entries added one at a time leave the map's
+    /// nodes about half full, and their texts scattered among whatever
+    /// else the burst allocated, where they keep otherwise free pages
+    /// resident; rebuilt at once, the nodes are full and the texts
+    /// allocated together. O(n); a few milliseconds for 10,000 entries.
+    pub fn compact(&mut self) {
+        if !std::mem::take(&mut self.changed) {
+            return;
+        }
+        let entries = std::mem::take(&mut self.entries);
+        self.entries = entries
+            .into_values()
+            .map(|mut r| {
+                r.object_path = Box::from(&*r.object_path);
+                r.display_name = r.display_name.as_deref().map(Box::from);
+                (r.cookie, r)
+            })
+            .collect();
+        let by_peer = std::mem::take(&mut self.by_peer);
+        self.by_peer = by_peer
+            .into_iter()
+            .map(|(peer, cookies)| (peer, cookies.into_iter().collect()))
+            .collect();
+        self.workspace_ids.shrink_to_fit();
+    }
+
     fn take(&mut self, cookie: Cookie, reason: RemovalReason) -> Option<RegistryEvent> {
         let entry = self.entries.remove(&cookie)?;
+        self.changed = true;
         if let Some(set) = self.by_peer.get_mut(&entry.peer) {
             set.remove(&cookie);
             if set.is_empty() {
                 self.by_peer.remove(&entry.peer);
             }
         }
+        let workspace_id = entry.workspace_id.map(|shared| {
+            // The set's and this one: nobody else uses it any more.
+            if Arc::strong_count(&shared) == 2 {
+                self.workspace_ids.remove(&shared);
+            }
+            shared.to_string()
+        });
         Some(RegistryEvent::Removed {
             cookie,
             reason,
-            workspace_id: entry.workspace_id,
+            workspace_id,
         })
     }
 }
@@ -775,5 +836,64 @@ mod tests {
             reg.add(":1.1", &long, now).unwrap_err().kind,
             ErrorKind::InvalidArgs
         );
+    }
+
+    #[test]
+    fn compacting_keeps_every_registration_as_it_was() {
+        let now = Instant::now();
+        let mut reg = Registry::new();
+        let mut kept = Vec::new();
+        for i in 0..500 {
+            let c = connected(&mut reg, &format!(":1.{}", i % 7), "ws", now);
+            if i % 3 == 0 {
+                reg.remove(&format!(":1.{}", i % 7), c).unwrap();
+            } else {
+                kept.push(c);
+            }
+        }
+        let probing = reg.add(":1.1", "/probing", now).unwrap();
+        let before: Vec<Registration> = reg.entries.values().cloned().collect();
+        let peers: Vec<_> = (0..7).map(|p| reg.peer_pid(&format!(":1.{p}"))).collect();
+        reg.compact();
+        let after: Vec<Registration> = reg.entries.values().cloned().collect();
+        assert_eq!(before, after);
+        assert_eq!(reg.listed().count(), kept.len());
+        assert_eq!(reg.get(probing).unwrap().state, State::Probing);
+        let peers_after: Vec<_> = (0..7).map(|p| reg.peer_pid(&format!(":1.{p}"))).collect();
+        assert_eq!(peers, peers_after);
+        // Still one registry: removal, vanishing and new cookies work on.
+        reg.remove(":1.1", probing).unwrap();
+        let vanished = reg.peer_vanished(":1.2");
+        assert!(!vanished.is_empty());
+        let next = reg.add(":1.9", "/new", now).unwrap();
+        assert!(next > probing);
+    }
+
+    #[test]
+    fn registrations_share_their_peer_and_workspace_texts() {
+        let now = Instant::now();
+        let mut reg = Registry::new();
+        let a = connected(&mut reg, ":1.7", "ws", now);
+        let b = connected(&mut reg, ":1.7", "ws", now);
+        let other = connected(&mut reg, ":1.8", "other", now);
+        let (ra, rb) = (reg.get(a).unwrap(), reg.get(b).unwrap());
+        assert!(Arc::ptr_eq(&ra.peer, &rb.peer));
+        let (wa, wb) = (ra.workspace_id.clone(), rb.workspace_id.clone());
+        assert!(Arc::ptr_eq(&wa.unwrap(), &wb.unwrap()));
+        assert_eq!(reg.workspace_ids.len(), 2);
+
+        // A workspace id is forgotten with its last registration, a peer
+        // name with its connection's last one.
+        reg.remove(":1.7", a).unwrap();
+        assert_eq!(reg.workspace_ids.len(), 2);
+        let gone = reg.remove(":1.7", b).unwrap();
+        assert!(
+            matches!(gone, RegistryEvent::Removed { workspace_id: Some(ws), .. } if ws == "ws")
+        );
+        assert_eq!(reg.workspace_ids.len(), 1);
+        assert!(!reg.by_peer.contains_key(":1.7"));
+        reg.peer_vanished(":1.8");
+        assert!(reg.workspace_ids.is_empty() && reg.by_peer.is_empty());
+        assert!(reg.get(other).is_none());
     }
 }

@@ -75,6 +75,12 @@ impl RuntimeCore {
 
     /// Dropped report messages not yet summarised, for when a flood has
     /// ended.
+    /// Repacks what a burst of activity left scattered; see
+    /// [`Registry::compact`].
+    pub fn compact(&mut self) {
+        self.registry.compact();
+    }
+
     pub fn flush_report_summary(&mut self, now: Instant) -> Option<DropSummary> {
         self.reports.flush_summary(now)
     }

@@ -280,8 +280,8 @@ fn check_registry(core: &RuntimeCore, model: &RegModel, now: Instant) -> Result<
             (None, None) => {}
             (Some(r), Some(m)) => {
                 prop_assert_eq!(r.cookie, *c);
-                prop_assert_eq!(r.peer.as_str(), PEERS[m.peer]);
-                prop_assert_eq!(r.object_path.as_str(), OBJECT_PATH);
+                prop_assert_eq!(&*r.peer, PEERS[m.peer]);
+                prop_assert_eq!(&*r.object_path, OBJECT_PATH);
                 prop_assert_eq!(r.workspace_id.as_deref(), m.ws.map(|w| WORKSPACES[w]));
                 let expected = match m.state {
                     MState::Probing => State::Probing,
@@ -483,7 +483,7 @@ fn run_registry(grace: Duration, ops: Vec<RegOp>) -> Result<(), TestCaseError> {
                     prop_assert!(
                         core.registry()
                             .get(*c)
-                            .is_none_or(|r| r.peer != PEERS[peer]),
+                            .is_none_or(|r| &*r.peer != PEERS[peer]),
                         "{} still holds {}",
                         PEERS[peer],
                         c

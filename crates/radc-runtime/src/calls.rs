@@ -146,6 +146,12 @@ impl ClientCalls {
         }
     }
 
+    /// Gives back the room a burst of waiting calls left in the wake-up
+    /// table.
+    pub(crate) fn shrink(&self) {
+        self.lock().wake.shrink_to_fit();
+    }
+
     /// `peer` answered one of several calls made under one slot.
     pub(crate) fn answered(&self, peer: &str) {
         self.lock().slots.answered(peer, now());
@@ -162,13 +168,18 @@ impl ClientCalls {
     /// peer's latest answer to another call, whichever is later (a client
     /// that works through a queue of our calls is slow, not hung), but at
     /// most [`PATIENCE`] times `limit`.
-    pub(crate) async fn call<T, E, F>(
+    ///
+    /// `call` makes the call's future once a slot is granted, on the heap:
+    /// a call waiting in its queue holds only its closure, however large
+    /// the future (a burst of thousands of queued calls stays small).
+    pub(crate) async fn call<T, E, F, C>(
         &self,
         peer: &str,
         limit: Duration,
-        call: F,
+        call: C,
     ) -> Result<T, CallFailed<E>>
     where
+        C: FnOnce() -> F,
         F: Future<Output = Result<T, E>>,
     {
         let Some(mut slot) = self.acquire(peer, Some(limit)).await else {
@@ -180,7 +191,7 @@ impl ClientCalls {
             return Err(CallFailed::NotSent);
         }
         let cap = limit * PATIENCE;
-        let mut call = std::pin::pin!(call);
+        let mut call = Box::pin(call());
         loop {
             let at = give_up_at(sent, self.silent_since(peer), limit, cap);
             tokio::select! {
@@ -239,12 +250,14 @@ mod tests {
         let limit = Duration::from_secs(2);
         // "hung" has two calls that never end and eight more queued.
         let hung =
-            (0..10).map(|_| calls.call("hung", limit, std::future::pending::<Result<(), ()>>()));
+            (0..10).map(|_| calls.call("hung", limit, std::future::pending::<Result<(), ()>>));
         let hung = futures_util::future::join_all(hung);
         let honest = async {
             tokio::time::sleep(Duration::from_millis(1)).await;
             let t0 = now();
-            let r = calls.call("honest", limit, async { Ok::<_, ()>(7) }).await;
+            let r = calls
+                .call("honest", limit, || async { Ok::<_, ()>(7) })
+                .await;
             (r.ok(), t0.elapsed())
         };
         let (results, (answer, waited)) = tokio::join!(hung, honest);
@@ -272,7 +285,7 @@ mod tests {
         // Each call takes 1.5 s; twenty of them with two at a time take
         // 15 s, far past the limit, but each one is answered in time.
         let slow = (0..20).map(|_| {
-            calls.call("slow", limit, async {
+            calls.call("slow", limit, || async {
                 tokio::time::sleep(Duration::from_millis(1500)).await;
                 Ok::<_, ()>(())
             })

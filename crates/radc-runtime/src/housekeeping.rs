@@ -3,6 +3,9 @@
 //!
 //! - logging what the report-message limit dropped and no summary told
 //!   yet (see [`radc_core::rate_limit`]);
+//! - repacking the registry (see [`radc_core::registry::Registry::compact`]),
+//!   so that what stays is not spread over pages the burst otherwise
+//!   freed;
 //! - giving freed memory back to the system. glibc's allocator keeps what
 //!   the program frees for later, in every thread's arena, and returns only
 //!   the top of each heap; after thousands of registrations come and go, or
@@ -10,7 +13,8 @@
 //!   `malloc_trim(0)` releases the free pages in the middle of the heaps
 //!   too.
 //!
-//! Whatever frees much memory or is dropped by a limit calls [`poke`]; a
+//! Whatever frees much memory or is dropped by a limit calls [`poke`] (a
+//! removal, the end of a probe); a
 //! task wakes, waits until nothing has poked it for [`QUIET`], and then
 //! does the above once.
 
@@ -49,10 +53,15 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
         // Pokes during the wait are covered by this round.
         let _ = WAKE.notified().now_or_never();
-        let summary = shared.core().flush_report_summary(Instant::now());
+        let summary = {
+            let mut core = shared.core();
+            core.compact();
+            core.flush_report_summary(Instant::now())
+        };
         if let Some(summary) = summary {
             log_dropped(&summary);
         }
+        shared.client_calls.shrink();
         trim();
     }
 }

@@ -745,7 +745,7 @@ impl Launcher {
                 .registry()
                 .listed()
                 .filter(|r| r.kind == radc_core::Kind::Launched)
-                .filter_map(|r| r.workspace_id.clone())
+                .filter_map(|r| r.workspace_id.as_deref().map(str::to_owned))
                 .collect();
             workspaces
                 .iter()

@@ -34,6 +34,10 @@ use crate::restype_store::{ResTypeStore, check_launcher};
 #[derive(Debug)]
 pub(crate) enum Outgoing {
     Registry(RegistryEvent),
+    /// A registry event to announce once the reply to the call that caused
+    /// it has left: the caller gets its answer without waiting behind the
+    /// signal, on the bus or in our own connection.
+    AfterReply(RegistryEvent, event_listener::EventListener),
     UserNotice {
         workspace_id: String,
         kind: &'static str,
@@ -197,6 +201,18 @@ impl Shared {
         }
     }
 
+    /// Like [`Shared::publish`], for the event of a call whose reply has
+    /// not left yet; the signal follows the reply.
+    pub(crate) fn publish_after_reply(
+        &self,
+        _core: &MutexGuard<'_, RuntimeCore>,
+        event: RegistryEvent,
+        reply_sent: event_listener::EventListener,
+    ) {
+        log_event(&event);
+        let _ = self.outgoing.send(Outgoing::AfterReply(event, reply_sent));
+    }
+
     pub(crate) fn notice(&self, workspace_id: &str, kind: &'static str, text: String) {
         let _ = self.outgoing.send(Outgoing::UserNotice {
             workspace_id: workspace_id.to_owned(),
@@ -271,6 +287,13 @@ fn log_event(event: &RegistryEvent) {
 /// order the core produced them.
 pub(crate) async fn emit_signals(conn: Connection, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
     while let Some(out) = rx.recv().await {
+        let out = match out {
+            Outgoing::AfterReply(event, reply_sent) => {
+                reply_sent.await;
+                Outgoing::Registry(event)
+            }
+            other => other,
+        };
         let result = match out {
             Outgoing::Registry(RegistryEvent::Added {
                 cookie,
@@ -286,6 +309,7 @@ pub(crate) async fn emit_signals(conn: Connection, mut rx: mpsc::UnboundedReceiv
                 )
                 .await
             }
+            Outgoing::AfterReply(..) => unreachable!("waited for above"),
             Outgoing::Registry(RegistryEvent::Removed { cookie, reason, .. }) => {
                 conn.emit_signal(
                     None::<BusName>,
@@ -388,8 +412,16 @@ fn describe_call_error(e: &zbus::Error) -> String {
     text
 }
 
+/// How long after the `AddResource` reply the runtime waits before it
+/// probes a client. A registration removed within this time (a client that
+/// registers and removes itself at once, or retries) is never probed: two
+/// calls to it, their replies and a `ResourceAdded` signal saved. Short
+/// enough that nobody waits for a listing in a way they would notice.
+pub(crate) const PROBE_DELAY: Duration = Duration::from_millis(20);
+
 /// Asks a new client for its workspace and name, once the `AddResource`
-/// reply has left, so a client blocked in that call is never called back.
+/// reply has left, so a client blocked in that call is never called back,
+/// and [`PROBE_DELAY`] later.
 async fn probe(
     shared: Arc<Shared>,
     conn: Connection,
@@ -399,34 +431,49 @@ async fn probe(
     reply_sent: event_listener::EventListener,
 ) {
     reply_sent.await;
+    tokio::time::sleep(PROBE_DELAY).await;
     if shared.core().registry().get(cookie).is_none() {
         return; // removed before we got to it
     }
+    // Boxed: the calls' state is large, and only registrations that live
+    // this long need it; until then the task is small.
+    Box::pin(probe_now(&shared, &conn, cookie, &peer, &path)).await;
+    // The probe's calls and messages are freed now; once a burst of
+    // registrations is over, their memory goes back to the system.
+    housekeeping::poke();
+}
+
+async fn probe_now(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    cookie: Cookie,
+    peer: &str,
+    path: &str,
+) {
     let limit = shared.config.probe_timeout;
     // Within the peer's share of calls; the limit runs from when the calls
     // are sent, and as long as the peer keeps answering our other calls.
-    let answers = shared.client_calls.call(&peer, limit, async {
+    let answers = shared.client_calls.call(peer, limit, || async {
         if shared.core().registry().get(cookie).is_none() {
             return Ok(None); // removed while it waited for a slot
         }
         // Each answer is a sign of life on its own.
         let ask = |method| {
-            call_client::<String>(&conn, &peer, &path, method)
-                .inspect(|_| shared.client_calls.answered(&peer))
+            call_client::<String>(conn, peer, path, method)
+                .inspect(|_| shared.client_calls.answered(peer))
         };
         tokio::try_join!(ask("GetResourceId"), ask("GetResourceDisplayName")).map(Some)
     });
-    let known_pid = shared.core().registry().peer_pid(&peer);
-    let pid = async {
-        match known_pid {
-            Some(pid) => Ok(pid),
-            None => bus_query::<u32>(&conn, "GetConnectionUnixProcessID", &peer).await,
-        }
-    };
-    let (answers, pid) = tokio::join!(answers, pid);
-    let why = match answers {
+    let why = match answers.await {
         Ok(None) => return,
         Ok(Some((workspace_id, display_name))) => {
+            // Asked once the client has answered: by then an earlier
+            // registration of the same connection has usually told it.
+            let known_pid = shared.core().registry().peer_pid(peer);
+            let pid = match known_pid {
+                Some(pid) => Ok(pid),
+                None => Box::pin(bus_query::<u32>(conn, "GetConnectionUnixProcessID", peer)).await,
+            };
             // Shown by `radc status` and every other front end: no name
             // may hide or reorder characters, whoever sent it.
             let display_name = strip_invisible(&display_name);
@@ -445,7 +492,7 @@ async fn probe(
         Err(CallFailed::Error(e)) => format!(
             "{} at {} did not answer GetResourceId/GetResourceDisplayName: {}",
             names::CLIENT_EXT,
-            validate::for_log(&path),
+            validate::for_log(path),
             validate::for_log(&describe_call_error(&e))
         ),
         Err(CallFailed::NoAnswer) => format!(
@@ -547,13 +594,15 @@ async fn issue_disconnect(
     target: DisconnectTarget,
     timeout: Duration,
 ) -> (String, String) {
-    let call = conn.call_method(
-        Some(target.peer.as_str()),
-        target.object_path.as_str(),
-        Some(names::CLIENT_EXT),
-        "IssueDisconnect",
-        &(),
-    );
+    let call = || {
+        conn.call_method(
+            Some(target.peer.as_str()),
+            target.object_path.as_str(),
+            Some(names::CLIENT_EXT),
+            "IssueDisconnect",
+            &(),
+        )
+    };
     let result = shared.client_calls.call(&target.peer, timeout, call).await;
     let (outcome, detail) = match result {
         Ok(_) => ("ok", String::new()),
@@ -621,15 +670,19 @@ impl Registration {
         &self,
         cookie: u32,
         #[zbus(header)] header: Header<'_>,
-    ) -> Result<(), WireError> {
-        let peer = sender(&header)?;
+    ) -> Result<ResponseDispatchNotifier<()>, WireError> {
+        let sender = header
+            .sender()
+            .ok_or_else(|| RuntimeError::failed("the call carries no sender"))?;
         let cookie = Cookie::new(cookie)
             .ok_or_else(|| RuntimeError::invalid_args("cookie 0 is never issued"))?;
+        let (reply, sent) = ResponseDispatchNotifier::new(());
         let mut core = self.0.core();
-        let event = core.remove_resource(&peer, cookie)?;
-        self.0.publish(&core, [event]);
+        let event = core.remove_resource(sender.as_str(), cookie)?;
+        self.0.publish_after_reply(&core, event, sent);
+        drop(core);
         housekeeping::poke();
-        Ok(())
+        Ok(reply)
     }
 
     async fn list_resources(&self) -> Vec<ResourceRow> {
@@ -639,8 +692,8 @@ impl Registration {
             .map(|r| {
                 (
                     r.cookie.get(),
-                    r.workspace_id.clone().unwrap_or_default(),
-                    r.display_name.clone().unwrap_or_default(),
+                    r.workspace_id.as_deref().unwrap_or_default().to_owned(),
+                    r.display_name.as_deref().unwrap_or_default().to_owned(),
                     r.state.as_str().to_owned(),
                     r.pid,
                 )
@@ -1126,15 +1179,15 @@ impl RuntimeExt {
         core.registry()
             .listed()
             .map(|r| {
-                let ws = r.workspace_id.clone().unwrap_or_default();
+                let ws = r.workspace_id.as_deref().unwrap_or_default().to_owned();
                 (
                     r.cookie.get(),
                     ws.clone(),
                     core.workspace_name(&ws).to_owned(),
-                    r.display_name.clone().unwrap_or_default(),
+                    r.display_name.as_deref().unwrap_or_default().to_owned(),
                     r.state.as_str().to_owned(),
                     r.pid,
-                    r.peer.clone(),
+                    r.peer.to_string(),
                     self.0.unix_millis(r.added_at),
                     r.kind.as_str().to_owned(),
                 )

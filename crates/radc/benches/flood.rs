@@ -223,6 +223,10 @@ async fn memory_report(bus: &TestBus, pid: u32, n: usize) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let just_listed = rss_mib(pid);
+    // Steady state: the burst's messages and calls are gone, and the
+    // runtime has had its quiet period (2 s) to give their memory back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let with = rss_mib(pid);
     join_all(regs.into_iter().map(|(idx, reg)| {
         let rt = runtimes[idx].clone();
@@ -235,11 +239,13 @@ async fn memory_report(bus: &TestBus, pid: u32, n: usize) {
     println!("## Resident memory ({n} registrations over 10 connections)");
     println!("| measure | value |\n|---|---|");
     println!("| runtime RSS idle | {idle:.1} MiB |");
-    println!("| runtime RSS with {n} registrations | {with:.1} MiB |");
+    let per = |rss: f64| (rss - idle) * 1024.0 * 1024.0 / n as f64;
     println!(
-        "| per registration | {:.0} bytes |",
-        (with - idle) * 1024.0 * 1024.0 / n as f64
+        "| runtime RSS with {n} registrations, 1 s after all are listed | {just_listed:.1} MiB ({:.0} bytes each) |",
+        per(just_listed)
     );
+    println!("| runtime RSS with {n} registrations, 4 s after | {with:.1} MiB |");
+    println!("| per registration, 4 s after | {:.0} bytes |", per(with));
     println!("| runtime RSS 5 s after they are removed | {after:.1} MiB |");
 }
 

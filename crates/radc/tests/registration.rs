@@ -862,6 +862,75 @@ async fn runtime_replies_to_add_resource_before_calling_back() {
     }
 }
 
+/// A registration removed before the runtime gets round to asking the
+/// client about it is never probed: no call reaches the client, no
+/// `ResourceAdded`, just its `ResourceRemoved`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_removed_at_once_is_never_probed() {
+    // How long after its `AddResource` reply the runtime waits to probe.
+    const DELAY: Duration = Duration::from_millis(20);
+    let bus = TestBus::start().await;
+    let mut observer = Observer::new(&bus).await;
+    // No object server: every call the runtime makes to it shows up here.
+    let conn = bus.connect().await;
+    let mut stream = zbus::MessageStream::from(&conn);
+    let registration = WorkspaceRegistrationProxy::new(&conn).await.unwrap();
+    let mut in_time = HashMap::new();
+    let mut cookies = Vec::new();
+    for i in 0..20 {
+        let path = format!("/raw/gone{i}");
+        let t0 = Instant::now();
+        let cookie = registration
+            .add_resource(&ObjectPath::try_from(path.as_str()).unwrap())
+            .await
+            .unwrap();
+        registration.remove_resource(cookie).await.unwrap();
+        // The runtime's wait began after t0, so a removal answered within
+        // DELAY of t0 reached it before the wait was over.
+        if t0.elapsed() < DELAY {
+            in_time.insert(path, cookie);
+        }
+        cookies.push(cookie);
+    }
+    assert!(
+        in_time.len() >= 10,
+        "only {} of 20 add+remove pairs took less than {DELAY:?}: too slow a machine to tell",
+        in_time.len()
+    );
+    let removed = observer.removed_for(&cookies, PROMPT).await;
+    assert!(removed.values().all(|r| r == "removed"), "{removed:?}");
+    // Ten times the delay: any probe that was due has been sent.
+    tokio::time::sleep(DELAY * 10).await;
+    while let Some(Some(msg)) = stream.next().now_or_never() {
+        let msg = msg.unwrap();
+        if msg.message_type() == Type::MethodCall {
+            let path = msg.header().path().unwrap().to_string();
+            assert!(
+                !in_time.contains_key(&path),
+                "{path} was asked {:?} after it was removed",
+                msg.header().member()
+            );
+        }
+    }
+    let added = observer.pending_added();
+    assert!(
+        in_time.values().all(|c| !added.contains(c)),
+        "ResourceAdded for a removed registration: {added:?}"
+    );
+
+    // One that stays is still probed and announced.
+    let client = Runtime::with_connection(bus.connect().await).await.unwrap();
+    let kept = client
+        .add_resource(TestClient::new("kept.example.com", "Kept"))
+        .await
+        .unwrap();
+    let added = observer.added_for(&[kept.cookie()], PROMPT).await;
+    assert_eq!(
+        added[&kept.cookie()],
+        ("kept.example.com".to_owned(), "Kept".to_owned())
+    );
+}
+
 /// 20 connections add 25 registrations each, all at once, through the SDK:
 /// every cookie is distinct and non-zero, every registration is announced
 /// and listed, none is dropped.
