@@ -412,16 +412,8 @@ fn describe_call_error(e: &zbus::Error) -> String {
     text
 }
 
-/// How long after the `AddResource` reply the runtime waits before it
-/// probes a client. A registration removed within this time (a client that
-/// registers and removes itself at once, or retries) is never probed: two
-/// calls to it, their replies and a `ResourceAdded` signal saved. Short
-/// enough that nobody waits for a listing in a way they would notice.
-pub(crate) const PROBE_DELAY: Duration = Duration::from_millis(20);
-
 /// Asks a new client for its workspace and name, once the `AddResource`
-/// reply has left, so a client blocked in that call is never called back,
-/// and [`PROBE_DELAY`] later.
+/// reply has left, so a client blocked in that call is never called back.
 async fn probe(
     shared: Arc<Shared>,
     conn: Connection,
@@ -431,7 +423,6 @@ async fn probe(
     reply_sent: event_listener::EventListener,
 ) {
     reply_sent.await;
-    tokio::time::sleep(PROBE_DELAY).await;
     if shared.core().registry().get(cookie).is_none() {
         return; // removed before we got to it
     }
