@@ -39,6 +39,13 @@ pub type Renders = Vec<(u32, String)>;
 /// `.ico` and a PNG render together), the sizes wanted, the decoding
 /// limits and [`RENDERER`].
 pub fn source_key(files: &[&[u8]], sizes: &[u32], limits: &Limits) -> String {
+    let digests: Vec<[u8; 32]> = files.iter().map(|f| Sha256::digest(f).into()).collect();
+    source_key_of_digests(&digests, sizes, limits)
+}
+
+/// [`source_key`] from the SHA-256 of each file's bytes, for a caller that
+/// keeps those hashes and so need not read the files to know the key.
+pub fn source_key_of_digests(digests: &[[u8; 32]], sizes: &[u32], limits: &Limits) -> String {
     let mut h = Sha256::new();
     h.update(RENDERER.as_bytes());
     h.update([0]);
@@ -54,10 +61,9 @@ pub fn source_key(files: &[&[u8]], sizes: &[u32], limits: &Limits) -> String {
     ] {
         h.update(n.to_le_bytes());
     }
-    h.update((files.len() as u64).to_le_bytes());
-    for file in files {
-        h.update((file.len() as u64).to_le_bytes());
-        h.update(file);
+    h.update((digests.len() as u64).to_le_bytes());
+    for digest in digests {
+        h.update(digest);
     }
     hex(&h.finalize())
 }

@@ -16,9 +16,11 @@ use std::process::Command;
 use radc_desktop::icons::{self, Limits, THEME_SIZES};
 use radc_desktop::layout::{Context, Rendered, workspace_files};
 use radc_desktop::names::workspace_stem;
-use radc_desktop::render_cache::{RenderCache, icons_for_sync, source_key};
+use radc_desktop::render_cache::{RenderCache, icons_for_sync, source_key_of_digests};
 use radc_desktop::sync::{Base, GeneratedFile, Manifest, Step, plan};
 use radc_feed::Feed;
+use sha2::{Digest, Sha256};
+use url::Url;
 
 use crate::fsutil::{remove_temp, remove_with_temp, xdg_dir};
 use crate::store::{Store, WorkspaceRecord};
@@ -344,12 +346,12 @@ fn refresh_cache(tool: &str, dir: &Path) {
 }
 
 /// The icon sources of a workspace's shown resources: each icon set (a
-/// resource's, or a file extension's) by its [`source_key`], with the
-/// stored files' bytes to render it from.
+/// resource's, or a file extension's) by its key
+/// ([`source_key_of_digests`]), with the stored files to render it from.
 struct IconSources {
     resources: BTreeMap<String, String>,
     extensions: BTreeMap<(String, String), String>,
-    files: BTreeMap<String, Vec<(PathBuf, Vec<u8>)>>,
+    files: BTreeMap<String, Vec<PathBuf>>,
 }
 
 type ByResource = (
@@ -358,9 +360,11 @@ type ByResource = (
 );
 
 impl IconSources {
-    /// Reads the stored icon files of every shown resource (hidden ones
-    /// have no files on the desktop). A set none of whose files can be
-    /// read has no source: its entry gets a generic icon.
+    /// Keys the stored icon files of every shown resource (hidden ones have
+    /// no files on the desktop) by the hashes the record keeps of them, so
+    /// an unchanged workspace is synced without reading one; a file whose
+    /// hash the record lacks is read and hashed here. A set none of whose
+    /// files is stored has no source: its entry gets a generic icon.
     fn read(store: &Store, record: &WorkspaceRecord, feed: &Feed) -> IconSources {
         let mut out = IconSources {
             resources: BTreeMap::new(),
@@ -368,20 +372,30 @@ impl IconSources {
             files: BTreeMap::new(),
         };
         let mut add = |icons: &[radc_feed::Icon]| -> Option<String> {
-            let files: Vec<(PathBuf, Vec<u8>)> = icons
-                .iter()
-                .filter_map(|icon| {
-                    let path = store.file_path(record, icon.url.as_ref()?.as_str())?;
-                    let bytes = fs::read(&path).ok()?;
-                    Some((path, bytes))
-                })
-                .collect();
-            if files.is_empty() {
+            let mut paths = Vec::new();
+            let mut digests = Vec::new();
+            for icon in icons {
+                let Some(url) = icon.url.as_ref().map(Url::as_str) else {
+                    continue;
+                };
+                let Some(path) = store.file_path(record, url) else {
+                    continue;
+                };
+                let digest = match store.digest(record, url) {
+                    Some(digest) => digest,
+                    None => match fs::read(&path) {
+                        Ok(bytes) => Sha256::digest(&bytes).into(),
+                        Err(_) => continue,
+                    },
+                };
+                paths.push(path);
+                digests.push(digest);
+            }
+            if paths.is_empty() {
                 return None;
             }
-            let all: Vec<&[u8]> = files.iter().map(|(_, b)| b.as_slice()).collect();
-            let key = source_key(&all, &THEME_SIZES, &Limits::default());
-            out.files.entry(key.clone()).or_insert(files);
+            let key = source_key_of_digests(&digests, &THEME_SIZES, &Limits::default());
+            out.files.entry(key.clone()).or_insert(paths);
             Some(key)
         };
         let mut resources = BTreeMap::new();
@@ -451,8 +465,11 @@ impl IconSources {
     fn render_one(&self, key: &str) -> Vec<(u32, Vec<u8>)> {
         let limits = Limits::default();
         let mut frames = Vec::new();
-        for (path, bytes) in self.files.get(key).into_iter().flatten() {
-            match icons::decode(bytes, &limits) {
+        for path in self.files.get(key).into_iter().flatten() {
+            let decoded = fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| icons::decode(&bytes, &limits).map_err(|e| e.to_string()));
+            match decoded {
                 Ok(decoded) => frames.extend(decoded),
                 Err(e) => tracing::debug!("icon {} skipped: {e}", path.display()),
             }

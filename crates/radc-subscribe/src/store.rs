@@ -119,6 +119,10 @@ pub struct WorkspaceRecord {
     /// files it sent validators for).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub validators: BTreeMap<String, Validators>,
+    /// The SHA-256 of each downloaded file's bytes (hex), by URL: what the
+    /// desktop side keys rendered icons by, without reading the files.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub digests: BTreeMap<String, String>,
 }
 
 /// An HTTP response's validators of a file: sent back as `If-None-Match`
@@ -156,6 +160,7 @@ impl WorkspaceRecord {
             generation: 0,
             files: BTreeMap::new(),
             validators: BTreeMap::new(),
+            digests: BTreeMap::new(),
         }
     }
 
@@ -323,6 +328,20 @@ impl Store {
         Some((validators, self.stored_size(record, url, kind)?))
     }
 
+    /// The SHA-256 of the bytes of the record's file of `url`, if the record
+    /// keeps it (records written by older versions do not).
+    pub fn digest(&self, record: &WorkspaceRecord, url: &str) -> Option<[u8; 32]> {
+        let text = record.digests.get(url)?;
+        let mut out = [0u8; 32];
+        if text.len() != 64 || !text.is_ascii() {
+            return None;
+        }
+        for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks(2)) {
+            *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+        }
+        Some(out)
+    }
+
     /// The size of the record's file of `url` (as a file of `kind`), while
     /// it is there.
     pub fn stored_size(&self, record: &WorkspaceRecord, url: &str, kind: FileKind) -> Option<u64> {
@@ -383,6 +402,10 @@ impl Store {
             .iter()
             .filter(|f| !f.validators.is_empty())
             .map(|f| (f.url.clone(), f.validators.clone()))
+            .collect();
+        record.digests = plan
+            .iter()
+            .map(|f| (f.url.clone(), f.digest.clone()))
             .collect();
         let feed_kept = current
             .as_ref()
@@ -530,6 +553,8 @@ struct Planned<'a> {
     name: String,
     source: Source<'a>,
     validators: Validators,
+    /// [`digest_of`] the file's bytes.
+    digest: String,
 }
 
 /// Which files a commit writes and which it takes over from the current
@@ -550,7 +575,12 @@ fn plan_files<'a>(
             (c.record.files.get(&update.url) == Some(&name))
                 .then(|| c.dir.join(FILES_DIR).join(&name))
         });
-        let source = match (&update.content, stored) {
+        let known_digest = || {
+            current
+                .and_then(|c| c.record.digests.get(&update.url))
+                .cloned()
+        };
+        let (source, digest) = match (&update.content, stored) {
             // The request was conditional on exactly the validators the
             // current generation keeps for this URL.
             (Content::NotModified, Some(path))
@@ -558,21 +588,9 @@ fn plan_files<'a>(
                     && current.and_then(|c| c.record.validators.get(&update.url))
                         == Some(&update.validators) =>
             {
-                Source::Current(path)
+                (Source::Current(path), known_digest())
             }
-            (Content::Kept, Some(path)) => {
-                let validators = current
-                    .and_then(|c| c.record.validators.get(&update.url))
-                    .cloned()
-                    .unwrap_or_default();
-                plan.push(Planned {
-                    url: update.url.clone(),
-                    name,
-                    source: Source::Current(path),
-                    validators,
-                });
-                continue;
-            }
+            (Content::Kept, Some(path)) => (Source::Current(path), known_digest()),
             (Content::NotModified | Content::Kept, _) => {
                 // Not the state the request was conditional on (or the
                 // file kept from it is gone): another refresh committed
@@ -584,15 +602,30 @@ fn plan_files<'a>(
             (Content::Bytes(bytes), Some(path))
                 if fs::read(&path).is_ok_and(|stored| stored == *bytes) =>
             {
-                Source::Current(path)
+                (Source::Current(path), Some(digest_of(bytes)))
             }
-            (Content::Bytes(bytes), _) => Source::Bytes(bytes),
+            (Content::Bytes(bytes), _) => (Source::Bytes(bytes), Some(digest_of(bytes))),
+        };
+        // Records written before digests were kept: hashed once here.
+        let digest = match (digest, &source) {
+            (Some(digest), _) => digest,
+            (None, Source::Current(path)) => digest_of(&fs::read(path).map_err(io_error(path))?),
+            (None, Source::Bytes(bytes)) => digest_of(bytes),
+        };
+        let validators = match update.content {
+            // Not asked for: what the server said last time still holds.
+            Content::Kept => current
+                .and_then(|c| c.record.validators.get(&update.url))
+                .cloned()
+                .unwrap_or_default(),
+            _ => update.validators.clone(),
         };
         plan.push(Planned {
             url: update.url.clone(),
             name,
             source,
-            validators: update.validators.clone(),
+            validators,
+            digest,
         });
     }
     Ok(plan)
@@ -604,6 +637,11 @@ fn file_name(url: &str, kind: FileKind) -> String {
         hex(&Sha256::digest(url.as_bytes())[..16]),
         kind.extension()
     )
+}
+
+/// The SHA-256 of a stored file's bytes, in hex, as records keep it.
+fn digest_of(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -829,6 +867,55 @@ mod tests {
             matches!(moved, Err(StoreError::Changed { .. })),
             "{moved:?}"
         );
+    }
+
+    #[test]
+    fn records_keep_the_hash_of_every_stored_file() {
+        let (_dir, store) = store();
+        let record = WorkspaceRecord::new("ws", "Apps", "https://h/", 10);
+        let (a, b) = ("https://h/a.rdp", "https://h/b.png");
+        let sha = |bytes: &[u8]| -> [u8; 32] { Sha256::digest(bytes).into() };
+        let first = store
+            .commit_updates(
+                record,
+                b"<feed/>",
+                &[
+                    update(a, Content::Bytes(b"one".to_vec()), "\"1\""),
+                    update(b, Content::Bytes(b"two".to_vec()), ""),
+                ],
+            )
+            .unwrap();
+        assert_eq!(store.digest(&first, a), Some(sha(b"one")));
+        assert_eq!(store.digest(&first, b), Some(sha(b"two")));
+        assert_eq!(store.digest(&first, "https://h/other"), None);
+
+        // A record written before hashes were kept: kept files are hashed
+        // from what is stored, new ones from their bytes.
+        let mut old = first.clone();
+        old.digests.clear();
+        fs::write(store.record_path("ws"), to_json(&old)).unwrap();
+        let next = store
+            .commit_updates(
+                old,
+                b"<feed/>",
+                &[
+                    update(a, Content::Kept, ""),
+                    update(b, Content::Bytes(b"three".to_vec()), ""),
+                ],
+            )
+            .unwrap();
+        assert_eq!(store.digest(&next, a), Some(sha(b"one")));
+        assert_eq!(store.digest(&next, b), Some(sha(b"three")));
+        assert_eq!(
+            next.validators[a].etag.as_deref(),
+            Some("\"1\""),
+            "kept as they were"
+        );
+
+        // A damaged hash is no hash.
+        let mut damaged = next.clone();
+        damaged.digests.insert(a.into(), "zz".repeat(32));
+        assert_eq!(store.digest(&damaged, a), None);
     }
 
     #[test]
