@@ -13,7 +13,8 @@
 //! - a bare sequential download of the feed and its 3,000 files over one
 //!   keep-alive connection (a plain reqwest client): the floor;
 //! - a cold `radc subscribe`, end to end, menu entries and icons included;
-//! - an unchanged `radc refresh`;
+//! - an unchanged `radc refresh` (the median of five; files written and
+//!   answers of the first);
 //! - a `radc refresh` after one resource's `.rdp` file and icons changed.
 //!
 //! Each is printed in ms and as a share of the cold subscribe, with the
@@ -91,6 +92,15 @@ async fn main() {
     let after_unchanged = snapshot(home.path());
     let unchanged_written = written(&after_cold, &after_unchanged).len();
     let unchanged_answers = site.answers();
+    // A single refresh of 100 ms swings by a fifth: the median of five.
+    let mut again: Vec<Duration> = (0..4)
+        .map(|_| run(home.path(), &["refresh", WORKSPACE_ID]))
+        .chain([unchanged])
+        .collect();
+    again.sort();
+    let unchanged = again[2];
+    let _ = site.answers();
+    let after_unchanged = snapshot(home.path());
 
     for ext in ["rdp", "png", "ico"] {
         site.change(&format!("/RDWeb/Pages/app7.{ext}"));
