@@ -6,6 +6,9 @@
 //! The delays come from a small deterministic generator; its seed is printed
 //! and can be set with `RADC_CRASH_SEED` to replay a failure.
 
+#[path = "common/rng.rs"]
+mod rng;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,28 +19,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use radc_desktop::icons::{Frame, render_theme_pngs};
+use rng::Rng;
 
 const SMALL: usize = 50;
 const LARGE: usize = 600;
 const ROUNDS: usize = 100;
 const USER_MIMEAPPS: &str = "[Default Applications]\ntext/plain=gedit.desktop;\n\n[Added Associations]\ntext/plain=gedit.desktop;\n";
-
-/// splitmix64: enough to spread kills, and replayable from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// A minimal HTTP/1.1 server on loopback (keep-alive, so a refresh's
 /// thousand downloads do not cost a thousand connections): the feed, which

@@ -10,6 +10,8 @@
 
 #[path = "common/file_site.rs"]
 mod file_site;
+#[path = "common/rng.rs"]
+mod rng;
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
@@ -19,27 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use file_site::{FileSite, WORKSPACE_ID};
+use rng::Rng;
 use serde_json::Value;
 
 const APPS: usize = 40;
 const ROUNDS: usize = 100;
-
-/// splitmix64: enough to spread kills, and replayable from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// A home in RAM: SIGKILL keeps the page cache, so this tests the same
 /// thing as a disk, without its fsync latency times a hundred rounds.
