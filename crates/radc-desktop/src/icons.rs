@@ -24,8 +24,13 @@ use image::codecs::png::{CompressionType, PngDecoder, PngEncoder};
 use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageError, Rgba, Rgba32FImage};
 
-/// The sizes radc installs into `hicolor/<n>x<n>/apps`.
+/// The sizes radc may install into `hicolor/<n>x<n>/apps`; which of them
+/// an icon gets is [`wanted_sizes`]'s choice.
 pub const THEME_SIZES: [u32; 8] = [16, 22, 24, 32, 48, 64, 128, 256];
+
+/// The size the icon theme specification asks every application to
+/// install: desktops find an icon of this size in `hicolor` at least.
+pub const REQUIRED_SIZE: u32 = 48;
 
 const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
 const ICO_HEADER_LEN: usize = 6;
@@ -408,6 +413,35 @@ fn image_error(e: ImageError) -> IconError {
     }
 }
 
+/// The sizes of `candidates` worth rendering from `frames`, increasing:
+///
+/// - every candidate a frame has exactly (on its longer side): the
+///   artist's own pixels, which no scaling improves on;
+/// - [`REQUIRED_SIZE`], which the icon theme specification asks for;
+/// - the largest candidate the largest frame reaches without upscaling,
+///   so a large source keeps its detail for large views.
+///
+/// Every other size is left to the desktop, which scales the nearest
+/// installed size as the icon theme specification describes; rendering
+/// them all would multiply the files a workspace puts on disk without
+/// adding a pixel the source has. No frames, no sizes.
+pub fn wanted_sizes(frames: &[Frame], candidates: &[u32]) -> Vec<u32> {
+    let Some(largest) = frames.iter().map(Frame::size).max() else {
+        return Vec::new();
+    };
+    let covered = candidates.iter().copied().filter(|&s| s <= largest).max();
+    let mut sizes: Vec<u32> = candidates
+        .iter()
+        .copied()
+        .filter(|&s| {
+            s == REQUIRED_SIZE || Some(s) == covered || frames.iter().any(|f| f.size() == s)
+        })
+        .collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+}
+
 /// Renders one PNG per wanted size (`size × size` pixels), in the order of
 /// `sizes`, as `(size, png bytes)`.
 ///
@@ -528,6 +562,29 @@ mod tests {
         assert!(pick_frame(&frames, 97).is_none());
         assert!(pick_frame(&frames, 0).is_none());
         assert!(pick_frame(&[], 16).is_none());
+    }
+
+    #[test]
+    fn wants_own_sizes_the_required_one_and_the_largest_covered() {
+        let sizes = |frames: &[(u32, u32)]| {
+            let frames: Vec<Frame> = frames.iter().map(|&(w, h)| solid(w, h, [9; 4])).collect();
+            wanted_sizes(&frames, &THEME_SIZES)
+        };
+        assert_eq!(sizes(&[(32, 32)]), [32, 48]);
+        assert_eq!(
+            sizes(&[(16, 16), (32, 32), (48, 48), (256, 256)]),
+            [16, 32, 48, 256]
+        );
+        // Off-theme sizes: the required size and the largest one reached.
+        assert_eq!(sizes(&[(40, 40)]), [32, 48]);
+        assert_eq!(sizes(&[(300, 300)]), [48, 256]);
+        assert_eq!(sizes(&[(100, 100), (20, 20)]), [48, 64]);
+        // A non-square frame counts by its longer side.
+        assert_eq!(sizes(&[(64, 40)]), [48, 64]);
+        // Too small to cover any candidate: only the required size, which
+        // rendering leaves out if it would upscale more than twice.
+        assert_eq!(sizes(&[(8, 8)]), [48]);
+        assert!(sizes(&[]).is_empty());
     }
 
     #[test]

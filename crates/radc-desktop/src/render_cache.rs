@@ -28,7 +28,7 @@ use crate::sync::{Contents, GeneratedFile, Manifest, unvouched};
 
 /// Names the rendering code: change it whenever [`crate::icons`] renders
 /// the same source into other bytes, so old entries stop matching.
-pub const RENDERER: &str = "radc-icons/1";
+pub const RENDERER: &str = "radc-icons/2";
 
 /// The PNGs rendered from one source: `(size, hash of the PNG's bytes)`,
 /// by increasing size. Empty for a source that renders nothing (an icon
@@ -36,8 +36,9 @@ pub const RENDERER: &str = "radc-icons/1";
 pub type Renders = Vec<(u32, String)>;
 
 /// The key of an icon source: a hash of its files' bytes (in order: an
-/// `.ico` and a PNG render together), the sizes wanted, the decoding
-/// limits and [`RENDERER`].
+/// `.ico` and a PNG render together), the candidate sizes (of which
+/// [`crate::icons::wanted_sizes`] picks), the decoding limits and
+/// [`RENDERER`].
 pub fn source_key(files: &[&[u8]], sizes: &[u32], limits: &Limits) -> String {
     let digests: Vec<[u8; 32]> = files.iter().map(|f| Sha256::digest(f).into()).collect();
     source_key_of_digests(&digests, sizes, limits)

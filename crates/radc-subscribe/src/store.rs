@@ -351,6 +351,63 @@ impl Store {
         Some(fs::metadata(self.file_path(record, url)?).ok()?.len())
     }
 
+    /// Whether the record's generation holds exactly the feed `feed` and a
+    /// file for each of `urls` (with the name a file of that kind gets):
+    /// then a refresh that fetched those feed bytes has nothing to ask for
+    /// and nothing to store. Costs one read of the stored feed and one
+    /// listing of the generation's files, whatever their number.
+    pub fn holds<'u>(
+        &self,
+        record: &WorkspaceRecord,
+        feed: &[u8],
+        urls: impl IntoIterator<Item = (&'u str, FileKind)>,
+    ) -> bool {
+        let dir = self.generation_dir(&record.id, record.generation);
+        if !fs::read(dir.join(FEED_FILE)).is_ok_and(|stored| stored == feed) {
+            return false;
+        }
+        let Ok(entries) = fs::read_dir(dir.join(FILES_DIR)) else {
+            return false;
+        };
+        let present: BTreeSet<std::ffi::OsString> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.file_name())
+            .collect();
+        urls.into_iter().all(|(url, kind)| {
+            record.files.get(url).is_some_and(|name| {
+                *name == file_name(url, kind) && present.contains(std::ffi::OsStr::new(name))
+            })
+        })
+    }
+
+    /// Stores `record` for a refresh that found its state current (see
+    /// [`Store::holds`]): its generation and files stay, nothing else is
+    /// written. Fails with [`StoreError::Changed`] if another process
+    /// committed another state since `record` was read.
+    pub fn commit_unchanged(&self, record: WorkspaceRecord) -> Result<WorkspaceRecord, StoreError> {
+        let _lock = self.lock(&record.id)?;
+        let mut current = self
+            .record(&record.id)?
+            .ok_or_else(|| StoreError::NotSubscribed(record.id.clone()))?;
+        identity::check_subscribe(&record.url()?, &record.id, Some(&current.url()?))?;
+        if current.generation != record.generation || current.files != record.files {
+            return Err(StoreError::Changed {
+                url: record.feed_url.clone(),
+            });
+        }
+        let path = self.record_path(&record.id);
+        current.last_refresh = record.last_refresh;
+        if current == record {
+            // Losing this change to a power cut loses only the time of
+            // the refresh: the state it records is the one already stored.
+            crate::fsutil::write_whole_locked(&path, &to_json(&record), PRIVATE_FILE)
+                .map_err(io_error(&path))?;
+        } else {
+            write_atomic(&path, &to_json(&record))?;
+        }
+        Ok(record)
+    }
+
     /// Stores a good feed and its files as the workspace's new state, and
     /// `record` (whose `generation` and `files` are filled in here) as its
     /// record. Returns the record as stored.
@@ -645,7 +702,12 @@ fn digest_of(bytes: &[u8]) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 fn to_json(record: &WorkspaceRecord) -> Vec<u8> {

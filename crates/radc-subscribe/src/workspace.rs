@@ -159,7 +159,7 @@ pub async fn subscribe(
     if let Some(existing) = &existing {
         identity::check_subscribe(&url, &feed.publisher.id, Some(&existing.url()?))?;
     }
-    let mut record = existing.unwrap_or_else(|| {
+    let mut record = existing.clone().unwrap_or_else(|| {
         WorkspaceRecord::new(
             &feed.publisher.id,
             feed.publisher.display_name(),
@@ -171,7 +171,17 @@ pub async fn subscribe(
     record.username = credentials.map(Credentials::login_name);
     record.allow_http = options.http.allow_http;
     record.ca_file = options.ca_file.clone();
-    finish(store, &client, record, feed, &body, options, progress).await
+    finish(
+        store,
+        &client,
+        record,
+        existing.as_ref(),
+        feed,
+        &body,
+        options,
+        progress,
+    )
+    .await
 }
 
 /// Refreshes a subscribed workspace. On failure the stored state stays as
@@ -186,6 +196,18 @@ pub async fn refresh(
     let record = store
         .record(workspace_id)?
         .ok_or_else(|| WorkspaceError::NotSubscribed(workspace_id.to_owned()))?;
+    refresh_record(store, record, credentials, options, progress).await
+}
+
+/// [`refresh`] for a caller that has just read the workspace's record.
+pub async fn refresh_record(
+    store: &Store,
+    record: WorkspaceRecord,
+    credentials: Option<&Credentials>,
+    options: &Options,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Outcome, WorkspaceError> {
+    let workspace_id = record.id.clone();
     let options = options.for_record(&record);
     let result = async {
         let url = discovery::checked_url(&record.feed_url, options.http.allow_http)?;
@@ -197,6 +219,7 @@ pub async fn refresh(
             store,
             &client,
             record.clone(),
+            Some(&record),
             feed,
             &body,
             &options,
@@ -206,7 +229,7 @@ pub async fn refresh(
     }
     .await;
     if let Err(e) = &result {
-        store.record_error(workspace_id, Some(&e.to_string()))?;
+        store.record_error(&workspace_id, Some(&e.to_string()))?;
     }
     result
 }
@@ -310,21 +333,50 @@ pub(crate) async fn fetch_first(
 }
 
 /// Downloads every file the feed names and stores the new state as the
-/// workspace of `record`, whose identity the caller has checked.
+/// workspace of `record`, whose identity the caller has checked;
+/// `previous` is the workspace's record as the caller read it.
+#[allow(clippy::too_many_arguments)]
 async fn finish(
     store: &Store,
     client: &FeedClient,
     mut record: WorkspaceRecord,
+    previous: Option<&WorkspaceRecord>,
     feed: Feed,
     body: &[u8],
     options: &Options,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Outcome, WorkspaceError> {
     debug_assert_eq!(record.id, feed.publisher.id);
-    let previous = store.record(&record.id)?;
-    let old_feed = previous
-        .as_ref()
-        .and_then(|previous| stored_feed(store, previous));
+    record.name = feed.publisher.display_name().to_owned();
+    record.last_refresh = Some(now());
+    record.last_error = None;
+    // The very feed that is stored, with every file it names, and a feed
+    // that vouches for all of them (see `unchanged_files`): nothing to ask
+    // for, nothing to compare, nothing to store but the record.
+    let files = files_of(&feed);
+    if let Some(previous) = previous
+        && !options.revalidate
+        && {
+            let vouched = unchanged_files(&feed, &feed);
+            files.iter().all(|(url, _)| vouched.contains(url.as_str()))
+        }
+        && store.holds(
+            previous,
+            body,
+            files.iter().map(|(url, kind)| (url.as_str(), *kind)),
+        )
+    {
+        let record = store.commit_unchanged(record)?;
+        let mut warnings = feed.warnings.clone();
+        sync_desktop(options, store, &record, &feed, &mut warnings);
+        return Ok(Outcome {
+            record,
+            feed,
+            changes: Some(FeedDiff::default()),
+            warnings,
+        });
+    }
+    let old_feed = previous.and_then(|previous| stored_feed(store, previous));
     // Files the feed says are unchanged and that are stored for exactly
     // the same URL are not asked for at all; the others already stored are
     // asked for only if they changed.
@@ -335,9 +387,8 @@ async fn finish(
     let mut downloads = Vec::new();
     let mut stored_bytes = body.len();
     let mut wanted = Vec::new();
-    for (url, kind) in files_of(&feed) {
+    for (url, kind) in files {
         let kept = previous
-            .as_ref()
             .filter(|_| unchanged.contains(url.as_str()))
             .and_then(|p| store.stored_size(p, url.as_str(), kind));
         if let Some(size) = kept {
@@ -351,7 +402,6 @@ async fn finish(
             continue;
         }
         let known = previous
-            .as_ref()
             .and_then(|p| store.validators_for(p, url.as_str(), kind))
             .map(|(v, size)| (v.clone(), size));
         wanted.push((url, kind, known));
@@ -423,16 +473,8 @@ async fn finish(
             first: first.clone(),
         });
     }
-    record.name = feed.publisher.display_name().to_owned();
-    record.last_refresh = Some(now());
-    record.last_error = None;
     let record = store.commit_updates(record, body, &downloads)?;
-    if let Some(roots) = &options.desktop
-        && let Err(e) = desktop::sync_workspace(roots, store, &record, &feed)
-    {
-        // The subscription stands; only its menu entries are missing.
-        warnings.push(format!("menu entries not updated: {e}"));
-    }
+    sync_desktop(options, store, &record, &feed, &mut warnings);
     let changes = old_feed.map(|old| diff(&old, &feed));
     Ok(Outcome {
         record,
@@ -440,6 +482,24 @@ async fn finish(
         changes,
         warnings,
     })
+}
+
+/// Brings the menu entries in line with the stored state, when the options
+/// ask for it. The subscription stands either way; a failure only leaves
+/// its menu entries as they were, which `warnings` says.
+fn sync_desktop(
+    options: &Options,
+    store: &Store,
+    record: &WorkspaceRecord,
+    feed: &Feed,
+    warnings: &mut Vec<String>,
+) {
+    let Some(roots) = &options.desktop else {
+        return;
+    };
+    if let Err(e) = desktop::sync_workspace(roots, store, record, feed) {
+        warnings.push(format!("menu entries not updated: {e}"));
+    }
 }
 
 /// Every `.rdp` file and icon a feed names, each once.

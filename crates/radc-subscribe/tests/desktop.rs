@@ -219,7 +219,10 @@ fn catalog_choices_survive_refreshes() {
 /// temporaries of entries, of the manifest and of `mimeapps.list`.
 fn leave_a_killed_sync(roots: &Roots) {
     let dir = roots.data_home.join("radc/desktop");
-    let manifest = walk(&dir).remove(0);
+    let manifest = walk(&dir)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
     let mut json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
     let apps = json["files"]["applications"].as_object_mut().unwrap();
@@ -246,8 +249,15 @@ fn leave_a_killed_sync(roots: &Roots) {
     std::fs::write(applications.join(entry), "torn").unwrap();
 }
 
-#[test]
-fn a_killed_syncs_leftovers_are_cleared_by_the_next_sync_or_removal() {
+/// The feed stored as a workspace (without its icon) in a temporary
+/// directory, and desktop roots beside it.
+fn stored_workspace() -> (
+    tempfile::TempDir,
+    Store,
+    radc_feed::Feed,
+    WorkspaceRecord,
+    Roots,
+) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(&dir.path().join("config"), &dir.path().join("data"));
     let base = Url::parse("https://assoc.test/RDWeb/Feed/webfeed.aspx").unwrap();
@@ -264,13 +274,22 @@ fn a_killed_syncs_leftovers_are_cleared_by_the_next_sync_or_removal() {
         config_home: dir.path().join("xdg"),
         data_dirs: vec!["/usr/share".into()],
     };
+    (dir, store, feed, record, roots)
+}
+
+#[test]
+fn a_killed_syncs_leftovers_are_cleared_by_the_next_sync_or_removal() {
+    let (_dir, store, feed, record, roots) = stored_workspace();
     std::fs::create_dir_all(&roots.config_home).unwrap();
     let mimeapps = roots.config_home.join("mimeapps.list");
     std::fs::write(&mimeapps, USER_MIMEAPPS).unwrap();
+    // Every file with its bytes, but for the stamp of the last sync: that
+    // names the manifest's inode and time, which each store changes.
     let tree = || -> Vec<(std::path::PathBuf, Vec<u8>)> {
         let mut files: Vec<_> = walk(&roots.data_home)
             .into_iter()
             .chain(walk(&roots.config_home))
+            .filter(|p| p.extension().is_none_or(|e| e != "synced"))
             .map(|p| {
                 let bytes = std::fs::read(&p).unwrap();
                 (p, bytes)
@@ -313,4 +332,59 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// A sync with the inputs of the last complete one is skipped; anything
+/// that feeds a sync (the user's choices, the manifest itself) makes the
+/// next one run.
+#[test]
+fn a_sync_with_the_last_ones_inputs_is_skipped() {
+    let (_dir, store, feed, record, roots) = stored_workspace();
+    assert!(
+        sync_workspace(&roots, &store, &record, &feed)
+            .unwrap()
+            .written
+            > 0
+    );
+    let stamp = walk(&roots.data_home.join("radc/desktop"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "synced"))
+        .expect("a complete sync leaves its stamp");
+    let skipped = sync_workspace(&roots, &store, &record, &feed).unwrap();
+    assert_eq!((skipped.written, skipped.deleted), (0, 0));
+
+    // A damaged manifest is not skipped over: the sync reads it and says so.
+    let manifest = std::fs::read_dir(roots.data_home.join("radc/desktop"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let good = std::fs::read(&manifest).unwrap();
+    std::fs::write(&manifest, b"{").unwrap();
+    let err = sync_workspace(&roots, &store, &record, &feed).unwrap_err();
+    assert!(err.contains("is damaged"), "{err}");
+    assert!(
+        !stamp.exists(),
+        "a sync that did not finish leaves no stamp"
+    );
+    std::fs::write(&manifest, good).unwrap();
+    let repaired = sync_workspace(&roots, &store, &record, &feed).unwrap();
+    assert_eq!((repaired.written, repaired.deleted), (0, 0));
+    assert!(stamp.exists());
+
+    // The user's choice changes what is wanted: not skipped.
+    let record = store
+        .modify("assoc.test", |r| {
+            r.shown.insert("hidden".into());
+        })
+        .unwrap();
+    let shown = sync_workspace(&roots, &store, &record, &feed).unwrap();
+    assert!(shown.written > 0, "{shown:?}");
+    let again = sync_workspace(&roots, &store, &record, &feed).unwrap();
+    assert_eq!((again.written, again.deleted), (0, 0));
+
+    // Removal takes the stamp with everything else.
+    remove_workspace(&roots, "assoc.test").unwrap();
+    let left: Vec<_> = walk(&roots.data_home.join("radc/desktop"));
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -164,10 +164,13 @@ fn stamps(roots: &Roots) -> BTreeMap<String, (u64, i64, i64, i64, i64)> {
         .collect()
 }
 
+/// Every file's bytes, but for the stamp of the last sync: that names the
+/// manifest's inode and time, which each store of it changes.
 fn contents(roots: &Roots) -> BTreeMap<String, Vec<u8>> {
     tree(roots)
         .into_iter()
         .filter(|(_, path)| path.is_file())
+        .filter(|(rel, _)| !rel.ends_with(".synced"))
         .map(|(rel, path)| (rel, std::fs::read(&path).unwrap()))
         .collect()
 }
@@ -208,8 +211,9 @@ fn unchanged_icons_are_kept_and_changed_ones_replaced() {
     let roots = setup.roots("home");
     let first = setup.commit(&[10, 20, 30]);
     let report = setup.sync(&roots, &first);
-    // Per resource: an entry, its icon and its document icon at 16–64 px.
-    assert!(report.written > RESOURCES * 11, "{report:?}");
+    // Per resource: an entry, its icon and its document icon at 32 px
+    // (their own size) and 48 px (the size every theme has).
+    assert!(report.written > RESOURCES * 5, "{report:?}");
     assert_eq!(contents(&roots), setup.clean("clean1", &first));
 
     // Unchanged, even from a new generation of the store: nothing touched,
@@ -232,10 +236,21 @@ fn unchanged_icons_are_kept_and_changed_ones_replaced() {
         .filter(|p| p.ends_with(&format!("/apps/{stem}.png")))
         .collect();
     assert_eq!(icons.len(), report.written, "{touched:#?}");
+    let sizes: BTreeSet<&str> = icons
+        .iter()
+        .map(|p| {
+            p.split("/hicolor/")
+                .nth(1)
+                .unwrap()
+                .split('/')
+                .next()
+                .unwrap()
+        })
+        .collect();
     assert_eq!(
-        icons.len(),
-        THEME_SIZES.iter().filter(|s| **s <= 64).count(),
-        "a 32 px icon at 16–64 px: {touched:#?}"
+        sizes,
+        BTreeSet::from(["32x32", "48x48"]),
+        "a 32 px icon at its own size and the required 48 px: {touched:#?}"
     );
     let manifest = format!(
         "share/{}",
@@ -244,12 +259,16 @@ fn unchanged_icons_are_kept_and_changed_ones_replaced() {
             .unwrap()
             .display()
     );
-    // The directories of those files change with them.
+    // The directories of those files change with them, and the stamp of
+    // the sync beside the manifest.
     let parent = |p: &String| p.rsplit_once('/').unwrap().0.to_string();
     let dirs: BTreeSet<String> = icons.iter().map(|p| parent(p)).collect();
+    let stamp = manifest
+        .replace("/radc-", "/.radc-")
+        .replace(".json", ".synced");
     let others: BTreeSet<&String> = touched
         .iter()
-        .filter(|p| !icons.contains(p) && **p != manifest)
+        .filter(|p| !icons.contains(p) && **p != manifest && **p != stamp)
         .filter(|p| !dirs.contains(*p) && **p != parent(&manifest))
         .collect();
     assert!(others.is_empty(), "touched besides the icon: {others:#?}");

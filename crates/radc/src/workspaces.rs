@@ -191,9 +191,9 @@ pub async fn refresh(
             Some(user) => stored_credentials(&record, user).await?,
             None => None,
         };
-        match workspace::refresh(
+        match workspace::refresh_record(
             &store,
-            &record.id,
+            record.clone(),
             credentials.as_ref(),
             &options,
             &progress_line(),

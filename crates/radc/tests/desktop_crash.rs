@@ -281,6 +281,10 @@ impl Home {
                     // Binary databases built from the same packages in
                     // another order; the text ones above stand for them.
                     ["mime", "mime.cache"] => (rel.clone(), String::new()),
+                    // The stamp of the last sync names inodes and times.
+                    ["radc", "desktop", stamp] if stamp.ends_with(".synced") => {
+                        (rel.clone(), "stamp".into())
+                    }
                     _ => (rel.clone(), digest(&bytes)),
                 };
                 out.insert(format!("{top}/{key}"), value);
