@@ -152,11 +152,17 @@ fn without_blank_text(text: &str) -> Option<(String, usize)> {
         if !bytes.get(start).copied().is_some_and(is_xml_space) {
             continue;
         }
-        let end = start
-            + bytes[start..]
-                .iter()
-                .position(|byte| !is_xml_space(*byte))
-                .unwrap_or(bytes.len() - start);
+        let mut end = start + 1;
+        loop {
+            // Indentation is mostly spaces: eight at a time.
+            while bytes.get(end..end + 8) == Some(b"        ") {
+                end += 8;
+            }
+            match bytes.get(end) {
+                Some(byte) if is_xml_space(*byte) => end += 1,
+                _ => break,
+            }
+        }
         if bytes.get(end) != Some(&b'<') {
             continue;
         }
@@ -960,6 +966,11 @@ mod tests {
             without_blank_text("<?xml version=\"1.0\"?>\r\n<a>\n\t<b/> \n</a>\n"),
             Some(("<?xml version=\"1.0\"?><a><b/></a>\n".to_owned(), 3))
         );
+        // Long indentation, spaces in eights and not.
+        assert_eq!(
+            without_blank_text("<a>\n                <b/>\t         \r\n       x<c/> </a>"),
+            Some(("<a><b/>\t         \r\n       x<c/></a>".to_owned(), 2))
+        );
         // Only XML's four white space characters make a run.
         assert_eq!(without_blank_text("<a>\u{a0}<b/></a>"), None);
         assert_eq!(without_blank_text("<a>\u{c}<b/></a>"), None);
@@ -1022,11 +1033,21 @@ mod tests {
             "<?xml version=\"1.0\"?>",
         ];
         // Text (the last two) only where an element is open.
-        const GLUE: &[&str] = &["", "", "\n", "\r\n  ", " ", "\t", " x ", "\u{a0}"];
+        const GLUE: &[&str] = &[
+            "",
+            "",
+            "\n",
+            "\r\n  ",
+            " ",
+            "\t",
+            "\n                  \t        ",
+            " x ",
+            "\u{a0}",
+        ];
         let glue = |at: usize, glue: usize| match at {
             0 => "",
-            1 => GLUE[glue % 6],
-            _ if at == FEED.len() => GLUE[glue % 6],
+            1 => GLUE[glue % 7],
+            _ if at == FEED.len() => GLUE[glue % 7],
             _ => GLUE[glue],
         };
         (
