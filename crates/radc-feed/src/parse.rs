@@ -52,7 +52,7 @@ pub fn parse_with_max_resources(
     let compact = without_blank_text(text);
     let document = match &compact {
         // The same document without the white space between tags, which
-        // the walk skips anyway: a tree of about 40% fewer nodes, built
+        // the walk skips anyway: a tree of well under half the nodes, built
         // and walked faster. That white space made text nodes, which
         // count towards the node limit, so the limit is lowered by as
         // many runs as were removed (at least as many as those nodes).
