@@ -1,8 +1,9 @@
 """Baseline for benches/parse.rs: parse the same feeds with the standard
 library's ElementTree, walk out the same fields (resolving URLs like the
-Rust parser does) and print one line per file: "<path> <MiB/s> <resources> <runs>".
+Rust parser does) and print two lines per file: "<path> <MiB/s> <resources> <runs>"
+and the time of every run in seconds, separated by spaces.
 
-Usage: etree_parse.py SECONDS_PER_FILE FILE...
+Usage: etree_parse.py SECONDS_PER_FILE MIN_RUNS FILE...
 """
 
 import statistics
@@ -65,19 +66,21 @@ def walk(data):
 
 def main():
     budget = float(sys.argv[1])
-    for path in sys.argv[2:]:
+    min_runs = int(sys.argv[2])
+    for path in sys.argv[3:]:
         with open(path, "rb") as f:
             data = f.read()
         count = len(walk(data)[1])
         samples = []
         deadline = time.perf_counter() + budget
-        # At least 5 runs for a meaningful median, then until the budget is spent.
-        while len(samples) < 5 or (time.perf_counter() < deadline and len(samples) < 10_000):
+        # At least min_runs runs, then until the budget is spent.
+        while len(samples) < min_runs or (time.perf_counter() < deadline and len(samples) < 10_000):
             start = time.perf_counter()
             walk(data)
             samples.append(time.perf_counter() - start)
         median = statistics.median(samples)
         print(f"{path} {len(data) / median / (1024 * 1024):.2f} {count} {len(samples)}")
+        print(" ".join(repr(sample) for sample in samples))
 
 
 if __name__ == "__main__":

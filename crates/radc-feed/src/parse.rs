@@ -48,6 +48,31 @@ pub fn parse_with_max_resources(
     base_url: &Url,
     max_resources: usize,
 ) -> Result<Feed, FeedError> {
+    let text = feed_text(bytes)?;
+    let compact = without_blank_text(text);
+    let document = match &compact {
+        // The same document without the white space between tags, which
+        // the walk skips anyway: a tree of well under half the nodes, built
+        // and walked faster. That white space made text nodes, which
+        // count towards the node limit, so the limit is lowered by as
+        // many runs as were removed (at least as many as those nodes).
+        // Any failure, the lowered limit's included, is decided by
+        // parsing the feed as written, so that errors and their positions
+        // are the feed's own.
+        Some((compacted, removed)) => {
+            let limit = MAX_XML_NODES.saturating_sub(u32::try_from(*removed).unwrap_or(u32::MAX));
+            match Document::parse_with_options(compacted, xml_options(limit)) {
+                Ok(document) => document,
+                Err(_) => parse_xml(text)?,
+            }
+        }
+        None => parse_xml(text)?,
+    };
+    read_document(&document, base_url, max_resources)
+}
+
+/// The feed's bytes as text: within the size limit, UTF-8, without a BOM.
+fn feed_text(bytes: &[u8]) -> Result<&str, FeedError> {
     if bytes.len() > MAX_FEED_BYTES {
         return Err(FeedError::TooLarge {
             size: bytes.len(),
@@ -59,15 +84,36 @@ pub fn parse_with_max_resources(
         Some(rest) => (UTF8_BOM.len(), rest),
         None => (0, bytes),
     };
-    let text = std::str::from_utf8(body).map_err(|error| FeedError::NotUtf8 {
+    std::str::from_utf8(body).map_err(|error| FeedError::NotUtf8 {
         offset: bom_len + error.valid_up_to(),
-    })?;
-    let options = ParsingOptions {
+    })
+}
+
+/// The walk over a parsed document.
+fn read_document(
+    document: &Document,
+    base_url: &Url,
+    max_resources: usize,
+) -> Result<Feed, FeedError> {
+    FeedReader {
+        base_url,
+        max_resources,
+        warnings: Vec::new(),
+    }
+    .read_feed(document.root_element())
+}
+
+fn xml_options<'input>(nodes_limit: u32) -> ParsingOptions<'input> {
+    ParsingOptions {
         allow_dtd: false,
-        nodes_limit: MAX_XML_NODES,
+        nodes_limit,
         ..ParsingOptions::default()
-    };
-    let document = Document::parse_with_options(text, options).map_err(|error| match error {
+    }
+}
+
+/// The feed's XML tree, with errors worded for the feed.
+fn parse_xml(text: &str) -> Result<Document<'_>, FeedError> {
+    Document::parse_with_options(text, xml_options(MAX_XML_NODES)).map_err(|error| match error {
         roxmltree::Error::DtdDetected => FeedError::DtdNotAllowed,
         roxmltree::Error::NodesLimitReached => FeedError::TooManyNodes {
             limit: MAX_XML_NODES,
@@ -75,13 +121,64 @@ pub fn parse_with_max_resources(
         // The parser's message can quote element and attribute names from
         // the feed, and XML names may hold zero-width and tag characters.
         other => FeedError::Xml(strip_invisible(&other.to_string()).into_owned()),
-    })?;
-    FeedReader {
-        base_url,
-        max_resources,
-        warnings: Vec::new(),
+    })
+}
+
+/// True for the four characters of XML's white space (`S`).
+fn is_xml_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// `text` without every run of XML white space that sits between a `>`
+/// and a `<`, and how many runs were removed; `None` when there is none.
+///
+/// Such a run is the indentation between tags. In a well-formed document
+/// it is a text node of white space only (or nothing, outside the root
+/// element), or part of a comment, processing instruction or CDATA
+/// section; it cannot be inside a tag or an attribute value, where `<`
+/// is not allowed. Removing it joins a `>` and a `<`, which starts or
+/// ends no markup, so the markup is the same and only those text nodes
+/// and the contents of comments, processing instructions and CDATA
+/// sections change, none of which a feed is read from. A text that is
+/// not well-formed stays not well-formed.
+fn without_blank_text(text: &str) -> Option<(String, usize)> {
+    let bytes = text.as_bytes();
+    let mut kept = String::new();
+    let mut removed = 0;
+    let mut copied_to = 0;
+    for close in memchr::memchr_iter(b'>', bytes) {
+        let start = close + 1;
+        // Most tags are followed by a line break, a few by text.
+        if !bytes.get(start).copied().is_some_and(is_xml_space) {
+            continue;
+        }
+        let mut end = start + 1;
+        loop {
+            // Indentation is mostly spaces: eight at a time.
+            while bytes.get(end..end + 8) == Some(b"        ") {
+                end += 8;
+            }
+            match bytes.get(end) {
+                Some(byte) if is_xml_space(*byte) => end += 1,
+                _ => break,
+            }
+        }
+        if bytes.get(end) != Some(&b'<') {
+            continue;
+        }
+        if kept.capacity() == 0 {
+            kept.reserve(text.len());
+        }
+        // Both ends are ASCII, so both are character boundaries.
+        kept.push_str(&text[copied_to..start]);
+        copied_to = end;
+        removed += 1;
     }
-    .read_feed(document.root_element())
+    if removed == 0 {
+        return None;
+    }
+    kept.push_str(&text[copied_to..]);
+    Some((kept, removed))
 }
 
 /// Where in the document a value sits, rendered only when an error needs
@@ -850,6 +947,152 @@ impl FeedReader<'_> {
 mod tests {
     use super::*;
 
+    /// [`parse_with_max_resources`] without removing the white space
+    /// between tags: the feed as written, straight to roxmltree.
+    fn parse_as_written(
+        bytes: &[u8],
+        base_url: &Url,
+        max_resources: usize,
+    ) -> Result<Feed, FeedError> {
+        let text = feed_text(bytes)?;
+        read_document(&parse_xml(text)?, base_url, max_resources)
+    }
+
+    #[test]
+    fn blank_text_between_tags_is_removed_and_counted() {
+        assert_eq!(without_blank_text("<a>x</a>"), None);
+        assert_eq!(without_blank_text("<a> x </a>"), None);
+        assert_eq!(
+            without_blank_text("<?xml version=\"1.0\"?>\r\n<a>\n\t<b/> \n</a>\n"),
+            Some(("<?xml version=\"1.0\"?><a><b/></a>\n".to_owned(), 3))
+        );
+        // Long indentation, spaces in eights and not.
+        assert_eq!(
+            without_blank_text("<a>\n                <b/>\t         \r\n       x<c/> </a>"),
+            Some(("<a><b/>\t         \r\n       x<c/></a>".to_owned(), 2))
+        );
+        // Only XML's four white space characters make a run.
+        assert_eq!(without_blank_text("<a>\u{a0}<b/></a>"), None);
+        assert_eq!(without_blank_text("<a>\u{c}<b/></a>"), None);
+        // Inside markup the run goes too; the markup stays as it was.
+        assert_eq!(
+            without_blank_text("<a><!-- x> <y --><![CDATA[> <]]></a>"),
+            Some(("<a><!-- x><y --><![CDATA[><]]></a>".to_owned(), 2))
+        );
+    }
+
+    /// Feed-like XML: a valid feed's pieces in order, a few of them
+    /// left out, with markup that holds `> <` (comments, CDATA,
+    /// processing instructions, attribute values, a DTD, stray brackets)
+    /// and other trouble put in between, all joined by white space, text
+    /// or nothing.
+    fn feed_like_xml() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        const FEED: &[&str] = &[
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>",
+            "<ResourceCollection SchemaVersion=\"2.1\" xmlns=\"http://schemas.microsoft.com/ts/2007/05/tswf\">",
+            "<Publisher ID=\"p\" Name=\"P\" LastUpdated=\"2025-01-01\">",
+            "<Resources>",
+            "<Resource ID=\"a\" Title=\"A\" Alias=\"a\">",
+            "<Icons>",
+            "<Icon32 Dimensions=\"32x32\" FileType=\"Png\" FileURL=\"/i/a.png?x=1\" />",
+            "<IconRaw FileURL=\"https://other.example.test/a.ico\"/>",
+            "</Icons>",
+            "<Folders>",
+            "<Folder Name=\"Tools\"/>",
+            "</Folders>",
+            "<HostingTerminalServers><HostingTerminalServer>",
+            "<ResourceFile URL=\"/a.rdp\"/>",
+            "<TerminalServerRef Ref=\"h\"/>",
+            "</HostingTerminalServer></HostingTerminalServers>",
+            "</Resource>",
+            "<Resource ID=\"b\" Type=\"Desktop\">",
+            "<FileExtensions><FileExtension Name=\".txt\" PrimaryHandler=\"True\">",
+            "</FileExtension></FileExtensions>",
+            "</Resource>",
+            "</Resources>",
+            "<TerminalServers><TerminalServer ID=\"h\" Name=\"h\"/></TerminalServers>",
+            "</Publisher>",
+            "</ResourceCollection>",
+        ];
+        const TROUBLE: &[&str] = &[
+            "<!-- a> <b -->",
+            "<![CDATA[ > \n< ]]>",
+            "<?pi a> <b?>",
+            "<x a=\"> <\"/>",
+            "<!DOCTYPE r [<!ENTITY e \"> <\">]>",
+            "&amp;",
+            "&#32;",
+            "<",
+            ">",
+            "</x>",
+            "<t:x xmlns:t=\"urn:other\"> </t:x>",
+            "<IconRaw FileURL=\" javascript:x \"/>",
+            "<Resource ID=\"a\" ShowByDefault=\"maybe\"/>",
+            "<Resource ID=\"c\"/>",
+            "<?xml version=\"1.0\"?>",
+        ];
+        // Text (the last two) only where an element is open.
+        const GLUE: &[&str] = &[
+            "",
+            "",
+            "\n",
+            "\r\n  ",
+            " ",
+            "\t",
+            "\n                  \t        ",
+            " x ",
+            "\u{a0}",
+        ];
+        let glue = |at: usize, glue: usize| match at {
+            0 => "",
+            1 => GLUE[glue % 7],
+            _ if at == FEED.len() => GLUE[glue % 7],
+            _ => GLUE[glue],
+        };
+        (
+            proptest::collection::vec((proptest::bool::weighted(0.95), 0..GLUE.len()), FEED.len()),
+            prop_oneof![
+                Just(Vec::new()),
+                proptest::collection::vec((0..=FEED.len(), 0..TROUBLE.len(), 0..GLUE.len()), 1..3,),
+            ],
+        )
+            .prop_map(move |(kept, trouble)| {
+                let mut xml = String::new();
+                let trouble_at = |xml: &mut String, index: usize| {
+                    for (_, piece, glue_index) in trouble.iter().filter(|(at, ..)| *at == index) {
+                        xml.push_str(glue(index, *glue_index));
+                        xml.push_str(TROUBLE[*piece]);
+                    }
+                };
+                for (index, (keep, glue_index)) in kept.into_iter().enumerate() {
+                    trouble_at(&mut xml, index);
+                    if keep {
+                        xml.push_str(glue(index, glue_index));
+                        xml.push_str(FEED[index]);
+                    }
+                }
+                trouble_at(&mut xml, FEED.len());
+                xml
+            })
+    }
+
+    #[test]
+    fn a_whole_feed_reads_the_same_with_blank_text_removed() {
+        let feed = "<?xml version=\"1.0\"?>\n<ResourceCollection SchemaVersion=\"2.1\" \
+            xmlns=\"http://schemas.microsoft.com/ts/2007/05/tswf\">\n  <Publisher ID=\"p\" \
+            Name=\"P\">\n    <Resources>\n      <Resource ID=\"a\" Title=\"A\">\n        \
+            <Icons> <Icon32 FileURL=\"/a.png\"/> </Icons>\n      </Resource>\n    \
+            </Resources>\n  </Publisher>\n</ResourceCollection>\n";
+        let base = Url::parse("https://rdweb.example.test/RDWeb/Feed/webfeed.aspx").unwrap();
+        let parsed = parse(feed.as_bytes(), &base).unwrap();
+        assert_eq!(parsed.resources.len(), 1);
+        assert_eq!(
+            Ok(parsed),
+            parse_as_written(feed.as_bytes(), &base, MAX_RESOURCES)
+        );
+    }
+
     #[test]
     fn dimensions_are_read_leniently() {
         assert_eq!(parse_dimensions("32x32"), Some((32, 32)));
@@ -910,6 +1153,23 @@ mod tests {
                     checked_url_text_by_rule(value, place, "FileURL")
                 );
             }
+        }
+
+        /// Removing the white space between tags changes nothing a
+        /// caller sees: the same feed, the same warnings, the same error
+        /// with the same wording and position.
+        #[test]
+        fn blank_text_removal_agrees_with_the_feed_as_written(
+            xml in feed_like_xml(),
+            bom in proptest::prelude::any::<bool>(),
+            max_resources in 1usize..4,
+        ) {
+            let base = Url::parse("https://rdweb.example.test/RDWeb/Feed/webfeed.aspx").unwrap();
+            let bytes = [if bom { UTF8_BOM } else { b"" }, xml.as_bytes()].concat();
+            proptest::prop_assert_eq!(
+                parse_with_max_resources(&bytes, &base, max_resources),
+                parse_as_written(&bytes, &base, max_resources)
+            );
         }
 
         /// The same for URL text at the length limit.

@@ -83,6 +83,34 @@ fn too_many_nodes_are_refused() {
     );
 }
 
+/// The white space between elements makes text nodes, and those count
+/// towards the node limit like elements do: with `elements` empty
+/// elements, each followed by a line break, the tree has a root, the
+/// root element and two nodes per element.
+#[test]
+fn white_space_between_elements_counts_towards_the_node_limit() {
+    let body = |elements: usize| {
+        format!(
+            "<ResourceCollection>{}</ResourceCollection>",
+            "<x/>\n".repeat(elements)
+        )
+    };
+    let at_the_limit = (MAX_XML_NODES as usize - 2) / 2;
+    assert_eq!(
+        error_of(&body(at_the_limit + 1)),
+        FeedError::TooManyNodes {
+            limit: MAX_XML_NODES
+        }
+    );
+    // One element fewer is within the limit and refused for what it
+    // lacks instead.
+    let error = error_of(&body(at_the_limit));
+    assert!(
+        !matches!(error, FeedError::TooManyNodes { .. }),
+        "{error:?}"
+    );
+}
+
 #[test]
 fn deep_nesting_does_not_overflow_the_stack() {
     let depth = 200_000;
