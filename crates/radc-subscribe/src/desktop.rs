@@ -187,10 +187,11 @@ pub fn sync_workspace(
         .to_string_lossy()
         .into_owned();
     let stamp = SyncStamp::inputs(roots, store, record, &program);
-    let sources = IconSources::read(store, record, feed);
-    let globs = SystemGlobs::load(roots);
-    let known = |ext: &str| globs.lookup(ext);
+    // Read only once the stamp says there is work to do.
     let wanted = |previous: &Manifest| {
+        let sources = IconSources::read(store, record, feed);
+        let globs = SystemGlobs::load(roots);
+        let known = |ext: &str| globs.lookup(ext);
         icons_for_sync(
             previous,
             &sources.keys(),

@@ -1263,34 +1263,125 @@ fn server_token(headers: &HeaderMap, scheme: &str) -> Option<Vec<u8>> {
 }
 
 fn tls_config(extra_ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, HttpError> {
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for error in &native.errors {
-        tracing::debug!(%error, "a system CA certificate could not be loaded");
-    }
-    let (added, ignored) = roots.add_parsable_certificates(native.certs);
-    tracing::debug!(added, ignored, "system CA certificates");
+    // A bad CA file is an error now, not at the first https request.
+    let mut extra = Vec::new();
     if let Some(pem) = extra_ca_pem {
-        let mut count = 0;
         for cert in CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|e| HttpError::CaFile(e.to_string()))?;
-            roots
-                .add(cert)
+            let mut check = rustls::RootCertStore::empty();
+            check
+                .add(cert.clone())
                 .map_err(|e| HttpError::CaFile(e.to_string()))?;
-            count += 1;
+            extra.push(cert);
         }
-        if count == 0 {
+        if extra.is_empty() {
             return Err(HttpError::CaFile("no certificate in it".into()));
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(SystemRootsVerifier {
+        extra,
+        provider: provider.clone(),
+        verifier: std::sync::OnceLock::new(),
+    });
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| HttpError::Setup(e.to_string()))?
-        .with_root_certificates(roots)
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// rustls's own WebPKI verifier over the system's CA certificates and
+/// the extra ones, built when the first server certificate is to be
+/// checked: reading and parsing the system's certificates takes a few
+/// milliseconds that a client which never speaks TLS (a refresh of a
+/// plain http test feed) need not pay. Only the moment changes; every
+/// check is the WebPKI verifier's.
+#[derive(Debug)]
+struct SystemRootsVerifier {
+    extra: Vec<CertificateDer<'static>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    verifier: std::sync::OnceLock<Result<Arc<rustls::client::WebPkiServerVerifier>, rustls::Error>>,
+}
+
+impl SystemRootsVerifier {
+    fn verifier(&self) -> Result<&Arc<rustls::client::WebPkiServerVerifier>, rustls::Error> {
+        self.verifier
+            .get_or_init(|| {
+                let mut roots = rustls::RootCertStore::empty();
+                let native = rustls_native_certs::load_native_certs();
+                for error in &native.errors {
+                    tracing::debug!(%error, "a system CA certificate could not be loaded");
+                }
+                let (added, ignored) = roots.add_parsable_certificates(native.certs);
+                tracing::debug!(added, ignored, "system CA certificates");
+                roots.add_parsable_certificates(self.extra.iter().cloned());
+                rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    self.provider.clone(),
+                )
+                .build()
+                .map_err(|e| rustls::Error::General(format!("no CA certificates to trust: {e}")))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for SystemRootsVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        self.verifier()?.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// A TLS failure anywhere in an error's sources.

@@ -191,9 +191,10 @@ pub async fn refresh(
             Some(user) => stored_credentials(&record, user).await?,
             None => None,
         };
+        let id = record.id.clone();
         match workspace::refresh_record(
             &store,
-            record.clone(),
+            record,
             credentials.as_ref(),
             &options,
             &progress_line(),
@@ -218,12 +219,14 @@ pub async fn refresh(
                 failed += 1;
                 // With --json the report's last_error says it.
                 if !json {
-                    eprintln!("radc: {}: {e}", record.id);
+                    eprintln!("radc: {id}: {e}");
                 }
-                // What is still stored, as `radc workspaces` would show it.
-                let record = store.record(&record.id)?.unwrap_or(record);
-                let feed = stored_feed(&store, &record);
-                reports.push(workspace_json(&record, feed.as_ref()));
+                // What is still stored, as `radc workspaces` would show it
+                // (nothing, if it was unsubscribed meanwhile).
+                if let Some(record) = store.record(&id)? {
+                    let feed = stored_feed(&store, &record);
+                    reports.push(workspace_json(&record, feed.as_ref()));
+                }
             }
         }
     }
