@@ -1,5 +1,56 @@
 //! `radc`: the workspace runtime and the command line around it.
 
+/// jemalloc instead of glibc's allocator. glibc places small allocations of
+/// every size and lifetime side by side, so after a burst (thousands of
+/// registrations, their probes, signals and messages) the few allocations
+/// that live on pin most of the pages the burst touched, and
+/// `malloc_trim` cannot give those back. jemalloc keeps each size class
+/// in runs of its own, fills the lowest ones first and returns runs
+/// that empty out (see [`MALLOC_CONF`] and [`purge_in_background`]).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read before `main` (`_RJEM_MALLOC_CONF` in the
+/// environment overrides them):
+///
+/// - `narenas:1`: one arena for all threads instead of four per core, so
+///   what one thread's burst left behind is filled again by any thread;
+/// - `tcache_max:1024`: the per-thread caches keep only small objects;
+/// - `dirty_decay_ms:500,muzzy_decay_ms:0`: freed pages go back to the
+///   system half a second after they are freed instead of ten, and at
+///   once rather than being kept resident as reusable on the way.
+///
+/// With 10,000 registrations they lowered the resident memory per
+/// registration from about 850 bytes (jemalloc's defaults, decay at one
+/// second) to about 470 (see BENCHMARKS.md).
+#[allow(non_upper_case_globals)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static MALLOC_CONF: &[u8] = b"narenas:1,tcache_max:1024,dirty_decay_ms:500,muzzy_decay_ms:0\0";
+
+/// Lets jemalloc's own thread return freed pages on time even when the
+/// runtime is idle after a burst (otherwise that happens only as a side
+/// effect of later allocations). For the long-running daemon only: a
+/// command that ends in milliseconds needs no extra thread. The thread
+/// sleeps while there is nothing to return.
+fn purge_in_background() {
+    let enable = true;
+    // SAFETY: the name is NUL-terminated, no old value is asked for, and
+    // the new value is a `bool` of the size given, as `background_thread`
+    // takes.
+    let status = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"background_thread".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            (&raw const enable).cast_mut().cast(),
+            std::mem::size_of::<bool>(),
+        )
+    };
+    if status != 0 {
+        tracing::debug!(status, "jemalloc's background purging is not available");
+    }
+}
+
 mod autostart;
 mod commands;
 mod config;
@@ -596,6 +647,9 @@ fn main() -> ExitCode {
         logger
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
+    }
+    if matches!(cli.command, Command::Daemon(_)) {
+        purge_in_background();
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
