@@ -581,16 +581,14 @@ fn print_json_error(message: &str, refused: Option<&commands::Refused>) {
 /// at `warn` unless `RADC_LOG` names it: at `info` it opens a span for every
 /// method call it dispatches and formats the whole message into it, which
 /// during a flood of calls cost the runtime more than the calls themselves.
-fn log_filter(default_level: &str) -> tracing_subscriber::EnvFilter {
-    let from_env = std::env::var("RADC_LOG").ok();
-    let filter = from_env
-        .as_deref()
-        .and_then(|spec| tracing_subscriber::EnvFilter::try_new(spec).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default_level));
-    if from_env.is_some_and(|spec| spec.contains("zbus")) {
-        return filter;
+fn log_filter(from_env: Option<&str>, default_level: &str) -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::EnvFilter;
+    let quiet_zbus = || "zbus=warn".parse().expect("a valid directive");
+    match from_env.and_then(|spec| Some((spec, EnvFilter::try_new(spec).ok()?))) {
+        Some((spec, filter)) if spec.contains("zbus") => filter,
+        Some((_, filter)) => filter.add_directive(quiet_zbus()),
+        None => EnvFilter::new(default_level).add_directive(quiet_zbus()),
     }
-    filter.add_directive("zbus=warn".parse().expect("a valid directive"))
 }
 
 fn main() -> ExitCode {
@@ -651,7 +649,10 @@ fn main() -> ExitCode {
         None => BoxMakeWriter::new(std::io::stderr),
     };
     let logger = tracing_subscriber::fmt()
-        .with_env_filter(log_filter(default_level))
+        .with_env_filter(log_filter(
+            std::env::var("RADC_LOG").ok().as_deref(),
+            default_level,
+        ))
         .with_writer(writer);
     if matches!(cli.command, Command::Daemon(_)) && journal::stderr_is_journal() {
         // Started by systemd: the journal stamps each line itself.
@@ -697,6 +698,22 @@ mod tests {
 
     /// Every subcommand and every argument explains itself in `--help`
     /// (and so in the man pages generated from the same definition).
+    #[test]
+    fn zbus_is_logged_at_warn_unless_named() {
+        let default = log_filter(None, "info").to_string();
+        assert!(default.contains("zbus=warn"), "{default}");
+        assert!(default.contains("info"), "{default}");
+        let from_env = log_filter(Some("debug"), "info").to_string();
+        assert!(from_env.contains("zbus=warn"), "{from_env}");
+        assert!(from_env.contains("debug"), "{from_env}");
+        let named = log_filter(Some("info,zbus=trace"), "warn").to_string();
+        assert!(named.contains("zbus=trace"), "{named}");
+        assert!(!named.contains("zbus=warn"), "{named}");
+        // A filter that does not parse counts as none.
+        let broken = log_filter(Some("zbus=[{"), "info").to_string();
+        assert!(broken.contains("zbus=warn"), "{broken}");
+    }
+
     #[test]
     fn every_subcommand_and_argument_has_help() {
         fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
