@@ -922,9 +922,9 @@ fn sender_name<'h>(header: &'h Header<'_>) -> Result<&'h str, WireError> {
 /// Its calls are handled one after the other in the task that reads method
 /// calls, not each in a task of its own: none of them waits for anything,
 /// and a flood of them (see `housekeeping::report_allowed`) then costs no
-/// task, no task name and no wake-up per call, so the runtime drains them
-/// faster than a client can send them and calls from others queued behind
-/// a flood wait less.
+/// task, no task name and no wake-up per call. The runtime then drains
+/// them about as fast as the bus daemon delivers them, so calls from
+/// others do not queue behind a flood.
 pub(crate) struct ReportMessage(pub(crate) Arc<Shared>);
 
 #[interface(name = "org.radc.WorkspaceReportMessage1", spawn = false)]
