@@ -34,6 +34,7 @@ packages=(
   x11-utils           # xprop: the WM_CLASS of a launched session's window
   imagemagick         # import and convert: the screenshot of the tray's menu
   pkg-config          # finds GTK and libadwaita for radc-gui's build
+  make                # builds jemalloc (tikv-jemalloc-sys), radc's allocator
   libgtk-4-dev        # GTK 4 (4.8 on Debian 12), radc-gui's toolkit
   libadwaita-1-dev    # libadwaita (1.2 on Debian 12): radc-gui's GNOME widgets
   at-spi2-core        # the accessibility bus the radc-gui tests drive the windows through

@@ -11,7 +11,9 @@
 //!   the top of each heap; after thousands of registrations come and go, or
 //!   a flood of calls, most of the runtime's peak would stay resident.
 //!   `malloc_trim(0)` releases the free pages in the middle of the heaps
-//!   too.
+//!   too. The `radc` binary allocates through jemalloc, which returns
+//!   freed pages by itself; what still goes through glibc's allocator
+//!   there (the C libraries: Kerberos, DNS) is trimmed all the same.
 //!
 //! Whatever frees much memory or is dropped by a limit calls [`poke`] (a
 //! removal, the end of a probe); a

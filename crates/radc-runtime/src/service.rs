@@ -909,10 +909,25 @@ fn parse_switches(switches: &str) -> Result<Option<bool>, RuntimeError> {
     Ok(fullscreen)
 }
 
+/// The unique name a call came from, borrowed from its header.
+fn sender_name<'h>(header: &'h Header<'_>) -> Result<&'h str, WireError> {
+    header
+        .sender()
+        .map(|s| s.as_str())
+        .ok_or_else(|| RuntimeError::failed("the call carries no sender").into())
+}
+
 /// `org.radc.WorkspaceReportMessage1`
+///
+/// Its calls are handled one after the other in the task that reads method
+/// calls, not each in a task of its own: none of them waits for anything,
+/// and a flood of them (see `housekeeping::report_allowed`) then costs no
+/// task, no task name and no wake-up per call. The runtime then drains
+/// them about as fast as the bus daemon delivers them, so calls from
+/// others do not queue behind a flood.
 pub(crate) struct ReportMessage(pub(crate) Arc<Shared>);
 
-#[interface(name = "org.radc.WorkspaceReportMessage1")]
+#[interface(name = "org.radc.WorkspaceReportMessage1", spawn = false)]
 impl ReportMessage {
     async fn register_error_log_message(
         &self,
@@ -920,8 +935,8 @@ impl ReportMessage {
         #[zbus(header)] header: Header<'_>,
     ) -> Result<(), WireError> {
         validate::bounded("log message", message, validate::MAX_MESSAGE_LEN)?;
-        let client = sender(&header)?;
-        if housekeeping::report_allowed(&self.0, &client) {
+        let client = sender_name(&header)?;
+        if housekeeping::report_allowed(&self.0, client) {
             tracing::warn!(%client, "client reports: {}", validate::for_log(message));
         }
         Ok(())
@@ -947,7 +962,7 @@ impl ReportMessage {
         #[zbus(header)] header: Header<'_>,
     ) -> Result<(), WireError> {
         let event = ErrorEvent::new(workspace_id, error_type, error_message_type, error_code)?;
-        if !housekeeping::report_allowed(&self.0, &sender(&header)?) {
+        if !housekeeping::report_allowed(&self.0, sender_name(&header)?) {
             return Ok(());
         }
         let new = self.0.core().error_events_mut().register(event);
