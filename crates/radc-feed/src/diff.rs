@@ -93,7 +93,11 @@ pub fn unchanged_files(old: &Feed, new: &Feed) -> BTreeSet<String> {
             .as_deref()
             .is_some_and(|s| !s.trim().is_empty());
         let same = stamped
-            && before.get(resource.id.as_str()) == Some(&resource)
+            // The same resource of the same feed (a refresh that fetched
+            // the stored feed again) needs no comparing field by field.
+            && before
+                .get(resource.id.as_str())
+                .is_some_and(|old| std::ptr::eq(*old, resource) || *old == resource)
             && same_servers(resource);
         for url in rdp_urls(resource) {
             if same {

@@ -106,7 +106,10 @@ impl SyncStamp {
         field(radc_desktop::render_cache::RENDERER.as_bytes());
         field(program.as_bytes());
         field(format!("{roots:?}").as_bytes());
-        field(&Sha256::digest(store.feed(record).ok()?));
+        match &record.feed_digest {
+            Some(digest) => field(digest.as_bytes()),
+            None => field(&Sha256::digest(store.feed(record).ok()?)),
+        }
         field(record.id.as_bytes());
         field(record.name.as_bytes());
         field(&[u8::from(record.default_handlers)]);

@@ -78,6 +78,54 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     }
 }
 
+/// A stored [`WorkspaceRecord`] but for its file tables and the time of
+/// its last refresh: what a refresh that stores nothing new compares.
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+struct RecordHead {
+    version: u32,
+    id: String,
+    name: String,
+    feed_url: String,
+    username: Option<String>,
+    subscribed_at: u64,
+    last_error: Option<String>,
+    #[serde(default)]
+    shown: BTreeSet<String>,
+    #[serde(default)]
+    hidden: BTreeSet<String>,
+    #[serde(default)]
+    default_handlers: bool,
+    #[serde(default)]
+    allow_http: bool,
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    generation: u64,
+}
+
+impl RecordHead {
+    fn parse(path: &Path, bytes: &[u8]) -> Result<RecordHead, StoreError> {
+        parse_record(path, bytes, |head: &RecordHead| head.version)
+    }
+
+    fn of(record: &WorkspaceRecord) -> RecordHead {
+        RecordHead {
+            version: record.version,
+            id: record.id.clone(),
+            name: record.name.clone(),
+            feed_url: record.feed_url.clone(),
+            username: record.username.clone(),
+            subscribed_at: record.subscribed_at,
+            last_error: record.last_error.clone(),
+            shown: record.shown.clone(),
+            hidden: record.hidden.clone(),
+            default_handlers: record.default_handlers,
+            allow_http: record.allow_http,
+            ca_file: record.ca_file.clone(),
+            generation: record.generation,
+        }
+    }
+}
+
 /// What is stored about one subscribed workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkspaceRecord {
@@ -123,6 +171,11 @@ pub struct WorkspaceRecord {
     /// desktop side keys rendered icons by, without reading the files.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub digests: BTreeMap<String, String>,
+    /// The SHA-256 of the generation's feed (hex), so a refresh can tell
+    /// the feed it fetched is the stored one without reading it (records
+    /// written by older versions lack it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_digest: Option<String>,
 }
 
 /// An HTTP response's validators of a file: sent back as `If-None-Match`
@@ -161,6 +214,7 @@ impl WorkspaceRecord {
             files: BTreeMap::new(),
             validators: BTreeMap::new(),
             digests: BTreeMap::new(),
+            feed_digest: None,
         }
     }
 
@@ -354,8 +408,9 @@ impl Store {
     /// Whether the record's generation holds exactly the feed `feed` and a
     /// file for each of `urls` (with the name a file of that kind gets):
     /// then a refresh that fetched those feed bytes has nothing to ask for
-    /// and nothing to store. Costs one read of the stored feed and one
-    /// listing of the generation's files, whatever their number.
+    /// and nothing to store. Costs a hash of `feed` (or a read of the
+    /// stored feed, for older records) and one listing of the generation's
+    /// files, whatever their number.
     pub fn holds<'u>(
         &self,
         record: &WorkspaceRecord,
@@ -363,19 +418,27 @@ impl Store {
         urls: impl IntoIterator<Item = (&'u str, FileKind)>,
     ) -> bool {
         let dir = self.generation_dir(&record.id, record.generation);
-        if !fs::read(dir.join(FEED_FILE)).is_ok_and(|stored| stored == feed) {
+        let same_feed = match &record.feed_digest {
+            Some(digest) => *digest == digest_of(feed),
+            None => fs::read(dir.join(FEED_FILE)).is_ok_and(|stored| stored == feed),
+        };
+        if !same_feed {
             return false;
         }
         let Ok(entries) = fs::read_dir(dir.join(FILES_DIR)) else {
             return false;
         };
-        let present: BTreeSet<std::ffi::OsString> = entries
+        let present: std::collections::HashSet<std::ffi::OsString> = entries
             .filter_map(Result::ok)
             .map(|entry| entry.file_name())
             .collect();
+        // The name's extension tells the kind: the rest of it follows from
+        // the URL when the record was written, and is not hashed again.
         urls.into_iter().all(|(url, kind)| {
             record.files.get(url).is_some_and(|name| {
-                *name == file_name(url, kind) && present.contains(std::ffi::OsStr::new(name))
+                name.rsplit_once('.')
+                    .is_some_and(|(_, extension)| extension == kind.extension())
+                    && present.contains(std::ffi::OsStr::new(name))
             })
         })
     }
@@ -384,20 +447,38 @@ impl Store {
     /// [`Store::holds`]): its generation and files stay, nothing else is
     /// written. Fails with [`StoreError::Changed`] if another process
     /// committed another state since `record` was read.
-    pub fn commit_unchanged(&self, record: WorkspaceRecord) -> Result<WorkspaceRecord, StoreError> {
+    pub fn commit_unchanged(
+        &self,
+        mut record: WorkspaceRecord,
+        feed: &[u8],
+    ) -> Result<WorkspaceRecord, StoreError> {
+        // Records of older versions learn their feed's hash here.
+        if record.feed_digest.is_none() {
+            record.feed_digest = Some(digest_of(feed));
+        }
         let _lock = self.lock(&record.id)?;
-        let mut current = self
-            .record(&record.id)?
-            .ok_or_else(|| StoreError::NotSubscribed(record.id.clone()))?;
-        identity::check_subscribe(&record.url()?, &record.id, Some(&current.url()?))?;
-        if current.generation != record.generation || current.files != record.files {
+        let path = self.record_path(&record.id);
+        // A generation's files never change, so its number says whether
+        // the state is still the one `record` saw: the file tables, most
+        // of a large record, are skipped over rather than read.
+        let current = match fs::read(&path) {
+            Ok(bytes) => RecordHead::parse(&path, &bytes)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NotSubscribed(record.id.clone()));
+            }
+            Err(e) => return Err(io_error(&path)(e)),
+        };
+        let current_url = Url::parse(&current.feed_url).map_err(|e| StoreError::BadUrl {
+            id: current.id.clone(),
+            reason: e.to_string(),
+        })?;
+        identity::check_subscribe(&record.url()?, &record.id, Some(&current_url))?;
+        if current.generation != record.generation {
             return Err(StoreError::Changed {
                 url: record.feed_url.clone(),
             });
         }
-        let path = self.record_path(&record.id);
-        current.last_refresh = record.last_refresh;
-        if current == record {
+        if current == RecordHead::of(&record) {
             // Losing this change to a power cut loses only the time of
             // the refresh: the state it records is the one already stored.
             crate::fsutil::write_whole_locked(&path, &to_json(&record), PRIVATE_FILE)
@@ -464,6 +545,7 @@ impl Store {
             .iter()
             .map(|f| (f.url.clone(), f.digest.clone()))
             .collect();
+        record.feed_digest = Some(digest_of(feed));
         let feed_kept = current
             .as_ref()
             .is_some_and(|c| fs::read(c.dir.join(FEED_FILE)).is_ok_and(|stored| stored == feed));
@@ -711,25 +793,36 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn to_json(record: &WorkspaceRecord) -> Vec<u8> {
-    let mut text = serde_json::to_vec_pretty(record).expect("records always serialise");
+    // Compact: a large workspace's record is mostly its file tables, read
+    // and written by every refresh. `radc workspaces` shows what is in it.
+    let mut text = serde_json::to_vec(record).expect("records always serialise");
     text.push(b'\n');
     text
 }
 
 fn read_record(path: &Path) -> Result<WorkspaceRecord, StoreError> {
     let bytes = fs::read(path).map_err(io_error(path))?;
-    let record: WorkspaceRecord =
-        serde_json::from_slice(&bytes).map_err(|e| StoreError::Damaged {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-    if record.version != RECORD_VERSION {
+    parse_record(path, &bytes, |record: &WorkspaceRecord| record.version)
+}
+
+/// A record (or part of one) from the bytes of the file at `path`, if it
+/// parses and is of the version this radc writes.
+fn parse_record<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    bytes: &[u8],
+    version: impl Fn(&T) -> u32,
+) -> Result<T, StoreError> {
+    let parsed: T = serde_json::from_slice(bytes).map_err(|e| StoreError::Damaged {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if version(&parsed) != RECORD_VERSION {
         return Err(StoreError::Damaged {
             path: path.to_owned(),
-            reason: format!("record version {} is not supported", record.version),
+            reason: format!("record version {} is not supported", version(&parsed)),
         });
     }
-    Ok(record)
+    Ok(parsed)
 }
 
 /// `radc/workspaces` under the config or data directory: both levels are
@@ -809,6 +902,57 @@ mod tests {
         assert_ne!(workspace_key("A"), workspace_key("a"));
         assert!(workspace_key("rdweb.contoso.com").starts_with("rdweb.contoso.com-"));
         assert!(workspace_key(&"x".repeat(1000)).len() < 70);
+    }
+
+    #[test]
+    fn an_unchanged_state_is_recognised_and_kept_without_a_new_generation() {
+        let (_dir, store) = store();
+        let record = WorkspaceRecord::new("ws", "Apps", "https://h/RDWeb/Feed/webfeed.aspx", 10);
+        let first = store
+            .commit(record, b"<feed 1/>", &[rdp("https://h/a.rdp", "one")])
+            .unwrap();
+        let urls = [("https://h/a.rdp", FileKind::Rdp)];
+        assert!(store.holds(&first, b"<feed 1/>", urls));
+        assert!(!store.holds(&first, b"<feed 2/>", urls), "another feed");
+        assert!(
+            !store.holds(&first, b"<feed 1/>", [("https://h/a.rdp", FileKind::Png)]),
+            "another kind of file"
+        );
+        assert!(
+            !store.holds(&first, b"<feed 1/>", [("https://h/b.rdp", FileKind::Rdp)]),
+            "a file not stored"
+        );
+        // A record of an older version, without the feed's hash: the
+        // stored feed is read instead.
+        let mut older = first.clone();
+        older.feed_digest = None;
+        assert!(store.holds(&older, b"<feed 1/>", urls));
+        assert!(!store.holds(&older, b"<feed 2/>", urls));
+
+        let mut refreshed = first.clone();
+        refreshed.last_refresh = Some(20);
+        let kept = store.commit_unchanged(refreshed, b"<feed 1/>").unwrap();
+        assert_eq!(kept.generation, first.generation);
+        assert_eq!(store.record("ws").unwrap().unwrap().last_refresh, Some(20));
+
+        // A file gone from the store is noticed, and so is a commit by
+        // another process since the record was read.
+        let path = store.file_path(&kept, "https://h/a.rdp").unwrap();
+        let bytes = fs::read(&path).unwrap();
+        fs::remove_file(&path).unwrap();
+        assert!(!store.holds(&kept, b"<feed 1/>", urls));
+        fs::write(&path, bytes).unwrap();
+        store
+            .commit(kept.clone(), b"<feed 2/>", &[rdp("https://h/a.rdp", "two")])
+            .unwrap();
+        assert!(matches!(
+            store.commit_unchanged(kept, b"<feed 1/>"),
+            Err(StoreError::Changed { .. })
+        ));
+        assert_eq!(
+            store.feed(&store.record("ws").unwrap().unwrap()).unwrap(),
+            b"<feed 2/>"
+        );
     }
 
     #[test]

@@ -366,7 +366,7 @@ async fn finish(
             files.iter().map(|(url, kind)| (url.as_str(), *kind)),
         )
     {
-        let record = store.commit_unchanged(record)?;
+        let record = store.commit_unchanged(record, body)?;
         let mut warnings = feed.warnings.clone();
         sync_desktop(options, store, &record, &feed, &mut warnings);
         return Ok(Outcome {
