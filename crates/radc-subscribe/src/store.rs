@@ -486,6 +486,8 @@ impl Store {
         } else {
             write_atomic(&path, &to_json(&record))?;
         }
+        // What a killed commit may have left of a next generation.
+        self.remove_other_generations(&record.id, record.generation);
         Ok(record)
     }
 
@@ -929,10 +931,15 @@ mod tests {
         assert!(store.holds(&older, b"<feed 1/>", urls));
         assert!(!store.holds(&older, b"<feed 2/>", urls));
 
+        // What a commit killed midway left of the next generation goes.
+        let debris = store.generation_dir("ws", first.generation + 1);
+        fs::create_dir_all(debris.join(FILES_DIR)).unwrap();
+        fs::write(debris.join(FEED_FILE), b"<half/>").unwrap();
         let mut refreshed = first.clone();
         refreshed.last_refresh = Some(20);
         let kept = store.commit_unchanged(refreshed, b"<feed 1/>").unwrap();
         assert_eq!(kept.generation, first.generation);
+        assert!(!debris.exists());
         assert_eq!(store.record("ws").unwrap().unwrap().last_refresh, Some(20));
 
         // A file gone from the store is noticed, and so is a commit by
