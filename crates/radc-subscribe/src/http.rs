@@ -1264,15 +1264,13 @@ fn server_token(headers: &HeaderMap, scheme: &str) -> Option<Vec<u8>> {
 
 fn tls_config(extra_ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, HttpError> {
     // A bad CA file is an error now, not at the first https request.
-    let mut extra = Vec::new();
+    let mut extra = rustls::RootCertStore::empty();
     if let Some(pem) = extra_ca_pem {
         for cert in CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|e| HttpError::CaFile(e.to_string()))?;
-            let mut check = rustls::RootCertStore::empty();
-            check
-                .add(cert.clone())
+            extra
+                .add(cert)
                 .map_err(|e| HttpError::CaFile(e.to_string()))?;
-            extra.push(cert);
         }
         if extra.is_empty() {
             return Err(HttpError::CaFile("no certificate in it".into()));
@@ -1302,7 +1300,8 @@ fn tls_config(extra_ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, HttpE
 /// check is the WebPKI verifier's.
 #[derive(Debug)]
 struct SystemRootsVerifier {
-    extra: Vec<CertificateDer<'static>>,
+    /// The workspace's own CA certificates, checked when it was built.
+    extra: rustls::RootCertStore,
     provider: Arc<rustls::crypto::CryptoProvider>,
     verifier: std::sync::OnceLock<Result<Arc<rustls::client::WebPkiServerVerifier>, rustls::Error>>,
 }
@@ -1311,14 +1310,13 @@ impl SystemRootsVerifier {
     fn verifier(&self) -> Result<&Arc<rustls::client::WebPkiServerVerifier>, rustls::Error> {
         self.verifier
             .get_or_init(|| {
-                let mut roots = rustls::RootCertStore::empty();
+                let mut roots = self.extra.clone();
                 let native = rustls_native_certs::load_native_certs();
                 for error in &native.errors {
                     tracing::debug!(%error, "a system CA certificate could not be loaded");
                 }
                 let (added, ignored) = roots.add_parsable_certificates(native.certs);
                 tracing::debug!(added, ignored, "system CA certificates");
-                roots.add_parsable_certificates(self.extra.iter().cloned());
                 rustls::client::WebPkiServerVerifier::builder_with_provider(
                     Arc::new(roots),
                     self.provider.clone(),
