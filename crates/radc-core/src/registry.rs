@@ -194,6 +194,24 @@ pub enum RegistryEvent {
     },
 }
 
+impl RegistryEvent {
+    /// Whether listeners are told of this event (`ResourceAdded`,
+    /// `ResourceRemoved`). A registration is announced once its probe has
+    /// finished; one that goes away before that was never announced, so its
+    /// removal is told only when it was dropped as invalid, for its client
+    /// to learn why.
+    pub fn is_announced(&self) -> bool {
+        match self {
+            RegistryEvent::Added { .. } => true,
+            RegistryEvent::Removed {
+                reason,
+                workspace_id,
+                ..
+            } => workspace_id.is_some() || *reason == RemovalReason::InvalidClient,
+        }
+    }
+}
+
 /// A client to send `IssueDisconnect` to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisconnectTarget {
@@ -688,6 +706,32 @@ mod tests {
         assert_eq!(last.get(), u32::MAX);
         let err = reg.add(":1.1", "/a", now).unwrap_err();
         assert_eq!(err.kind, ErrorKind::Failed);
+    }
+
+    #[test]
+    fn only_registrations_told_to_listeners_have_their_removal_told() {
+        let mut reg = Registry::new();
+        let now = Instant::now();
+        let told = connected(&mut reg, ":1.1", "ws", now);
+        let removed = reg.remove(":1.1", told).unwrap();
+        assert!(removed.is_announced(), "{removed:?}");
+
+        // Removed by its client, or gone with it, before its probe ended.
+        let quick = reg.add(":1.1", "/quick", now).unwrap();
+        let removed = reg.remove(":1.1", quick).unwrap();
+        assert!(!removed.is_announced(), "{removed:?}");
+        let _ = reg.add(":1.2", "/gone", now).unwrap();
+        let vanished = reg.peer_vanished(":1.2");
+        assert_eq!(vanished.len(), 1);
+        assert!(!vanished[0].is_announced(), "{vanished:?}");
+
+        // Dropped as invalid: its client is told why.
+        let invalid = reg.add(":1.1", "/invalid", now).unwrap();
+        let dropped = reg.probe_failed(invalid).unwrap();
+        assert!(dropped.is_announced(), "{dropped:?}");
+        let empty = reg.add(":1.1", "/empty", now).unwrap();
+        let dropped = reg.complete_probe(empty, "", "Word", 0).unwrap();
+        assert!(dropped.is_announced(), "{dropped:?}");
     }
 
     #[test]

@@ -83,6 +83,10 @@ pub(crate) struct Shared {
     /// Workspaces whose stored password a server refused: their next
     /// launch asks for one.
     refused: Mutex<std::collections::HashSet<String>>,
+    /// Probes still waiting out [`PROBE_DELAY`], by cookie: a
+    /// `RemoveResource` within it ends the wait instead of leaving a timer
+    /// to wake the runtime for nothing.
+    waiting_probes: Mutex<HashMap<Cookie, tokio::task::AbortHandle>>,
 }
 
 impl Shared {
@@ -108,6 +112,7 @@ impl Shared {
             notices,
             open: Mutex::new(HashMap::new()),
             refused: Mutex::default(),
+            waiting_probes: Mutex::default(),
         };
         (Arc::new(shared), rx, notices_rx)
     }
@@ -197,7 +202,9 @@ impl Shared {
     ) {
         for event in events {
             log_event(&event);
-            let _ = self.outgoing.send(Outgoing::Registry(event));
+            if event.is_announced() {
+                let _ = self.outgoing.send(Outgoing::Registry(event));
+            }
         }
     }
 
@@ -210,7 +217,9 @@ impl Shared {
         reply_sent: event_listener::EventListener,
     ) {
         log_event(&event);
-        let _ = self.outgoing.send(Outgoing::AfterReply(event, reply_sent));
+        if event.is_announced() {
+            let _ = self.outgoing.send(Outgoing::AfterReply(event, reply_sent));
+        }
     }
 
     pub(crate) fn notice(&self, workspace_id: &str, kind: &'static str, text: String) {
@@ -372,6 +381,12 @@ pub(crate) async fn run_timer(shared: Arc<Shared>) {
     }
 }
 
+/// Locks one of the runtime's small maps; a panic elsewhere while one was
+/// held leaves it usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The caller's unique name; every method call on a bus carries one.
 fn sender(header: &Header<'_>) -> Result<String, WireError> {
     header
@@ -412,6 +427,13 @@ fn describe_call_error(e: &zbus::Error) -> String {
     text
 }
 
+/// How long the probe waits after the `AddResource` reply has left. A
+/// client that registers and removes at once is then never called back,
+/// and neither it nor the bus carries the probe's four messages; a
+/// registration that stays is listed a millisecond or two later, which
+/// nobody sees.
+const PROBE_DELAY: Duration = Duration::from_millis(1);
+
 /// Asks a new client for its workspace and name, once the `AddResource`
 /// reply has left, so a client blocked in that call is never called back.
 async fn probe(
@@ -423,6 +445,8 @@ async fn probe(
     reply_sent: event_listener::EventListener,
 ) {
     reply_sent.await;
+    tokio::time::sleep(PROBE_DELAY).await;
+    lock(&shared.waiting_probes).remove(&cookie);
     if shared.core().registry().get(cookie).is_none() {
         return; // removed before we got to it
     }
@@ -646,7 +670,10 @@ impl Registration {
             .core()
             .add_resource(&peer, client.as_str(), Instant::now())?;
         let (reply, sent) = ResponseDispatchNotifier::new(cookie.get());
-        tokio::spawn(probe(
+        // Under the lock, so the probe cannot finish its wait before its
+        // handle is in the map.
+        let mut waiting = lock(&self.0.waiting_probes);
+        let probe = tokio::spawn(probe(
             self.0.clone(),
             conn.clone(),
             cookie,
@@ -654,6 +681,7 @@ impl Registration {
             client.to_string(),
             sent,
         ));
+        waiting.insert(cookie, probe.abort_handle());
         Ok(reply)
     }
 
@@ -670,6 +698,9 @@ impl Registration {
         let (reply, sent) = ResponseDispatchNotifier::new(());
         let mut core = self.0.core();
         let event = core.remove_resource(sender.as_str(), cookie)?;
+        if let Some(probe) = lock(&self.0.waiting_probes).remove(&cookie) {
+            probe.abort();
+        }
         self.0.publish_after_reply(&core, event, sent);
         drop(core);
         housekeeping::poke();

@@ -862,6 +862,76 @@ async fn runtime_replies_to_add_resource_before_calling_back() {
     }
 }
 
+/// A registration that its client removes before the runtime announced it
+/// (here: while the client has not answered the probe) was told to nobody,
+/// so neither is its removal. The registration after it is announced and
+/// removed as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_removed_before_it_was_announced_is_not_announced() {
+    let bus = TestBus::start().await;
+    let mut observer = Observer::new(&bus).await;
+    // A raw connection with no object server: the probe's calls to it stay
+    // unanswered.
+    let conn = bus.connect().await;
+    let mut stream = zbus::MessageStream::from(&conn);
+    let proxy = WorkspaceRegistrationProxy::new(&conn).await.unwrap();
+    let path = ObjectPath::try_from("/raw/quiet").unwrap();
+    let quiet = proxy.add_resource(&path).await.unwrap();
+    // The probe has started: the runtime asks, and nobody answers.
+    tokio::time::timeout(PROMPT, async {
+        while let Some(msg) = stream.next().await {
+            let msg = msg.unwrap();
+            if msg.message_type() == Type::MethodCall
+                && msg.header().path().map(|p| p.as_str()) == Some("/raw/quiet")
+            {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the runtime never asked the new client");
+    proxy.remove_resource(quiet).await.unwrap();
+    assert!(observer.list().await.is_empty());
+
+    // Signals leave in the order the runtime decided them: by the time the
+    // next registration's have arrived, any for `quiet` would have too.
+    let owner = Runtime::with_connection(bus.connect().await).await.unwrap();
+    let marker = owner
+        .add_resource(TestClient::new("ws.example.com", "Marker"))
+        .await
+        .unwrap();
+    let marker_cookie = marker.cookie();
+    let added = cookies_until(&mut observer.added, marker_cookie, |s| {
+        s.args().unwrap().cookie
+    })
+    .await;
+    assert_eq!(added, [marker_cookie], "ResourceAdded for {quiet}");
+    owner.remove_resource(marker).await.unwrap();
+    let removed = cookies_until(&mut observer.removed, marker_cookie, |s| {
+        s.args().unwrap().cookie
+    })
+    .await;
+    assert_eq!(removed, [marker_cookie], "ResourceRemoved for {quiet}");
+}
+
+/// The cookies of the signals `stream` delivers, up to and including
+/// `last`'s.
+async fn cookies_until<S: futures_util::Stream + Unpin>(
+    stream: &mut S,
+    last: u32,
+    cookie: impl Fn(&S::Item) -> u32,
+) -> Vec<u32> {
+    let mut seen = Vec::new();
+    while !seen.contains(&last) {
+        let signal = tokio::time::timeout(PROMPT, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("no signal for cookie {last}; got {seen:?}"))
+            .expect("signal stream ended");
+        seen.push(cookie(&signal));
+    }
+    seen
+}
+
 /// 20 connections add 25 registrations each, all at once, through the SDK:
 /// every cookie is distinct and non-zero, every registration is announced
 /// and listed, none is dropped.
