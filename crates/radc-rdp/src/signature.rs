@@ -63,12 +63,13 @@
 //! signed text, the blob header). The PKCS#7 `SignedData` and the
 //! certificates are parsed by RustCrypto's `cms` and `x509-cert` (strict
 //! DER: no indefinite lengths, nothing after the signature), the signature
-//! is checked with `rsa`. Signed attributes are hashed as their DER
+//! is checked with ring, as rustls checks TLS signatures. Signed attributes are hashed as their DER
 //! encoding, as RFC 5652 says and OpenSSL does; thumbprints are hashes of
 //! the certificate bytes as they appear in the signature.
 //!
 //! Nothing here does I/O or panics; the work is bounded by the file size
-//! limit and [`MAX_SIGNATURE_CHARS`], and RSA keys are limited to 8192 bits.
+//! limit and [`MAX_SIGNATURE_CHARS`], and RSA keys are limited to 8192 bits; keys under 1024 bits (2048 with
+//! SHA-384) are refused as unsupported.
 
 use base64::Engine as _;
 use cms::content_info::ContentInfo;
@@ -79,8 +80,7 @@ use der::asn1::{Any, OctetString};
 use der::{
     Decode as _, Encode as _, Header, Reader as _, SliceReader, Tag, TagNumber, Tagged as _,
 };
-use rsa::pkcs8::DecodePublicKey as _;
-use rsa::{Pkcs1v15Sign, RsaPublicKey};
+use ring::signature::{self as ring_signature, UnparsedPublicKey};
 use sha1::Sha1;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 use x509_cert::Certificate;
@@ -505,7 +505,14 @@ fn check<'a>(pkcs7: &Pkcs7<'a>, contents: &[Vec<u8>]) -> Result<Signer<'a>, Sign
         })
         .find(|s| is_signer(&s.certificate, &signer.sid))
         .ok_or(SignatureError::SignerCertificateMissing)?;
-    let key = rsa_key(&found.certificate)?;
+    let (key, bits) = rsa_key(&found.certificate)?;
+    if bits < hash.min_rsa_bits() {
+        return Err(SignatureError::Unsupported(format!(
+            "RSA key of {bits} bits with {} (at least {} are needed)",
+            hash.name(),
+            hash.min_rsa_bits()
+        )));
+    }
     let signature = signer.signature.as_bytes();
 
     match &signer.signed_attrs {
@@ -519,13 +526,13 @@ fn check<'a>(pkcs7: &Pkcs7<'a>, contents: &[Vec<u8>]) -> Result<Signer<'a>, Sign
             let der = attributes
                 .to_der()
                 .map_err(malformed("signed attributes"))?;
-            key.verify(hash.pkcs1(), &hash.digest(&der), signature)
+            hash.verify(&key, &der, signature)
                 .map_err(|_| SignatureError::BadSignature)?;
         }
         None => {
             let ok = contents
                 .iter()
-                .any(|c| key.verify(hash.pkcs1(), &hash.digest(c), signature).is_ok());
+                .any(|c| hash.verify(&key, c, signature).is_ok());
             if !ok {
                 return Err(SignatureError::ContentOrSignatureMismatch);
             }
@@ -548,7 +555,9 @@ fn is_signer(certificate: &Certificate, id: &SignerIdentifier) -> bool {
     }
 }
 
-fn rsa_key(certificate: &Certificate) -> Result<RsaPublicKey, SignatureError> {
+/// The signer's RSA public key (the PKCS#1 `RSAPublicKey` inside its
+/// certificate's subject public key) and the size of its modulus in bits.
+fn rsa_key(certificate: &Certificate) -> Result<(Vec<u8>, usize), SignatureError> {
     let spki = certificate.tbs_certificate().subject_public_key_info();
     if spki.algorithm.oid != rfc5912::RSA_ENCRYPTION {
         return Err(SignatureError::Unsupported(format!(
@@ -556,14 +565,29 @@ fn rsa_key(certificate: &Certificate) -> Result<RsaPublicKey, SignatureError> {
             algorithm_name(&spki.algorithm.oid)
         )));
     }
-    spki.to_der()
-        .ok()
-        .and_then(|der| RsaPublicKey::from_public_key_der(&der).ok())
-        .ok_or_else(|| {
-            SignatureError::Certificate(
-                "the RSA public key is malformed or larger than 8192 bits".into(),
-            )
-        })
+    let malformed = || {
+        SignatureError::Certificate(
+            "the RSA public key is malformed or larger than 8192 bits".into(),
+        )
+    };
+    let key = spki.subject_public_key.as_bytes().ok_or_else(malformed)?;
+    let bits = rsa_modulus_bits(key).ok_or_else(malformed)?;
+    if bits > 8192 {
+        return Err(malformed());
+    }
+    Ok((key.to_vec(), bits))
+}
+
+/// Bits of the modulus of a DER `RSAPublicKey`, if it is one.
+fn rsa_modulus_bits(key: &[u8]) -> Option<usize> {
+    #[derive(der::Sequence)]
+    struct RsaPublicKey<'a> {
+        modulus: der::asn1::UintRef<'a>,
+        public_exponent: der::asn1::UintRef<'a>,
+    }
+    let modulus = RsaPublicKey::from_der(key).ok()?.modulus.as_bytes();
+    let first = *modulus.first()?;
+    Some(modulus.len() * 8 - first.leading_zeros() as usize)
 }
 
 /// The subject's common name, or the whole subject (most specific part
@@ -666,13 +690,31 @@ impl Hash {
         }
     }
 
-    fn pkcs1(self) -> Pkcs1v15Sign {
+    /// The smallest RSA key accepted with this hash: 1,024 bits, as older
+    /// signing certificates have, except with SHA-384, which ring checks
+    /// only from 2,048 bits on.
+    fn min_rsa_bits(self) -> usize {
         match self {
-            Hash::Sha1 => Pkcs1v15Sign::new::<Sha1>(),
-            Hash::Sha256 => Pkcs1v15Sign::new::<Sha256>(),
-            Hash::Sha384 => Pkcs1v15Sign::new::<Sha384>(),
-            Hash::Sha512 => Pkcs1v15Sign::new::<Sha512>(),
+            Hash::Sha384 => 2048,
+            _ => 1024,
         }
+    }
+
+    /// Checks an RSA PKCS#1 v1.5 signature over `message` with this hash,
+    /// through ring (as rustls checks TLS signatures).
+    fn verify(
+        self,
+        key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), ring::error::Unspecified> {
+        let algorithm: &'static ring_signature::RsaParameters = match self {
+            Hash::Sha1 => &ring_signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            Hash::Sha256 => &ring_signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+            Hash::Sha384 => &ring_signature::RSA_PKCS1_2048_8192_SHA384,
+            Hash::Sha512 => &ring_signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+        };
+        UnparsedPublicKey::new(algorithm, key).verify(message, signature)
     }
 
     fn name(self) -> &'static str {

@@ -235,6 +235,26 @@ fn malformed_signatures_are_named() {
     }
 }
 
+/// Signs `input` into `output` with `tests/sign_rdp.py`.
+fn sign_with_script(cert: &Path, key: &Path, extra: &[&str], input: &Path, output: &Path) {
+    let status = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sign_rdp.py"))
+        .arg("--cert")
+        .arg(cert)
+        .arg("--key")
+        .arg(key)
+        .args(extra)
+        .arg(input)
+        .arg(output)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "sign_rdp.py {extra:?} {}",
+        input.display()
+    );
+}
+
 /// Signs a freshly written file with the script at test time, so the
 /// script and the verifier are checked against each other on every run.
 #[test]
@@ -260,24 +280,14 @@ fn files_signed_by_the_script_verify() {
     for (name, extra) in [
         ("sha256", &[][..]),
         ("sha1", &["--md", "sha1"][..]),
+        ("sha384", &["--md", "sha384"][..]),
         (
             "sha512-noattr",
             &["--md", "sha512", "--no-attributes", "--no-wrap"][..],
         ),
     ] {
         let output = dir.join(format!("{name}.rdp"));
-        let status = Command::new("python3")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sign_rdp.py"))
-            .arg("--cert")
-            .arg(&cert)
-            .arg("--key")
-            .arg(&key)
-            .args(extra)
-            .arg(&input)
-            .arg(&output)
-            .status()
-            .unwrap();
-        assert!(status.success(), "sign_rdp.py {name}");
+        sign_with_script(&cert, &key, extra, &input, &output);
         let bytes = std::fs::read(&output).unwrap();
         assert_eq!(&bytes[..2], [0xFF, 0xFE], "UTF-16LE with BOM");
         let file = RdpFile::parse(&bytes).unwrap();
@@ -311,6 +321,40 @@ fn files_signed_by_the_script_verify() {
     assert_eq!(
         s.sha1_thumbprint.to_vec(),
         fingerprint(&String::from_utf8(openssl.stdout).unwrap())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A signature by an RSA key too small to mean anything is refused as
+/// unsupported, naming the size, even though it is correct.
+#[test]
+fn keys_under_1024_bits_are_refused() {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("small-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, cert) = (dir.join("small.key"), dir.join("small.pem"));
+    let openssl = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:512", "-nodes", "-days", "30",
+        ])
+        .args(["-subj", "/CN=Small key"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(openssl.status.success(), "{openssl:?}");
+    let input = dir.join("in.rdp");
+    std::fs::write(&input, "full address:s:host.example.test\r\n").unwrap();
+    let output = dir.join("out.rdp");
+    sign_with_script(&cert, &key, &[], &input, &output);
+    let file = RdpFile::parse(&std::fs::read(&output).unwrap()).unwrap();
+    let err = verify(&file).unwrap_err();
+    assert!(matches!(err, SignatureError::Unsupported(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "the signature uses an unsupported RSA key of 512 bits with SHA-256 (at least 1024 are needed)"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
