@@ -63,13 +63,15 @@
 //! signed text, the blob header). The PKCS#7 `SignedData` and the
 //! certificates are parsed by RustCrypto's `cms` and `x509-cert` (strict
 //! DER: no indefinite lengths, nothing after the signature), the signature
-//! is checked with ring, as rustls checks TLS signatures. Signed attributes are hashed as their DER
-//! encoding, as RFC 5652 says and OpenSSL does; thumbprints are hashes of
-//! the certificate bytes as they appear in the signature.
+//! is checked with ring, as rustls checks TLS signatures. Signed attributes
+//! are hashed as their DER encoding, as RFC 5652 says and OpenSSL does;
+//! thumbprints are hashes of the certificate bytes as they appear in the
+//! signature.
 //!
 //! Nothing here does I/O or panics; the work is bounded by the file size
-//! limit and [`MAX_SIGNATURE_CHARS`], and RSA keys are limited to 8192 bits; keys under 1024 bits (2048 with
-//! SHA-384) are refused as unsupported.
+//! limit and [`MAX_SIGNATURE_CHARS`], and RSA keys are limited to 8192
+//! bits. Keys under 1024 bits (2048 with SHA-384) are refused as
+//! unsupported.
 
 use base64::Engine as _;
 use cms::content_info::ContentInfo;
