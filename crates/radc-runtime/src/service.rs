@@ -124,24 +124,15 @@ impl Shared {
     }
 
     pub(crate) fn password_refused(&self, workspace_id: &str) -> bool {
-        self.refused
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(workspace_id)
+        lock(&self.refused).contains(workspace_id)
     }
 
     pub(crate) fn password_was_refused(&self, workspace_id: &str) {
-        self.refused
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(workspace_id.to_owned());
+        lock(&self.refused).insert(workspace_id.to_owned());
     }
 
     pub(crate) fn password_accepted(&self, workspace_id: &str) {
-        self.refused
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(workspace_id);
+        lock(&self.refused).remove(workspace_id);
     }
 
     /// A resource of a subscribed workspace was opened as `cookie`.
@@ -152,7 +143,7 @@ impl Shared {
         resource_id: &str,
         title: &str,
     ) {
-        self.open.lock().unwrap_or_else(|p| p.into_inner()).insert(
+        lock(&self.open).insert(
             cookie,
             (
                 workspace_id.to_owned(),
@@ -164,10 +155,7 @@ impl Shared {
 
     /// Connection `cookie` ended.
     pub(crate) fn closed(&self, cookie: Cookie) {
-        self.open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&cookie);
+        lock(&self.open).remove(&cookie);
     }
 
     /// The titles of `workspace_id`'s open resources that `still_there`
@@ -177,7 +165,7 @@ impl Shared {
         workspace_id: &str,
         still_there: impl Fn(&str) -> bool,
     ) -> Vec<String> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = lock(&self.open);
         let gone: Vec<Cookie> = open
             .iter()
             .filter(|(_, (ws, id, _))| ws == workspace_id && !still_there(id))
@@ -190,7 +178,7 @@ impl Shared {
 
     /// The core, locked. Never held across an `.await`.
     pub(crate) fn core(&self) -> MutexGuard<'_, RuntimeCore> {
-        self.core.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.core)
     }
 
     /// Queues signals for `events`. Takes the core's guard so that events
@@ -381,8 +369,8 @@ pub(crate) async fn run_timer(shared: Arc<Shared>) {
     }
 }
 
-/// Locks one of the runtime's small maps; a panic elsewhere while one was
-/// held leaves it usable.
+/// Locks one of the runtime's mutexes; a panic elsewhere while it was held
+/// leaves it usable.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -585,7 +573,7 @@ async fn disconnect_one(
     }
     let cookie = target.cookie;
     let joined = {
-        let mut in_flight = shared.disconnects.lock().unwrap_or_else(|p| p.into_inner());
+        let mut in_flight = lock(&shared.disconnects);
         in_flight
             .entry(cookie)
             .or_insert_with(|| {
@@ -637,11 +625,7 @@ async fn issue_disconnect(
     shared
         .core()
         .finish_disconnect(target.cookie, Instant::now());
-    shared
-        .disconnects
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&target.cookie);
+    lock(&shared.disconnects).remove(&target.cookie);
     if outcome != "ok" {
         tracing::warn!(
             cookie = target.cookie.get(),
