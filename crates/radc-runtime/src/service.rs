@@ -640,7 +640,10 @@ async fn issue_disconnect(
 /// `org.radc.WorkspaceRegistration1`
 pub(crate) struct Registration(pub(crate) Arc<Shared>);
 
-#[interface(name = "org.radc.WorkspaceRegistration1")]
+// Its methods only take the core's lock and never wait, so they are
+// answered in the object server's own task: no task is spawned per call,
+// as it is for interfaces that may wait.
+#[interface(name = "org.radc.WorkspaceRegistration1", spawn = false)]
 impl Registration {
     async fn add_resource(
         &self,

@@ -14,7 +14,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::procfs::{cpu_ticks, proc_field, switches, switches_between};
+use common::procfs::{cpu_ns, cpu_ticks, proc_field, switches, switches_between};
 use common::{Answer, TestBus, TestClient, Timeouts};
 use futures_util::future::join_all;
 use radc_client::proxy::{
@@ -22,6 +22,7 @@ use radc_client::proxy::{
 };
 use radc_client::{Registration, Runtime};
 use zbus::Connection;
+use zbus::zvariant::ObjectPath;
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();
@@ -33,10 +34,37 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// Round trips per second of a method that does no work: `Peer.Ping`
-/// (answered inside zbus) or one of the runtime's own.
-async fn call_rate(conn: &Connection, interface: &str, method: &str, n: u32) -> f64 {
+/// One timed stretch of calls: calls per second, and the CPU the runtime
+/// and the bus daemon spent per call (µs, all threads, by the scheduler's
+/// clock).
+#[derive(Clone, Copy)]
+struct Turn {
+    rate: f64,
+    runtime_us: f64,
+    bus_us: f64,
+    /// The runtime's context switches per call (each wake-up of one of
+    /// its threads is one).
+    runtime_switches: f64,
+}
+
+async fn timed<F: std::future::Future<Output = ()>>(pids: (u32, u32), calls: u32, work: F) -> Turn {
+    let (runtime0, bus0, sw0) = (cpu_ns(pids.0), cpu_ns(pids.1), switches(pids.0));
     let start = Instant::now();
+    work.await;
+    let elapsed = start.elapsed();
+    let (runtime1, bus1, sw1) = (cpu_ns(pids.0), cpu_ns(pids.1), switches(pids.0));
+    let per_call = |ns: u64| ns as f64 / 1000.0 / f64::from(calls);
+    Turn {
+        rate: f64::from(calls) / elapsed.as_secs_f64(),
+        runtime_us: per_call(switches_between(&runtime0, &runtime1)),
+        bus_us: per_call(switches_between(&bus0, &bus1)),
+        runtime_switches: switches_between(&sw0, &sw1) as f64 / f64::from(calls),
+    }
+}
+
+/// `n` calls of a method that does no work: `Peer.Ping` (answered inside
+/// zbus) or one of the runtime's own.
+async fn call_loop(conn: &Connection, interface: &str, method: &str, n: u32) {
     for _ in 0..n {
         conn.call_method(
             Some("org.radc.Runtime"),
@@ -48,31 +76,15 @@ async fn call_rate(conn: &Connection, interface: &str, method: &str, n: u32) -> 
         .await
         .unwrap();
     }
-    f64::from(n) / start.elapsed().as_secs_f64()
 }
 
-async fn ping_rate(conn: &Connection, n: u32) -> f64 {
-    call_rate(conn, "org.freedesktop.DBus.Peer", "Ping", n).await
-}
-
-async fn add_remove_rate(conn: &Connection, n: u32) -> f64 {
-    // One exported client object, registered and removed over and over:
-    // this measures the runtime, not the SDK's object export.
-    let runtime = Runtime::with_connection(conn.clone()).await.unwrap();
-    let held = runtime
-        .add_resource(TestClient::new("rate", "bench"))
-        .await
-        .unwrap();
-    let path = held.object_path().clone();
-    let proxy = WorkspaceRegistrationProxy::new(conn).await.unwrap();
-    let start = Instant::now();
+/// `n` times `AddResource` and at once `RemoveResource`, of one exported
+/// client object: this measures the runtime, not the SDK's object export.
+async fn add_remove_loop(proxy: &WorkspaceRegistrationProxy<'_>, path: &ObjectPath<'_>, n: u32) {
     for _ in 0..n {
-        let cookie = proxy.add_resource(&path.as_ref()).await.unwrap();
+        let cookie = proxy.add_resource(path).await.unwrap();
         proxy.remove_resource(cookie).await.unwrap();
     }
-    let rate = f64::from(n) / start.elapsed().as_secs_f64();
-    runtime.remove_resource(held).await.unwrap();
-    rate
 }
 
 struct Fleet {
@@ -234,48 +246,71 @@ async fn main() {
     idle_report(pid, idle, "fresh").await;
 
     let conn = bus.connect().await;
-    // Five turns of ping, a method of ours and the pair, each turn a fifth
-    // of the calls: a change of load during the run hits all three alike,
-    // and the ratios are taken within each turn.
-    let n = (4_000 / scale) as u32;
-    // Warm both paths first.
-    ping_rate(&conn, 500).await;
-    add_remove_rate(&conn, 500).await;
+    let pids = (pid, bus.bus_pid());
+    // The client object the pairs register, exported and listed once,
+    // before any timing.
+    let client = Runtime::with_connection(conn.clone()).await.unwrap();
+    let held = client
+        .add_resource(TestClient::new("rate", "bench"))
+        .await
+        .unwrap();
+    let path = held.object_path().clone();
+    let proxy = WorkspaceRegistrationProxy::new(&conn).await.unwrap();
+    wait_listed(&conn, "rate", 1).await;
+    // Forty turns of ping, a method of ours and the pair, each turn 500
+    // calls (a fifth of a second): a change of load during the run, or of
+    // where the scheduler puts the client, the bus daemon and the runtime,
+    // hits all three alike, and the ratios are taken within each turn.
+    let n = (500 / scale) as u32;
+    let turn_count = 40;
+    let ping = || call_loop(&conn, "org.freedesktop.DBus.Peer", "Ping", n);
+    let own = || call_loop(&conn, "org.radc.Workspace1", "GetProcessId", n);
+    let pair = || add_remove_loop(&proxy, &path, n);
+    // Warm all three first.
+    ping().await;
+    own().await;
+    pair().await;
     let mut turns = Vec::new();
-    for _ in 0..5 {
-        let ping = ping_rate(&conn, n).await;
-        let own = call_rate(&conn, "org.radc.Workspace1", "GetProcessId", n).await;
-        let pair = add_remove_rate(&conn, n).await;
-        turns.push([ping, own, pair]);
+    for _ in 0..turn_count {
+        turns.push([
+            timed(pids, n, ping()).await,
+            timed(pids, n, own()).await,
+            timed(pids, n, pair()).await,
+        ]);
     }
-    let median = |f: &dyn Fn(&[f64; 3]) -> f64| {
+    let quartiles = |f: &dyn Fn(&[Turn; 3]) -> f64| {
         let mut v: Vec<f64> = turns.iter().map(f).collect();
         v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+        let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+        [at(0.25), at(0.5), at(0.75)]
     };
     println!(
-        "\n## Registration round trips (5 turns of {n} each, one connection; medians of the turns)"
-    );
-    println!("| operation | per second | ratio to ping |\n|---|---|---|");
-    println!(
-        "| Peer.Ping to the runtime (floor) | {:.0} | 1.00 |",
-        median(&|t| t[0])
+        "\n## Registration round trips ({turn_count} turns of {n} each, one connection; medians of the turns)"
     );
     println!(
-        "| Workspace1.GetProcessId (one of our methods, no work) | {:.0} | {:.2} |",
-        median(&|t| t[1]),
-        median(&|t| t[1] / t[0])
+        "| operation | per second | ratio to ping (quartiles) | runtime CPU per call | bus daemon CPU per call | runtime context switches per call |"
     );
+    println!("|---|---|---|---|---|---|");
+    let names = [
+        "Peer.Ping to the runtime (floor)",
+        "Workspace1.GetProcessId (one of our methods, no work)",
+        "AddResource + RemoveResource",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let [q1, q2, q3] = quartiles(&|t| t[i].rate / t[0].rate);
+        println!(
+            "| {name} | {:.0} | {q2:.2} ({q1:.2}–{q3:.2}) | {:.1} µs | {:.1} µs | {:.2} |",
+            quartiles(&|t| t[i].rate)[1],
+            quartiles(&|t| t[i].runtime_us)[1],
+            quartiles(&|t| t[i].bus_us)[1],
+            quartiles(&|t| t[i].runtime_switches)[1],
+        );
+    }
+    let [q1, q2, q3] = quartiles(&|t| t[2].runtime_us / (2.0 * t[0].runtime_us));
     println!(
-        "| AddResource + RemoveResource | {:.0} | {:.2} |",
-        median(&|t| t[2]),
-        median(&|t| t[2] / t[0])
+        "\nRuntime CPU of a pair against two pings, within each turn: {q2:.2} ({q1:.2}–{q3:.2})"
     );
-    let ratios: Vec<String> = turns
-        .iter()
-        .map(|t| format!("{:.2}", t[2] / t[0]))
-        .collect();
-    println!("\nPair to ping in each turn: {}", ratios.join(" / "));
+    client.remove_resource(held).await.unwrap();
     if round_trips_only {
         return;
     }

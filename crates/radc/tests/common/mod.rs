@@ -333,6 +333,11 @@ impl TestBus {
         self.runtime.as_ref().map(Child::id)
     }
 
+    /// The bus daemon's process id.
+    pub fn bus_pid(&self) -> u32 {
+        self.bus.id()
+    }
+
     pub async fn wait_for_runtime(&self) {
         let conn = self.connect().await;
         let dbus = zbus::fdo::DBusProxy::new(&conn).await.unwrap();
