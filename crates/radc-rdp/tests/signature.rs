@@ -255,6 +255,26 @@ fn sign_with_script(cert: &Path, key: &Path, extra: &[&str], input: &Path, outpu
     );
 }
 
+/// A self-signed certificate and its key, made by openssl in `dir` as
+/// `NAME.pem` and `NAME.key`; `new_key` follows `-newkey`.
+fn self_signed(dir: &Path, name: &str, new_key: &[&str], subject: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    let openssl = Command::new("openssl")
+        .args(["req", "-x509", "-nodes", "-days", "30", "-newkey"])
+        .args(new_key)
+        .args(["-subj", subject, "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(openssl.status.success(), "{openssl:?}");
+    (cert, key)
+}
+
 /// Signs a freshly written file with the script at test time, so the
 /// script and the verifier are checked against each other on every run.
 #[test]
@@ -332,19 +352,7 @@ fn keys_under_1024_bits_are_refused() {
     let dir =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("small-key-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (key, cert) = (dir.join("small.key"), dir.join("small.pem"));
-    let openssl = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:512", "-nodes", "-days", "30",
-        ])
-        .args(["-subj", "/CN=Small key"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(openssl.status.success(), "{openssl:?}");
+    let (cert, key) = self_signed(&dir, "small", &["rsa:512"], "/CN=Small key");
     let input = dir.join("in.rdp");
     std::fs::write(&input, "full address:s:host.example.test\r\n").unwrap();
     let output = dir.join("out.rdp");
@@ -365,43 +373,14 @@ fn ecdsa_signature_is_unsupported() {
     let dir =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sign-rdp-ec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("ec.pem"), dir.join("ec.key"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args([
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=EC publisher",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let (cert, key) = self_signed(
+        &dir,
+        "ec",
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "/CN=EC publisher",
+    );
     let output = dir.join("ec.rdp");
-    let status = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sign_rdp.py"))
-        .arg("--cert")
-        .arg(&cert)
-        .arg("--key")
-        .arg(&key)
-        .arg(data_dir().join("app.rdp"))
-        .arg(&output)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sign_with_script(&cert, &key, &[], &data_dir().join("app.rdp"), &output);
     let file = RdpFile::parse(&std::fs::read(&output).unwrap()).unwrap();
     let err = verify(&file).unwrap_err();
     assert_eq!(
