@@ -6,6 +6,7 @@
 //! system's MIME globs, renders the icons that changed, writes, keeps the
 //! manifest, and runs the freedesktop cache tools when they exist.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io;
@@ -185,6 +186,17 @@ pub fn sync_workspace(
     record: &WorkspaceRecord,
     feed: &Feed,
 ) -> Result<SyncReport, String> {
+    sync_workspace_with(roots, store, record, || Ok(feed))
+}
+
+/// [`sync_workspace`] with the stored feed parsed by `feed` only when
+/// there is something to do.
+pub fn sync_workspace_with<F: Borrow<Feed>>(
+    roots: &Roots,
+    store: &Store,
+    record: &WorkspaceRecord,
+    feed: impl FnOnce() -> Result<F, String>,
+) -> Result<SyncReport, String> {
     let program = std::env::current_exe()
         .map_err(|e| format!("cannot find the radc executable: {e}"))?
         .to_string_lossy()
@@ -192,6 +204,8 @@ pub fn sync_workspace(
     let stamp = SyncStamp::inputs(roots, store, record, &program);
     // Read only once the stamp says there is work to do.
     let wanted = |previous: &Manifest| {
+        let feed = feed()?;
+        let feed = feed.borrow();
         let sources = IconSources::read(store, record, feed);
         let globs = SystemGlobs::load(roots);
         let known = |ext: &str| globs.lookup(ext);

@@ -18,7 +18,7 @@ use url::Url;
 
 use crate::http::{Credentials, HttpError};
 use crate::store::WorkspaceRecord;
-use crate::workspace::{Options, WorkspaceError, fetch_first};
+use crate::workspace::{Options, WorkspaceError, fetch_first, parse};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconnectError {
@@ -52,8 +52,8 @@ pub async fn disconnected_sessions(
     let url = discovery::checked_url(&record.feed_url, options.http.allow_http)
         .map_err(WorkspaceError::from)?;
     let client = options.client()?;
-    let (fetched_url, feed, _) =
-        fetch_first(&client, std::slice::from_ref(&url), credentials).await?;
+    let (fetched_url, body) = fetch_first(&client, std::slice::from_ref(&url), credentials).await?;
+    let feed = parse(&body, &fetched_url)?;
     identity::check_refresh(&record.id, &url, &fetched_url, &feed.publisher.id)
         .map_err(WorkspaceError::from)?;
     if !offered(&feed) {

@@ -176,6 +176,30 @@ pub struct WorkspaceRecord {
     /// written by older versions lack it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feed_digest: Option<String>,
+    /// What a refresh needs to know of the stored feed to take the same
+    /// bytes again without parsing them (see [`WorkspaceRecord::summary`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_summary: Option<FeedSummary>,
+}
+
+/// Facts about a stored feed that follow from its bytes and the URL it was
+/// read at, kept so that fetching the same bytes again needs no parse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedSummary {
+    /// [`digest_of`] the feed's bytes: the summary speaks for those only.
+    pub digest: String,
+    /// The URL the feed was read at, which its relative URLs resolve
+    /// against.
+    pub base: String,
+    /// How many resources the feed lists.
+    pub resources: usize,
+    /// What parsing it reported (see [`radc_feed::Feed::warnings`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The feed vouches for every file it names (they are unchanged
+    /// whenever it is: `radc_feed::diff::unchanged_files`) and every one
+    /// of them was stored with it.
+    pub complete: bool,
 }
 
 /// An HTTP response's validators of a file: sent back as `If-None-Match`
@@ -215,7 +239,16 @@ impl WorkspaceRecord {
             validators: BTreeMap::new(),
             digests: BTreeMap::new(),
             feed_digest: None,
+            feed_summary: None,
         }
+    }
+
+    /// The summary of the stored feed, if the record has one made from
+    /// exactly that feed.
+    pub fn summary(&self) -> Option<&FeedSummary> {
+        self.feed_summary
+            .as_ref()
+            .filter(|summary| self.feed_digest.as_ref() == Some(&summary.digest))
     }
 
     /// The URL the workspace was subscribed at. Its origin and the id make
@@ -425,13 +458,9 @@ impl Store {
         if !same_feed {
             return false;
         }
-        let Ok(entries) = fs::read_dir(dir.join(FILES_DIR)) else {
+        let Some(present) = self.listing(record) else {
             return false;
         };
-        let present: std::collections::HashSet<std::ffi::OsString> = entries
-            .filter_map(Result::ok)
-            .map(|entry| entry.file_name())
-            .collect();
         // The name's extension tells the kind: the rest of it follows from
         // the URL when the record was written, and is not hashed again.
         urls.into_iter().all(|(url, kind)| {
@@ -441,6 +470,32 @@ impl Store {
                     && present.contains(std::ffi::OsStr::new(name))
             })
         })
+    }
+
+    /// Whether every file the record lists is in its generation: one
+    /// listing of the generation's files.
+    pub fn holds_its_files(&self, record: &WorkspaceRecord) -> bool {
+        self.listing(record).is_some_and(|present| {
+            record
+                .files
+                .values()
+                .all(|name| present.contains(std::ffi::OsStr::new(name)))
+        })
+    }
+
+    /// The names in the record's generation's `files/`.
+    fn listing(
+        &self,
+        record: &WorkspaceRecord,
+    ) -> Option<std::collections::HashSet<std::ffi::OsString>> {
+        let dir = self.generation_dir(&record.id, record.generation);
+        let entries = fs::read_dir(dir.join(FILES_DIR)).ok()?;
+        Some(
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.file_name())
+                .collect(),
+        )
     }
 
     /// Stores `record` for a refresh that found its state current (see
@@ -781,7 +836,7 @@ fn file_name(url: &str, kind: FileKind) -> String {
 }
 
 /// The SHA-256 of a stored file's bytes, in hex, as records keep it.
-fn digest_of(bytes: &[u8]) -> String {
+pub fn digest_of(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
@@ -1080,6 +1135,33 @@ mod tests {
             matches!(moved, Err(StoreError::Changed { .. })),
             "{moved:?}"
         );
+    }
+
+    #[test]
+    fn a_feed_summary_speaks_only_for_the_feed_it_was_made_from() {
+        let (_dir, store) = store();
+        let mut record = WorkspaceRecord::new("ws", "Apps", "https://h/", 10);
+        let summary = |feed: &[u8]| FeedSummary {
+            digest: digest_of(feed),
+            base: "https://h/".into(),
+            resources: 3,
+            warnings: vec!["odd".into()],
+            complete: true,
+        };
+        record.feed_summary = Some(summary(b"<feed 1/>"));
+        let first = store.commit_updates(record, b"<feed 1/>", &[]).unwrap();
+        assert_eq!(first.summary(), Some(&summary(b"<feed 1/>")));
+        let read = store.record("ws").unwrap().unwrap();
+        assert_eq!(read.summary(), Some(&summary(b"<feed 1/>")), "stored");
+
+        // Another feed committed with the old summary left in the record.
+        let second = store.commit_updates(first, b"<feed 2/>", &[]).unwrap();
+        assert_eq!(second.summary(), None);
+        // And a record without the feed's hash has no summary to trust.
+        let mut old = second.clone();
+        old.feed_summary = Some(summary(b"<feed 2/>"));
+        old.feed_digest = None;
+        assert_eq!(old.summary(), None);
     }
 
     #[test]

@@ -17,7 +17,9 @@ use url::Url;
 use crate::desktop::{self, Roots};
 use crate::dns::{self, DnsError, Nameserver};
 use crate::http::{Credentials, FeedClient, FeedClientOptions, FileAnswer, HttpError};
-use crate::store::{Content, FileKind, FileUpdate, Store, StoreError, WorkspaceRecord};
+use crate::store::{
+    Content, FeedSummary, FileKind, FileUpdate, Store, StoreError, WorkspaceRecord, digest_of,
+};
 
 /// Downloads in flight at once.
 const PARALLEL_DOWNLOADS: usize = 8;
@@ -130,7 +132,8 @@ pub struct Progress {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub record: WorkspaceRecord,
-    pub feed: Feed,
+    /// How many resources the workspace has now.
+    pub resources: usize,
     /// What changed since the last good feed (`None` on first subscribe).
     pub changes: Option<FeedDiff>,
     /// Icons that could not be downloaded (the resources still work).
@@ -154,7 +157,8 @@ pub async fn subscribe(
         }
     };
     let client = options.client()?;
-    let (url, feed, body) = fetch_first(&client, &candidates, credentials).await?;
+    let (url, body) = fetch_first(&client, &candidates, credentials).await?;
+    let feed = parse(&body, &url)?;
     let existing = store.record(&feed.publisher.id)?;
     if let Some(existing) = &existing {
         identity::check_subscribe(&url, &feed.publisher.id, Some(&existing.url()?))?;
@@ -176,8 +180,7 @@ pub async fn subscribe(
         &client,
         record,
         existing.as_ref(),
-        feed,
-        &body,
+        (feed, &body, &url),
         options,
         progress,
     )
@@ -209,19 +212,32 @@ pub async fn refresh_record(
 ) -> Result<Outcome, WorkspaceError> {
     let workspace_id = record.id.clone();
     let options = options.for_record(&record);
-    let result = async {
+    let result = async move {
         let url = discovery::checked_url(&record.feed_url, options.http.allow_http)?;
         let client = options.client()?;
-        let (fetched_url, feed, body) =
+        let (fetched_url, body) =
             fetch_first(&client, std::slice::from_ref(&url), credentials).await?;
+        if let Some(summary) = record.summary().filter(|summary| {
+            summary.complete
+                && !options.revalidate
+                && summary.base == fetched_url.as_str()
+                && summary.digest == digest_of(&body)
+        }) {
+            // The stored feed's publisher id is the record's.
+            identity::check_refresh(&record.id, &url, &fetched_url, &record.id)?;
+            if store.holds_its_files(&record) {
+                let summary = summary.clone();
+                return finish_unchanged(store, record, summary, &body, &options);
+            }
+        }
+        let feed = parse(&body, &fetched_url)?;
         identity::check_refresh(&record.id, &url, &fetched_url, &feed.publisher.id)?;
         finish(
             store,
             &client,
             record.clone(),
             Some(&record),
-            feed,
-            &body,
+            (feed, &body, &fetched_url),
             &options,
             progress,
         )
@@ -304,24 +320,17 @@ pub fn unsubscribe(
     }
 }
 
+/// The feed of the first of `candidates` that has one: the URL it came
+/// from in the end, and its bytes.
 pub(crate) async fn fetch_first(
     client: &FeedClient,
     candidates: &[Url],
     credentials: Option<&Credentials>,
-) -> Result<(Url, Feed, Vec<u8>), WorkspaceError> {
+) -> Result<(Url, Vec<u8>), WorkspaceError> {
     let mut last_error = None;
     for url in candidates {
         match client.fetch_feed(url, credentials).await {
-            Ok(fetched) => {
-                let feed =
-                    radc_feed::parse(&fetched.body, &fetched.final_url).map_err(|source| {
-                        WorkspaceError::Feed {
-                            url: fetched.final_url.to_string(),
-                            source: Box::new(source),
-                        }
-                    })?;
-                return Ok((fetched.final_url, feed, fetched.body));
-            }
+            Ok(fetched) => return Ok((fetched.final_url, fetched.body)),
             // Only a missing feed makes the next candidate worth a try.
             Err(e @ HttpError::NotFound { .. }) => last_error = Some(e),
             Err(e) => return Err(e.into()),
@@ -330,6 +339,43 @@ pub(crate) async fn fetch_first(
     Err(last_error
         .map(WorkspaceError::from)
         .unwrap_or_else(|| DiscoveryError::Empty.into()))
+}
+
+/// The feed in `body`, read at `url`.
+pub(crate) fn parse(body: &[u8], url: &Url) -> Result<Feed, WorkspaceError> {
+    radc_feed::parse(body, url).map_err(|source| WorkspaceError::Feed {
+        url: url.to_string(),
+        source: Box::new(source),
+    })
+}
+
+/// Stores `record` as refreshed with the feed it has stored, which
+/// `summary` sums up and `body` is, and every file of which its generation
+/// holds: nothing else to ask for, compare, parse or store.
+fn finish_unchanged(
+    store: &Store,
+    mut record: WorkspaceRecord,
+    summary: FeedSummary,
+    body: &[u8],
+    options: &Options,
+) -> Result<Outcome, WorkspaceError> {
+    record.last_refresh = Some(now());
+    record.last_error = None;
+    let record = store.commit_unchanged(record, body)?;
+    let mut warnings = summary.warnings;
+    if let Some(roots) = &options.desktop {
+        let base = Url::parse(&summary.base).map_err(|e| e.to_string());
+        let feed = || radc_feed::parse(body, &base?).map_err(|e| e.to_string());
+        if let Err(e) = desktop::sync_workspace_with(roots, store, &record, feed) {
+            warnings.push(format!("menu entries not updated: {e}"));
+        }
+    }
+    Ok(Outcome {
+        record,
+        resources: summary.resources,
+        changes: Some(FeedDiff::default()),
+        warnings,
+    })
 }
 
 /// Downloads every file the feed names and stores the new state as the
@@ -341,8 +387,7 @@ async fn finish(
     client: &FeedClient,
     mut record: WorkspaceRecord,
     previous: Option<&WorkspaceRecord>,
-    feed: Feed,
-    body: &[u8],
+    (feed, body, base): (Feed, &[u8], &Url),
     options: &Options,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Outcome, WorkspaceError> {
@@ -350,32 +395,44 @@ async fn finish(
     record.name = feed.publisher.display_name().to_owned();
     record.last_refresh = Some(now());
     record.last_error = None;
-    // The very feed that is stored, with every file it names, and a feed
-    // that vouches for all of them (see `unchanged_files`): nothing to ask
-    // for, nothing to compare, nothing to store but the record.
     let files = files_of(&feed);
+    // A feed that vouches for all its files (see `unchanged_files`).
+    let vouched = {
+        let vouched = unchanged_files(&feed, &feed);
+        files.iter().all(|(url, _)| vouched.contains(url.as_str()))
+    };
+    let mut summary = FeedSummary {
+        digest: digest_of(body),
+        base: base.to_string(),
+        resources: feed.resources.len(),
+        warnings: feed.warnings.clone(),
+        complete: false,
+    };
+    // The very feed that is stored, with every file it names, and one that
+    // vouches for all of them: nothing to ask for, nothing to compare,
+    // nothing to store but the record.
     if let Some(previous) = previous
         && !options.revalidate
-        && {
-            let vouched = unchanged_files(&feed, &feed);
-            files.iter().all(|(url, _)| vouched.contains(url.as_str()))
-        }
+        && vouched
         && store.holds(
             previous,
             body,
             files.iter().map(|(url, kind)| (url.as_str(), *kind)),
         )
     {
+        summary.complete = true;
+        record.feed_summary = Some(summary);
         let record = store.commit_unchanged(record, body)?;
         let mut warnings = feed.warnings.clone();
         sync_desktop(options, store, &record, &feed, &mut warnings);
         return Ok(Outcome {
             record,
-            feed,
+            resources: feed.resources.len(),
             changes: Some(FeedDiff::default()),
             warnings,
         });
     }
+    let file_count = files.len();
     let old_feed = previous.and_then(|previous| stored_feed(store, previous));
     // Files the feed says are unchanged and that are stored for exactly
     // the same URL are not asked for at all; the others already stored are
@@ -473,12 +530,14 @@ async fn finish(
             first: first.clone(),
         });
     }
+    summary.complete = vouched && downloads.len() == file_count;
+    record.feed_summary = Some(summary);
     let record = store.commit_updates(record, body, &downloads)?;
     sync_desktop(options, store, &record, &feed, &mut warnings);
     let changes = old_feed.map(|old| diff(&old, &feed));
     Ok(Outcome {
         record,
-        feed,
+        resources: feed.resources.len(),
         changes,
         warnings,
     })
@@ -541,6 +600,15 @@ pub fn find_resource<'a>(feed: &'a Feed, resource: &str) -> Option<&'a radc_feed
                 .iter()
                 .find(|r| r.title.eq_ignore_ascii_case(resource))
         })
+}
+
+/// How many resources the last good feed of a workspace lists (none if it
+/// cannot be read).
+pub fn resource_count(store: &Store, record: &WorkspaceRecord) -> usize {
+    match record.summary() {
+        Some(summary) => summary.resources,
+        None => stored_feed(store, record).map_or(0, |feed| feed.resources.len()),
+    }
 }
 
 /// The last good feed of a workspace, parsed; `None` if it cannot be read.

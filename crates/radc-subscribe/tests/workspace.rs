@@ -116,6 +116,20 @@ fn options() -> Options {
     options
 }
 
+/// [`options`] putting menu entries under `dir`.
+fn with_desktop(dir: &Path) -> (Roots, Options) {
+    let roots = Roots {
+        data_home: dir.join("share"),
+        config_home: dir.join("config"),
+        data_dirs: vec!["/usr/share".into()],
+    };
+    let options = Options {
+        desktop: Some(roots.clone()),
+        ..options()
+    };
+    (roots, options)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_refresh_unsubscribe() {
     let site = tempfile::tempdir().unwrap();
@@ -126,15 +140,7 @@ async fn subscribe_refresh_unsubscribe() {
     let seen = Mutex::new(Vec::new());
     let progress = |p: Progress| seen.lock().unwrap().push(p);
     let desktop_home = tempfile::tempdir().unwrap();
-    let roots = Roots {
-        data_home: desktop_home.path().join("share"),
-        config_home: desktop_home.path().join("config"),
-        data_dirs: vec!["/usr/share".into()],
-    };
-    let options = Options {
-        desktop: Some(roots.clone()),
-        ..options()
-    };
+    let (roots, options) = with_desktop(desktop_home.path());
     let entries = |roots: &Roots| -> Vec<String> {
         std::fs::read_dir(roots.data_home.join("applications"))
             .map(|d| {
@@ -165,7 +171,7 @@ async fn subscribe_refresh_unsubscribe() {
             .ends_with("/RDWeb/Feed/webfeed.aspx")
     );
     assert!(outcome.changes.is_none());
-    assert_eq!(outcome.feed.resources.len(), 2);
+    assert_eq!(outcome.resources, 2);
     assert_eq!(
         outcome.record.files.len(),
         6,
@@ -326,5 +332,97 @@ async fn a_workspace_over_its_byte_budget_keeps_its_last_state() {
     let grown = workspace::refresh(&store, "rdweb.test", None, &options(), &|_| {})
         .await
         .unwrap();
-    assert_eq!(grown.feed.resources.len(), 2);
+    assert_eq!(grown.resources, 2);
+}
+
+/// A refresh that fetched the stored feed's very bytes takes them from the
+/// record's summary of that feed: it reports what a parse would, and
+/// stands aside for one whenever the summary does not cover the state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_feed_again_is_taken_as_it_was_stored() {
+    let site = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let desktop_home = tempfile::tempdir().unwrap();
+    // Two resources with one ID: the feed is parsed with a warning.
+    publish(
+        site.path(),
+        &[
+            ("calc", "Calculator"),
+            ("paint", "Paint"),
+            ("calc", "Again"),
+        ],
+    );
+    let server = Server::start(site.path());
+    let store = Store::new(&home.path().join("config"), &home.path().join("data"));
+    let (roots, options) = with_desktop(desktop_home.path());
+    let refresh = || workspace::refresh(&store, "rdweb.test", None, &options, &|_| {});
+    let input = format!("http://127.0.0.1:{}", server.port);
+    let first = workspace::subscribe(&store, &input, None, &options, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(first.resources, 2);
+    assert_eq!(first.warnings.len(), 1, "{:?}", first.warnings);
+    let summary = first
+        .record
+        .summary()
+        .expect("a summary of the stored feed");
+    assert!(summary.complete, "{summary:?}");
+
+    let again = refresh().await.unwrap();
+    assert_eq!(again.resources, 2);
+    assert_eq!(again.warnings, first.warnings);
+    assert_eq!(again.changes.unwrap(), Default::default());
+    assert_eq!(again.record.generation, first.record.generation);
+    assert_eq!(again.record.feed_summary, first.record.feed_summary);
+
+    // A stored file went missing: the refresh downloads it again.
+    let rdp_url = format!("{input}/RDWeb/Pages/rdp/calc.rdp");
+    let rdp = store.file_path(&again.record, &rdp_url).unwrap();
+    std::fs::remove_file(&rdp).unwrap();
+    let mended = refresh().await.unwrap();
+    let rdp = store.file_path(&mended.record, &rdp_url).unwrap();
+    assert_eq!(std::fs::read(&rdp).unwrap(), b"full address:s:calc\n");
+    assert_eq!(mended.warnings, first.warnings);
+
+    // The menu's manifest and an entry went: the menu is made again from
+    // the stored feed.
+    let applications = roots.data_home.join("applications");
+    let entry = std::fs::read_dir(&applications)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "desktop"))
+        .unwrap();
+    let manifests = roots.data_home.join("radc/desktop");
+    for manifest in std::fs::read_dir(&manifests).unwrap() {
+        std::fs::remove_file(manifest.unwrap().path()).unwrap();
+    }
+    std::fs::remove_file(&entry).unwrap();
+    let remade = refresh().await.unwrap();
+    assert!(remade.warnings == first.warnings, "{:?}", remade.warnings);
+    assert!(entry.exists(), "{} is back", entry.display());
+
+    // An icon could not be downloaded: the summary does not vouch for the
+    // state, and the next refresh of the same feed asks for the icon.
+    let icon = site.path().join("RDWeb/Pages/rdp/paint.png");
+    let icon_bytes = std::fs::read(&icon).unwrap();
+    std::fs::remove_file(&icon).unwrap();
+    let revalidate = Options {
+        revalidate: true,
+        ..options.clone()
+    };
+    let partial = workspace::refresh(&store, "rdweb.test", None, &revalidate, &|_| {})
+        .await
+        .unwrap();
+    assert!(
+        partial.warnings.iter().any(|w| w.contains("paint.png")),
+        "{:?}",
+        partial.warnings
+    );
+    assert!(!partial.record.summary().unwrap().complete);
+    std::fs::write(&icon, &icon_bytes).unwrap();
+    let whole = refresh().await.unwrap();
+    let icon_url = format!("{input}/RDWeb/Pages/rdp/paint.png");
+    let stored = store.file_path(&whole.record, &icon_url).unwrap();
+    assert_eq!(std::fs::read(stored).unwrap(), icon_bytes);
+    assert!(whole.record.summary().unwrap().complete);
 }

@@ -7,13 +7,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use radc_feed::{Feed, ResourceType};
+use radc_feed::ResourceType;
 use radc_subscribe::desktop::Roots;
 use radc_subscribe::dns::Nameserver;
 use radc_subscribe::http::Credentials;
 use radc_subscribe::secrets::{SecretError, SecretStore};
 use radc_subscribe::store::{Store, WorkspaceRecord};
-use radc_subscribe::workspace::{self, Options, Outcome, Progress, stored_feed};
+use radc_subscribe::workspace::{self, Options, Outcome, Progress, resource_count, stored_feed};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -207,13 +207,13 @@ pub async fn refresh(
                     println!(
                         "{}: {} resources ({} added, {} removed, {} changed)",
                         outcome.record.name,
-                        outcome.feed.resources.len(),
+                        outcome.resources,
                         changes.added.len(),
                         changes.removed.len(),
                         changes.changed.len()
                     );
                 }
-                reports.push(workspace_json(&outcome.record, Some(&outcome.feed)));
+                reports.push(workspace_json(&outcome.record, outcome.resources));
                 // A large workspace's feed and record are tens of thousands
                 // of allocations; the command ends soon and the kernel takes
                 // them back at once, faster than freeing them one by one.
@@ -228,8 +228,8 @@ pub async fn refresh(
                 // What is still stored, as `radc workspaces` would show it
                 // (nothing, if it was unsubscribed meanwhile).
                 if let Some(record) = store.record(&id)? {
-                    let feed = stored_feed(&store, &record);
-                    reports.push(workspace_json(&record, feed.as_ref()));
+                    let resources = resource_count(&store, &record);
+                    reports.push(workspace_json(&record, resources));
                 }
             }
         }
@@ -295,13 +295,13 @@ struct WorkspaceJson {
     last_error: Option<String>,
 }
 
-fn workspace_json(record: &WorkspaceRecord, feed: Option<&Feed>) -> WorkspaceJson {
+fn workspace_json(record: &WorkspaceRecord, resources: usize) -> WorkspaceJson {
     WorkspaceJson {
         id: record.id.clone(),
         name: record.name.clone(),
         url: record.feed_url.clone(),
         username: record.username.clone(),
-        resource_count: feed.map_or(0, |f| f.resources.len()),
+        resource_count: resources,
         last_refresh_unix_ms: record.last_refresh.map(|s| s.saturating_mul(1000)),
         last_error: record.last_error.clone(),
     }
@@ -311,14 +311,12 @@ fn report(outcome: &Outcome, json: bool, notes: &[String]) -> Result<ExitCode> {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&workspace_json(&outcome.record, Some(&outcome.feed)))?
+            serde_json::to_string_pretty(&workspace_json(&outcome.record, outcome.resources))?
         );
     } else {
         println!(
             "Subscribed to {} ({}): {} resources.",
-            outcome.record.name,
-            outcome.record.id,
-            outcome.feed.resources.len()
+            outcome.record.name, outcome.record.id, outcome.resources
         );
     }
     for note in notes {
@@ -331,7 +329,7 @@ pub fn workspaces(json: bool) -> Result<ExitCode> {
     let store = store()?;
     let rows: Vec<WorkspaceJson> = records(&store, None)?
         .iter()
-        .map(|r| workspace_json(r, stored_feed(&store, r).as_ref()))
+        .map(|r| workspace_json(r, resource_count(&store, r)))
         .collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
