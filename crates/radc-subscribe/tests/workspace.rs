@@ -2,11 +2,13 @@
 //! loopback serving a feed and its files (no sign-in: that is
 //! `http_login.rs`'s business).
 
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+#[path = "support/static_site.rs"]
+mod static_site;
 
 use radc_subscribe::desktop::Roots;
 use radc_subscribe::store::Store;
@@ -19,30 +21,7 @@ struct Server {
 
 impl Server {
     fn start(root: &Path) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("/usr/bin/python3")
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .arg("--directory")
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the HTTP server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (child, port) = static_site::serve(root, Stdio::null());
         Server { child, port }
     }
 }

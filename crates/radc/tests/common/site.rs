@@ -1,9 +1,10 @@
 //! A static web site on loopback (Python's `http.server`), for feeds.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+
+#[path = "../../../radc-subscribe/tests/support/static_site.rs"]
+mod static_site;
 
 pub struct Site {
     child: Child,
@@ -19,30 +20,7 @@ impl Site {
         let root = tempfile::tempdir().unwrap();
         publish(root.path());
         let log = tempfile::NamedTempFile::new().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("/usr/bin/python3")
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .arg("--directory")
-            .arg(root.path())
-            .stdout(Stdio::null())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the HTTP server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (child, port) = static_site::serve(root.path(), log.reopen().unwrap().into());
         Site {
             child,
             port,
