@@ -1298,10 +1298,17 @@ fn assert_private_files(bus: &TestBus) -> usize {
             }
         }
     }
-    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    // The runtime may still be removing what an ended connection left
+    // (its log, its state): a file gone by now holds nothing to protect.
+    let mode = |p: &Path| match std::fs::metadata(p) {
+        Ok(meta) => Some(meta.permissions().mode() & 0o7777),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => panic!("{}: {e}", p.display()),
+    };
+    files.retain(|file| mode(file).is_some());
     let mut dirs = std::collections::BTreeSet::new();
     for file in &files {
-        assert_eq!(mode(file), 0o600, "{}", file.display());
+        assert_eq!(mode(file), Some(0o600), "{}", file.display());
         for dir in file.ancestors().skip(1) {
             if harness.iter().any(|h| h == dir) || !dir.starts_with(home) {
                 break;
@@ -1310,7 +1317,12 @@ fn assert_private_files(bus: &TestBus) -> usize {
         }
     }
     for dir in &dirs {
-        assert_eq!(mode(dir), 0o700, "{}", dir.display());
+        assert!(
+            matches!(mode(dir), Some(0o700) | None),
+            "{}: {:?}",
+            dir.display(),
+            mode(dir).map(|m| format!("{m:o}"))
+        );
     }
     // What must be there after subscribing, launching and changing the
     // trust and resource-type settings.
