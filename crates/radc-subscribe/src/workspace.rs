@@ -3,6 +3,7 @@
 //! all its `.rdp` files downloaded; a failed refresh keeps the last good
 //! state and records the error.
 
+use std::borrow::Borrow;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -227,7 +228,12 @@ pub async fn refresh_record(
             identity::check_refresh(&record.id, &url, &fetched_url, &record.id)?;
             if store.holds_its_files(&record) {
                 let summary = summary.clone();
-                return finish_unchanged(store, record, summary, &body, &options);
+                // Parsed as it was when stored, should the menu need it.
+                let feed = || {
+                    let base = Url::parse(&summary.base).map_err(|e| e.to_string())?;
+                    radc_feed::parse(&body, &base).map_err(|e| e.to_string())
+                };
+                return finish_unchanged(store, record, summary.clone(), &body, &options, feed);
             }
         }
         let feed = parse(&body, &fetched_url)?;
@@ -351,25 +357,22 @@ pub(crate) fn parse(body: &[u8], url: &Url) -> Result<Feed, WorkspaceError> {
 
 /// Stores `record` as refreshed with the feed it has stored, which
 /// `summary` sums up and `body` is, and every file of which its generation
-/// holds: nothing else to ask for, compare, parse or store.
-fn finish_unchanged(
+/// holds: nothing else to ask for, compare or store. `feed` gives the feed
+/// parsed, should the menu need it.
+fn finish_unchanged<F: Borrow<Feed>>(
     store: &Store,
     mut record: WorkspaceRecord,
     summary: FeedSummary,
     body: &[u8],
     options: &Options,
+    feed: impl FnOnce() -> Result<F, String>,
 ) -> Result<Outcome, WorkspaceError> {
     record.last_refresh = Some(now());
     record.last_error = None;
+    record.feed_summary = Some(summary.clone());
     let record = store.commit_unchanged(record, body)?;
     let mut warnings = summary.warnings;
-    if let Some(roots) = &options.desktop {
-        let base = Url::parse(&summary.base).map_err(|e| e.to_string());
-        let feed = || radc_feed::parse(body, &base?).map_err(|e| e.to_string());
-        if let Err(e) = desktop::sync_workspace_with(roots, store, &record, feed) {
-            warnings.push(format!("menu entries not updated: {e}"));
-        }
-    }
+    sync_desktop(options, store, &record, feed, &mut warnings);
     Ok(Outcome {
         record,
         resources: summary.resources,
@@ -421,16 +424,7 @@ async fn finish(
         )
     {
         summary.complete = true;
-        record.feed_summary = Some(summary);
-        let record = store.commit_unchanged(record, body)?;
-        let mut warnings = feed.warnings.clone();
-        sync_desktop(options, store, &record, &feed, &mut warnings);
-        return Ok(Outcome {
-            record,
-            resources: feed.resources.len(),
-            changes: Some(FeedDiff::default()),
-            warnings,
-        });
+        return finish_unchanged(store, record, summary, body, options, || Ok(&feed));
     }
     let file_count = files.len();
     let old_feed = previous.and_then(|previous| stored_feed(store, previous));
@@ -533,7 +527,7 @@ async fn finish(
     summary.complete = vouched && downloads.len() == file_count;
     record.feed_summary = Some(summary);
     let record = store.commit_updates(record, body, &downloads)?;
-    sync_desktop(options, store, &record, &feed, &mut warnings);
+    sync_desktop(options, store, &record, || Ok(&feed), &mut warnings);
     let changes = old_feed.map(|old| diff(&old, &feed));
     Ok(Outcome {
         record,
@@ -546,17 +540,19 @@ async fn finish(
 /// Brings the menu entries in line with the stored state, when the options
 /// ask for it. The subscription stands either way; a failure only leaves
 /// its menu entries as they were, which `warnings` says.
-fn sync_desktop(
+/// `feed` gives the stored feed parsed, and is called only if the sync has
+/// work to do.
+fn sync_desktop<F: Borrow<Feed>>(
     options: &Options,
     store: &Store,
     record: &WorkspaceRecord,
-    feed: &Feed,
+    feed: impl FnOnce() -> Result<F, String>,
     warnings: &mut Vec<String>,
 ) {
     let Some(roots) = &options.desktop else {
         return;
     };
-    if let Err(e) = desktop::sync_workspace(roots, store, record, feed) {
+    if let Err(e) = desktop::sync_workspace_with(roots, store, record, feed) {
         warnings.push(format!("menu entries not updated: {e}"));
     }
 }
