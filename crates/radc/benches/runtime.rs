@@ -87,6 +87,33 @@ async fn add_remove_loop(proxy: &WorkspaceRegistrationProxy<'_>, path: &ObjectPa
     }
 }
 
+/// The same pairs as [`add_remove_loop`], sent as bare calls on the
+/// connection, as the pings are: the pair without the SDK's proxy.
+async fn add_remove_bare(conn: &Connection, path: &ObjectPath<'_>, n: u32) {
+    for _ in 0..n {
+        let reply = conn
+            .call_method(
+                Some("org.radc.Runtime"),
+                "/org/radc/Runtime",
+                Some("org.radc.WorkspaceRegistration1"),
+                "AddResource",
+                &(path,),
+            )
+            .await
+            .unwrap();
+        let cookie: u32 = reply.body().deserialize().unwrap();
+        conn.call_method(
+            Some("org.radc.Runtime"),
+            "/org/radc/Runtime",
+            Some("org.radc.WorkspaceRegistration1"),
+            "RemoveResource",
+            &(cookie,),
+        )
+        .await
+        .unwrap();
+    }
+}
+
 struct Fleet {
     runtimes: Vec<Arc<Runtime>>,
     registrations: Vec<(usize, Registration)>,
@@ -266,19 +293,22 @@ async fn main() {
     let ping = || call_loop(&conn, "org.freedesktop.DBus.Peer", "Ping", n);
     let own = || call_loop(&conn, "org.radc.Workspace1", "GetProcessId", n);
     let pair = || add_remove_loop(&proxy, &path, n);
-    // Warm all three first.
+    let bare = || add_remove_bare(&conn, &path, n);
+    // Warm all four first.
     ping().await;
     own().await;
     pair().await;
+    bare().await;
     let mut turns = Vec::new();
     for _ in 0..turn_count {
         turns.push([
             timed(pids, n, ping()).await,
             timed(pids, n, own()).await,
             timed(pids, n, pair()).await,
+            timed(pids, n, bare()).await,
         ]);
     }
-    let quartiles = |f: &dyn Fn(&[Turn; 3]) -> f64| {
+    let quartiles = |f: &dyn Fn(&[Turn; 4]) -> f64| {
         let mut v: Vec<f64> = turns.iter().map(f).collect();
         v.sort_by(f64::total_cmp);
         let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
@@ -295,6 +325,7 @@ async fn main() {
         "Peer.Ping to the runtime (floor)",
         "Workspace1.GetProcessId (one of our methods, no work)",
         "AddResource + RemoveResource",
+        "the same pair as bare calls, without the SDK's proxy",
     ];
     for (i, name) in names.iter().enumerate() {
         let [q1, q2, q3] = quartiles(&|t| t[i].rate / t[0].rate);
